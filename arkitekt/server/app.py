@@ -1,0 +1,108 @@
+"""The ASGI application: every route of the server behind one Starlette app."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from arkitekt._version import __version__
+
+from . import fakts_routes, oidc_routes, pages
+from .config import ServerConfig
+from .db import Database
+from .keys import KeyStore
+from .oauth import OAuthCore
+from .services import SERVICE_NAMES, challenge_routes
+from .state import ServerState
+
+logger = logging.getLogger("arkitekt.server")
+
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"content-security-policy", b"default-src 'self'; frame-ancestors 'none'; form-action 'self'"),
+]
+
+
+class SecurityHeaders:
+    """Adds conservative browser security headers to every HTTP answer."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers.extend(h for h in SECURITY_HEADERS if h[0] not in present)
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def prepare_data_dir(config: ServerConfig) -> None:
+    """Create the data folder, private to this user."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):
+        os.chmod(config.data_dir, 0o700)
+
+
+async def open_state(config: ServerConfig) -> ServerState:
+    """Connect the database, migrate it and load the keys."""
+    if config.database_url is None:
+        prepare_data_dir(config)
+    db = Database(config.sqlalchemy_url())
+    try:
+        await db.migrate()
+        keys = await KeyStore.load(db, SERVICE_NAMES)
+    except BaseException:
+        await db.dispose()
+        raise
+    return ServerState(config=config, db=db, keys=keys, oauth=OAuthCore(config, keys))
+
+
+async def health(request: Request) -> Response:
+    return JSONResponse({"status": "ok", "version": __version__})
+
+
+def create_app(config: ServerConfig | None = None) -> Starlette:
+    """The server as an ASGI app; the database is opened in its lifespan."""
+    config = config or ServerConfig()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        state = await open_state(config)
+        app.state.arkitekt = state
+        try:
+            yield {}
+        finally:
+            await state.db.dispose()
+
+    app = Starlette(
+        routes=[
+            Route("/health", health, methods=["GET"]),
+            *fakts_routes.routes(),
+            *oidc_routes.routes(),
+            *challenge_routes(),
+            *pages.routes(),
+        ],
+        lifespan=lifespan,
+    )
+    app.add_middleware(SecurityHeaders)
+    return app

@@ -1,0 +1,108 @@
+"""Request helpers shared by the routes: origin, bodies, errors, the bearer user."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from .models import User
+from .oauth import AccessClaims, OAuthError, Origin
+from .state import ServerState
+
+MAX_BODY = 256 * 1024
+
+
+def state_of(request: Request) -> ServerState:
+    state: ServerState = request.app.state.arkitekt
+    return state
+
+
+def origin_of(request: Request) -> Origin:
+    """The scheme, host and port the client used (fakts needs endpoints on that exact origin)."""
+    url = request.url
+    scheme = url.scheme if url.scheme in ("http", "https") else "http"
+    port = url.port or (443 if scheme == "https" else 80)
+    return Origin(scheme=scheme, host=url.hostname or "localhost", port=port)
+
+
+def error_response(error: OAuthError) -> JSONResponse:
+    headers = {"Cache-Control": "no-store"}
+    if error.status == 401:
+        headers["WWW-Authenticate"] = f'Bearer error="{error.error}"'
+    return JSONResponse(
+        {"error": error.error, "error_description": error.description},
+        status_code=error.status,
+        headers=headers,
+    )
+
+
+async def _body(request: Request) -> bytes:
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+        raise OAuthError("invalid_request", f"the request body must be at most {MAX_BODY} bytes", 413)
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise OAuthError("invalid_request", f"the request body must be at most {MAX_BODY} bytes", 413)
+    return body
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    """The JSON object in the body, or ``invalid_request`` saying why not."""
+    body = await _body(request)
+    try:
+        data = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise OAuthError("invalid_request", f"the body is not valid JSON ({e})") from e
+    if not isinstance(data, dict):
+        raise OAuthError("invalid_request", "the body must be a JSON object")
+    return data
+
+
+async def read_form(request: Request) -> FormData:
+    """The form-encoded body (``application/x-www-form-urlencoded`` or multipart)."""
+    await _body(request)
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        raise OAuthError(
+            "invalid_request", "the body must be form-encoded (application/x-www-form-urlencoded)"
+        )
+    try:
+        return await request.form(max_files=0)
+    except Exception as e:  # malformed multipart bodies
+        raise OAuthError("invalid_request", f"the form could not be read ({e})") from e
+
+
+def form_field(form: FormData, name: str, *, required: bool = True, max_length: int = 8192) -> str:
+    value = form.get(name)
+    if value is None or value == "":
+        if required:
+            raise OAuthError("invalid_request", f"the form field '{name}' is missing")
+        return ""
+    if not isinstance(value, str):
+        raise OAuthError("invalid_request", f"the form field '{name}' must be text")
+    if len(value) > max_length:
+        raise OAuthError("invalid_request", f"the form field '{name}' is too long")
+    return value
+
+
+async def bearer_claims(request: Request) -> AccessClaims:
+    """The verified access token of the request, or 401."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise OAuthError("invalid_token", "an 'Authorization: Bearer <token>' header is required", 401)
+    return state_of(request).oauth.verify_access_token(token.strip())
+
+
+async def bearer_user(request: Request) -> tuple[AccessClaims, User]:
+    """The verified token and its (still active) user, or 401."""
+    claims = await bearer_claims(request)
+    async with state_of(request).db.session() as session:
+        user = await session.get(User, claims.user_id)
+    if user is None or not user.is_active:
+        raise OAuthError("invalid_token", "the token's user no longer exists", 401)
+    return claims, user

@@ -1,0 +1,18 @@
+"""Alembic environment: runs on the connection handed in by :mod:`arkitekt.server.db`."""
+
+from alembic import context
+
+from arkitekt.server.models import Base
+
+connection = context.config.attributes.get("connection")
+if connection is None:  # pragma: no cover - always run through arkitekt.server.db
+    raise RuntimeError("Run migrations through arkitekt.server.db.Database.migrate()")
+
+context.configure(
+    connection=connection,
+    target_metadata=Base.metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,19 @@
+"""What the running server shares between requests (``request.app.state.arkitekt``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .config import ServerConfig
+from .db import Database
+from .keys import KeyStore
+from .oauth import OAuthCore
+
+
+@dataclass
+class ServerState:
+    config: ServerConfig
+    db: Database
+    keys: KeyStore
+    oauth: OAuthCore
+    stats: dict[str, int] = field(default_factory=dict)
