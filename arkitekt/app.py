@@ -1,0 +1,316 @@
+"""The App: an ordered composition of services, and the "current app" the module functions use.
+
+``with app:`` (or ``async with app:``) starts the services in order, makes the app current for
+the code inside the block, and on the way out stops the services in reverse order and restores
+whatever app was current before — also when an exception escapes. Sync use runs the services on
+a private event loop thread (koil); async use runs them on the caller's loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from collections.abc import Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+from koil import Koil, unkoil
+
+from .errors import AppStateError, NoActiveAppError
+from .services.base import Service
+
+if TYPE_CHECKING:
+    import httpx
+    from fakts import Manifest
+
+    from .services.auth import AuthService
+    from .services.fakts import FaktsService
+
+logger = logging.getLogger("arkitekt")
+
+_current_app: contextvars.ContextVar[App | None] = contextvars.ContextVar(
+    "arkitekt_current_app", default=None
+)
+_process_app: App | None = None
+"""The app a notebook entered with ``jupy()``: notebook cells do not share a context, so it is
+the fallback when no ``with`` block made another app current."""
+
+STOP_TIMEOUT = 10.0
+"""Seconds each service gets to stop before the App moves on (leaving never hangs)."""
+
+
+def get_current_app() -> App:
+    """The app entered in this context (``with app:``), else the notebook's ``jupy()`` app.
+
+    Raises :class:`NoActiveAppError` with a hint when there is none.
+    """
+    app = _current_app.get() or _process_app
+    if app is None:
+        raise NoActiveAppError("get_current_app()")
+    return app
+
+
+def resolve_app(app: App | None, what: str) -> App:
+    """``app`` when given, else the current app (module-level functions' ``app=`` argument)."""
+    if app is not None:
+        return app
+    current = _current_app.get() or _process_app
+    if current is None:
+        raise NoActiveAppError(what)
+    return current
+
+
+class App:
+    """An arkitekt app: a manifest plus services, entered as a context manager.
+
+    Build it with :func:`arkitekt.easy`, :func:`arkitekt.local` or :func:`arkitekt.jupy` rather
+    than by hand. Configure it before entering: adding services to an entered app raises.
+    """
+
+    def __init__(self, manifest: Manifest, services: Sequence[Service] = ()) -> None:
+        self.manifest = manifest
+        self._services: dict[str, Service] = {}
+        self._koil: Koil | None = None
+        self._token: contextvars.Token[App | None] | None = None
+        self._started: list[Service] = []
+        self._entered = False
+        for service in services:
+            self.add_service(service)
+
+    # -- composition -----------------------------------------------------------------------------
+
+    def add_service(self, service: Service) -> None:
+        """Add a service (started after the ones already added). Only before entering."""
+        if self._entered:
+            raise AppStateError(
+                f"cannot add the service {service.name!r}: the app is entered already. "
+                "Configure the app before `with app:`."
+            )
+        if not isinstance(service, Service):
+            raise TypeError(f"{service!r} does not implement the Service protocol")
+        if service.name in self._services:
+            raise AppStateError(f"the app has a service named {service.name!r} already")
+        self._services[service.name] = service
+
+    @property
+    def services(self) -> dict[str, Service]:
+        """The services, in start order (a copy)."""
+        return dict(self._services)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for attributes not found normally: app.fakts, app.auth, app.rpc, ...
+        services = self.__dict__.get("_services", {})
+        if name in services:
+            return services[name]
+        raise AttributeError(
+            f"{type(self).__name__!s} has no attribute or service {name!r} "
+            f"(services: {', '.join(services) or 'none'})"
+        )
+
+    if TYPE_CHECKING:
+
+        @property
+        def fakts(self) -> FaktsService: ...
+
+        @property
+        def auth(self) -> AuthService: ...
+
+    @property
+    def identifier(self) -> str:
+        return str(self.manifest.identifier)
+
+    @property
+    def entered(self) -> bool:
+        return self._entered
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def _astart(self) -> None:
+        if self._entered:
+            raise AppStateError(f"the app {self.identifier!r} is entered already")
+        self._entered = True
+        try:
+            for service in self._services.values():
+                await service.astart(self)
+                self._started.append(service)
+        except BaseException:
+            await self._astop()
+            raise
+
+    async def _astop(self) -> None:
+        errors: list[BaseException] = []
+        while self._started:
+            service = self._started.pop()
+            try:
+                await asyncio.wait_for(service.astop(), STOP_TIMEOUT)
+            except Exception as e:  # keep stopping the others; report below
+                logger.warning("stopping the %s service failed: %s", service.name, e)
+                errors.append(e)
+        self._entered = False
+        if errors:
+            logger.debug("errors while stopping %s: %r", self.identifier, errors)
+
+    async def __aenter__(self) -> Self:
+        await self._astart()
+        self._token = _current_app.set(self)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._reset_current()
+        await self._astop()
+
+    def __enter__(self) -> Self:
+        koil = Koil()
+        koil.__enter__()
+        self._koil = koil
+        try:
+            unkoil(self._astart)
+        except BaseException:
+            self._close_koil()
+            raise
+        self._token = _current_app.set(self)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._reset_current()
+        try:
+            unkoil(self._astop)
+        finally:
+            self._close_koil()
+
+    def _reset_current(self) -> None:
+        token, self._token = self._token, None
+        if token is None:
+            return
+        try:
+            _current_app.reset(token)
+        except ValueError:
+            # Left in another context than it was entered in (notebook cells): just clear it.
+            if _current_app.get() is self:
+                _current_app.set(None)
+
+    def _close_koil(self) -> None:
+        koil, self._koil = self._koil, None
+        if koil is not None:
+            koil.__exit__(None, None, None)
+
+    def close(self) -> None:
+        """Leave the app (the same as the end of a ``with`` block); idempotent."""
+        global _process_app
+        if _process_app is self:
+            _process_app = None
+        if self._entered:
+            self.__exit__(None, None, None)
+
+    async def aclose(self) -> None:
+        """Async twin of :meth:`close`."""
+        global _process_app
+        if _process_app is self:
+            _process_app = None
+        if self._entered:
+            await self.__aexit__(None, None, None)
+
+    def _run(self, coro_fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run an async method from sync code on this app's loop."""
+        if not self._entered:
+            raise AppStateError(
+                f"the app {self.identifier!r} is not entered: use `with app:` "
+                "(or `async with app:`) around this call"
+            )
+        return unkoil(coro_fn, *args, **kwargs)
+
+    # -- auth and HTTP (Keystone-style) ----------------------------------------------------------
+
+    def login(self, username: str | None = None, password: str | None = None) -> None:
+        """Log in (again); with ``username``/``password``, switch to that user (direct mode)."""
+        self._run(self.alogin, username=username, password=password)
+
+    async def alogin(self, username: str | None = None, password: str | None = None) -> None:
+        """Async twin of :meth:`login`."""
+        await self.auth.alogin(username=username, password=password)
+
+    def logout(self) -> None:
+        """Revoke the session on the server and forget it on this machine."""
+        self._run(self.alogout)
+
+    async def alogout(self) -> None:
+        """Async twin of :meth:`logout`."""
+        await self.auth.alogout()
+
+    def is_authenticated(self) -> bool:
+        """Whether the app holds a usable session (no network request)."""
+        return "auth" in self._services and self.auth.is_authenticated()
+
+    async def ais_authenticated(self) -> bool:
+        """Async twin of :meth:`is_authenticated`."""
+        return self.is_authenticated()
+
+    async def ahttp_request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send a request to the server with the access token attached (async)."""
+        return await self.auth.arequest(method, path, **kwargs)
+
+    async def ahttp_get(self, path: str, **kwargs: Any) -> httpx.Response:
+        """GET ``path`` on the server (async); returns the ``httpx.Response``."""
+        return await self.ahttp_request("GET", path, **kwargs)
+
+    async def ahttp_post(self, path: str, **kwargs: Any) -> httpx.Response:
+        """POST to ``path`` on the server (async); returns the ``httpx.Response``."""
+        return await self.ahttp_request("POST", path, **kwargs)
+
+    async def ahttp_put(self, path: str, **kwargs: Any) -> httpx.Response:
+        """PUT to ``path`` on the server (async); returns the ``httpx.Response``."""
+        return await self.ahttp_request("PUT", path, **kwargs)
+
+    async def ahttp_patch(self, path: str, **kwargs: Any) -> httpx.Response:
+        """PATCH ``path`` on the server (async); returns the ``httpx.Response``."""
+        return await self.ahttp_request("PATCH", path, **kwargs)
+
+    async def ahttp_delete(self, path: str, **kwargs: Any) -> httpx.Response:
+        """DELETE ``path`` on the server (async); returns the ``httpx.Response``."""
+        return await self.ahttp_request("DELETE", path, **kwargs)
+
+    def http_get(self, path: str, **kwargs: Any) -> httpx.Response:
+        """GET ``path`` on the server, token attached; returns the ``httpx.Response``."""
+        return self._run(self.ahttp_get, path, **kwargs)  # type: ignore[no-any-return]
+
+    def http_post(self, path: str, **kwargs: Any) -> httpx.Response:
+        """POST to ``path`` on the server, token attached; returns the ``httpx.Response``."""
+        return self._run(self.ahttp_post, path, **kwargs)  # type: ignore[no-any-return]
+
+    def http_put(self, path: str, **kwargs: Any) -> httpx.Response:
+        """PUT to ``path`` on the server, token attached; returns the ``httpx.Response``."""
+        return self._run(self.ahttp_put, path, **kwargs)  # type: ignore[no-any-return]
+
+    def http_patch(self, path: str, **kwargs: Any) -> httpx.Response:
+        """PATCH ``path`` on the server, token attached; returns the ``httpx.Response``."""
+        return self._run(self.ahttp_patch, path, **kwargs)  # type: ignore[no-any-return]
+
+    def http_delete(self, path: str, **kwargs: Any) -> httpx.Response:
+        """DELETE ``path`` on the server, token attached; returns the ``httpx.Response``."""
+        return self._run(self.ahttp_delete, path, **kwargs)  # type: ignore[no-any-return]
+
+    # -- presentation ----------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        state = "entered" if self._entered else "not entered"
+        return f"<App {self.identifier!r} {self.manifest.version} ({state}; services: {', '.join(self._services)})>"
+
+
+def _set_process_app(app: App | None) -> None:
+    global _process_app
+    _process_app = app
+
+
+def _get_process_app() -> App | None:
+    return _process_app
