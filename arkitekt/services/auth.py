@@ -117,6 +117,9 @@ class AuthService:
 
     async def alogout(self) -> None:
         """Revoke the session on the server and delete the cached one."""
+        client = self._fakts.client
+        if client.loaded_fakts is None and await client.cache.aload() is not None:
+            await self._fakts.aload()  # from the cache: so that it can be revoked, not just dropped
         await self._fakts.alogout()
         self._logged_out = True
         self._user = None

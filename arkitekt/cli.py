@@ -1,0 +1,332 @@
+"""The ``arkitekt`` command.
+
+Server side (need the ``server`` extra; honour ``--data-dir`` and ``ARKITEKT_DATA_DIR``):
+``arkitekt server``, ``arkitekt user add/list/remove/passwd/key/mandate``.
+Client side: ``arkitekt login/logout/status`` for one app identifier, and ``arkitekt version``.
+
+Exit codes: 0 success, 1 the operation failed (message on stderr), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from .server.config import ServerConfig
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="arkitekt",
+    help="Run an arkitekt server, manage its users, and log apps in and out.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+user_app = typer.Typer(help="Manage the users of a server (in its data folder).", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        envvar="ARKITEKT_DATA_DIR",
+        help="The server's data folder (database, data). Default: the user data folder.",
+        show_default=False,
+    ),
+]
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(code)
+
+
+def _server_config(data_dir: Path | None) -> ServerConfig:
+    try:
+        from .server.config import ServerConfig
+    except ImportError as e:
+        raise fail(f"this command needs the server extra: pip install 'arkitekt[server]' ({e})") from e
+    return ServerConfig(data_dir=data_dir) if data_dir is not None else ServerConfig()
+
+
+def _with_session(config: ServerConfig, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Open the server's database (migrating it), run ``fn`` in a session, close it."""
+    from .server.app import prepare_data_dir
+    from .server.db import Database
+    from .server.users import UserError
+
+    async def run() -> T:
+        if config.database_url is None:
+            prepare_data_dir(config)
+        db = Database(config.sqlalchemy_url())
+        try:
+            await db.migrate()
+            async with db.session() as session:
+                return await fn(session)
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(run())
+    except UserError as e:
+        raise fail(str(e)) from e
+
+
+# -- server ----------------------------------------------------------------------------------------
+
+
+@app.command()
+def server(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    data_dir: DataDir = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(help="Proxies trusted for X-Forwarded-* headers (behind a TLS proxy)."),
+    ] = None,
+) -> None:
+    """Run the server (until Ctrl-C)."""
+    config = _server_config(data_dir)
+    import uvicorn
+
+    from .server.app import create_app
+
+    typer.echo(f"arkitekt {__version__}: data in {config.data_dir}, listening on http://{host}:{port}")
+    uvicorn.run(
+        create_app(config),
+        host=host,
+        port=port,
+        log_level=log_level,
+        proxy_headers=forwarded_allow_ips is not None,
+        forwarded_allow_ips=forwarded_allow_ips,
+        timeout_graceful_shutdown=5,
+    )
+
+
+# -- users -----------------------------------------------------------------------------------------
+
+
+def _ask_password(name: str) -> str:
+    password: str = typer.prompt(f"Password for {name}", hide_input=True, confirmation_prompt=True)
+    return password
+
+
+@user_app.command("add")
+def user_add(
+    name: Annotated[str, typer.Argument(help="The new user's name.")],
+    password: Annotated[
+        str | None, typer.Option(help="The password (prompted when missing).", show_default=False)
+    ] = None,
+    admin: Annotated[bool, typer.Option(help="Make the user an administrator.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Create a user."""
+    from .server.users import create_user
+
+    config = _server_config(data_dir)
+    secret = password if password is not None else _ask_password(name)
+    _with_session(config, lambda s: create_user(s, name, secret, is_admin=admin))
+    typer.echo(f"created user {name}")
+
+
+@user_app.command("list")
+def user_list(
+    data_dir: DataDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the users."""
+    from .server.users import list_users
+
+    users = _with_session(_server_config(data_dir), list_users)
+    rows = [
+        {"username": u.username, "admin": u.is_admin, "active": u.is_active,
+         "password": u.password_hash is not None, "created": u.created_at.isoformat()}
+        for u in users
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        flags = ", ".join(f for f, on in (("admin", row["admin"]), ("no password", not row["password"])) if on)
+        typer.echo(f"{row['username']}" + (f"  ({flags})" if flags else ""))
+
+
+@user_app.command("remove")
+def user_remove(
+    name: Annotated[str, typer.Argument(help="The user to remove.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Remove a user, with their apps and sessions."""
+    from .server.users import remove_user
+
+    _with_session(_server_config(data_dir), lambda s: remove_user(s, name))
+    typer.echo(f"removed user {name}")
+
+
+@user_app.command("passwd")
+def user_passwd(
+    name: Annotated[str, typer.Argument(help="The user.")],
+    password: Annotated[str | None, typer.Option(help="The new password (prompted when missing).")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Set a user's password."""
+    from .server.users import set_password
+
+    config = _server_config(data_dir)
+    secret = password if password is not None else _ask_password(name)
+    _with_session(config, lambda s: set_password(s, name, secret))
+    typer.echo(f"password of {name} changed")
+
+
+@user_app.command("key")
+def user_key(
+    name: Annotated[str, typer.Argument(help="The user the key logs in as.")],
+    public_key: Annotated[Path, typer.Argument(help="A PEM public key or X.509 certificate.", exists=True, dir_okay=False)],
+    label: Annotated[str, typer.Option(help="A note on what the key is for.")] = "",
+    data_dir: DataDir = None,
+) -> None:
+    """Register a public key for key logins (easy(username=..., private_key=...))."""
+    from .server.credentials import add_user_key
+
+    pem = public_key.read_text()
+    kid = _with_session(_server_config(data_dir), lambda s: add_user_key(s, name, pem, name=label))
+    typer.echo(f"registered key {kid} for {name}")
+
+
+@user_app.command("mandate")
+def user_mandate(
+    name: Annotated[str, typer.Argument(help="The user the key logs in as.")],
+    app_identifier: Annotated[str | None, typer.Option("--app", help="Only this app may use the key.")] = None,
+    days: Annotated[int | None, typer.Option(help="Expire after this many days.", min=1)] = None,
+    label: Annotated[str, typer.Option(help="A note on what the key is for.")] = "",
+    data_dir: DataDir = None,
+) -> None:
+    """Create a mandate key for unattended logins; it is printed once."""
+    from .server.credentials import create_mandate_key
+
+    expires = dt.timedelta(days=days) if days else None
+    key = _with_session(
+        _server_config(data_dir),
+        lambda s: create_mandate_key(s, name, name=label, app_identifier=app_identifier, expires_in=expires),
+    )
+    typer.echo(key)
+
+
+# -- client side -----------------------------------------------------------------------------------
+
+AppId = Annotated[str, typer.Option("--app", help="The app identifier (as given to easy()).")]
+AppVersion = Annotated[str, typer.Option("--app-version", help="The app version (as given to easy()).")]
+Url = Annotated[
+    str | None, typer.Option(envvar=["ARKITEKT_URL", "FAKTS_URL"], help="The server URL.", show_default=False)
+]
+
+
+def _client_app(identifier: str, version: str, url: str | None, **kwargs: Any) -> Any:
+    from .builders import easy
+
+    if not url:
+        raise fail("no server given: pass --url or set ARKITEKT_URL", 2)
+    return easy(identifier, version, url, **kwargs)
+
+
+@app.command()
+def login(
+    identifier: AppId = "arkitekt-cli",
+    version: AppVersion = "0.0.1",
+    url: Url = None,
+    username: Annotated[str | None, typer.Option(help="Log in with a password as this user.")] = None,
+    headless: Annotated[bool, typer.Option(help="Print the approval link instead of opening a browser.")] = False,
+) -> None:
+    """Log an app in and keep the session in the cache, for scripts that run later."""
+    from .errors import ArkitektError
+
+    client = _client_app(identifier, version, url, username=username, headless=headless)
+    try:
+        with client:
+            typer.echo(f"logged in to {url} as {client.auth.user.username} (app {identifier})")
+    except ArkitektError as e:
+        raise fail(str(e)) from e
+
+
+def _offline_app(identifier: str, version: str, url: str | None) -> Any:
+    """The app, entered without logging in (only its cached session is looked at)."""
+    return _client_app(identifier, version, url, login_on_enter=False)
+
+
+def _cached_session(client: Any) -> Any:
+    """The session cached for this app, or None; never starts a login."""
+    from koil import unkoil
+
+    return unkoil(client.fakts.client.cache.aload)
+
+
+@app.command()
+def logout(identifier: AppId = "arkitekt-cli", version: AppVersion = "0.0.1", url: Url = None) -> None:
+    """Revoke an app's cached session and delete it."""
+    from .errors import ArkitektError
+
+    client = _offline_app(identifier, version, url)
+    try:
+        with client:
+            if _cached_session(client) is None:
+                typer.echo("not logged in")
+                return
+            client.logout()
+    except ArkitektError as e:
+        raise fail(str(e)) from e
+    typer.echo("logged out")
+
+
+@app.command()
+def status(identifier: AppId = "arkitekt-cli", version: AppVersion = "0.0.1", url: Url = None) -> None:
+    """Show whether an app has a cached session, for whom, and until when (no network)."""
+    client = _offline_app(identifier, version, url)
+    with client:
+        cached = _cached_session(client)
+    if cached is None:
+        typer.echo(f"{identifier}: not logged in to {url}")
+        raise typer.Exit(1)
+    claims = _unverified_claims(cached.auth.access_token or "")
+    who = claims.get("preferred_username", "?")
+    expires = cached.auth.expires_at
+    until = dt.datetime.fromtimestamp(expires).isoformat(timespec="seconds") if expires else "unknown"
+    renew = "refresh token" if cached.auth.refresh_token else "logs in again when needed"
+    typer.echo(f"{identifier}: logged in to {url} as {who}; access token until {until} ({renew})")
+
+
+def _unverified_claims(token: str) -> dict[str, Any]:
+    """The payload of a JWT, for display only (no signature check)."""
+    try:
+        payload = token.split(".")[1]
+        data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return data if isinstance(data, dict) else {}
+    except (IndexError, ValueError):
+        return {}
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(f"arkitekt {__version__}")
+
+
+def main() -> None:
+    """Entry point of the ``arkitekt`` command."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
