@@ -43,11 +43,13 @@ def local_username() -> str:
 class EmbeddedServer:
     """The server on a background thread. Use :meth:`start` / :meth:`stop` (or ``with``)."""
 
-    def __init__(self, config: ServerConfig, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, config: ServerConfig, host: str = "127.0.0.1", port: int = 0, *, asgi_app: Any = None
+    ) -> None:
         self.config = config
         self.host = host
         self.port = port
-        self._app = create_app(config)
+        self._app = asgi_app if asgi_app is not None else create_app(config)
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: uvicorn.Server | None = None

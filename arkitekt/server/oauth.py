@@ -247,6 +247,8 @@ class OAuthCore:
         except (JoseError, ValueError) as e:
             raise OAuthError("invalid_token", f"the access token is not valid ({e})", 401) from e
         claims = decoded.claims
+        if int(claims["exp"]) <= time.time():  # RFC 7519 §4.1.4: not on or after exp
+            raise OAuthError("invalid_token", "the access token is not valid (expired)", 401)
         return AccessClaims(
             user_id=str(claims["sub"]),
             username=str(claims.get("preferred_username", "")),

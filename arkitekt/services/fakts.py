@@ -22,6 +22,7 @@ from fakts.grants.remote.errors import (
     DeviceCodeExpiredError,
     DeviceCodeTimeoutError,
     DiscoveryError,
+    RemoteGrantError,
     UserDeniedError,
 )
 from fakts.oauth2 import InsecureTransportError
@@ -53,18 +54,22 @@ def translated_errors(url: str | None) -> Iterator[None]:
         yield
     except ArkitektError:
         raise
-    except DiscoveryError as e:
-        text = str(e)
+    except UserDeniedError as e:
+        raise LoginError("the app was denied access in the browser") from e
+    except (DeviceCodeExpiredError, DeviceCodeTimeoutError) as e:
+        raise LoginError(f"nobody approved the login in time ({e}); run it again") from e
+    except (DiscoveryError, RemoteGrantError) as e:
+        # fakts wraps whatever discovery raised in a RemoteGrantError; look at the original.
+        discovery_failed = isinstance(e, DiscoveryError) or str(e).startswith("Could not discover")
+        if not discovery_failed:
+            raise LoginError(f"logging in at {url} failed: {e}") from e
+        text = str(e.__cause__ or e)
         if "protocol version" in text or "advertises no" in text:
             raise IncompatibleServerError(f"{url} is not a compatible arkitekt server: {text}") from e
         raise ServerUnavailableError(
             f"could not reach an arkitekt server at {url}. Is it running, and is the URL right? "
             f"({text})"
         ) from e
-    except UserDeniedError as e:
-        raise LoginError("the app was denied access in the browser") from e
-    except (DeviceCodeExpiredError, DeviceCodeTimeoutError) as e:
-        raise LoginError(f"nobody approved the login in time ({e}); run it again") from e
     except NeedsReauthenticationError as e:
         raise LoginError(f"the session ended and must be renewed: call app.login() ({e})") from e
     except InsecureTransportError as e:
