@@ -172,7 +172,11 @@ class App:
         try:
             unkoil(self._astart)
         except BaseException:
-            self._close_koil()
+            # Ctrl-C only signals the start to cancel; stop what did start before leaving.
+            try:
+                unkoil(self._astop)
+            finally:
+                self._close_koil()
             raise
         self._token = _current_app.set(self)
         return self

@@ -42,7 +42,8 @@ class Settings(BaseSettings):
     """Where login sessions are cached (files are private to the user, mode 0600)."""
     data_dir: Path = Field(default_factory=_user_data_dir)
     """Where the integrated server keeps its database and data."""
-    log_level: str = "WARNING"
+    log_level: str | None = None
+    """When set, the level of the ``arkitekt`` logger (e.g. ``INFO``); otherwise left alone."""
     headless: bool = False
     """Never try to open a browser; print the login link instead."""
     proxy: str | None = None
@@ -65,5 +66,6 @@ def get_settings() -> Settings:
     Call ``get_settings.cache_clear()`` after changing the environment to read it again.
     """
     settings = Settings()
-    logging.getLogger("arkitekt").setLevel(settings.log_level.upper())
+    if settings.log_level:
+        logging.getLogger("arkitekt").setLevel(settings.log_level.upper())
     return settings
