@@ -29,7 +29,11 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {}
-        if not self.is_sqlite:
+        if self.is_sqlite:
+            # One connection per process: SQLite has a single writer, and queueing in the pool
+            # (an await) is far cheaper than writers spinning on the file lock (busy_timeout).
+            kwargs.update(pool_size=1, max_overflow=0, pool_timeout=30)
+        else:
             kwargs.update(pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:

@@ -116,6 +116,7 @@ class EmbeddedServer:
             self._ready.set()
             try:
                 loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.run_until_complete(loop.shutdown_default_executor())
             finally:
                 loop.close()
 

@@ -7,6 +7,7 @@ and access-token exchange (RFC 8693). Every successful answer carries the fakts 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
@@ -267,7 +268,7 @@ async def _grant_password(
     kind, role = check_client_kind(form.get("requested_client_kind"), form.get("requested_client_role"))
     await _check_login_rate(state, session, username)
     user = await get_user(session, username)
-    if not check_password(user, password):
+    if not await asyncio.to_thread(check_password, user, password):  # argon2: ~50 ms of CPU
         session.add(LoginFailure(username=username))
         await session.commit()
         raise OAuthError("invalid_grant", "wrong username or password")

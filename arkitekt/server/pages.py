@@ -6,6 +6,7 @@ every form carries a CSRF token (the session's, or a double-submit cookie before
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hmac
 import secrets
@@ -103,7 +104,7 @@ async def login_submit(request: Request) -> Response:
         except OAuthError:
             return _login_form(request, target, "Too many failed attempts. Wait a minute.", 429)
         user = await get_user(session, username)
-        if not check_password(user, password):
+        if not await asyncio.to_thread(check_password, user, password):
             session.add(LoginFailure(username=username))
             await session.commit()
             return _login_form(request, target, "Wrong username or password.", 401)
