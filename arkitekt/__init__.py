@@ -47,7 +47,24 @@ _EXPORTS = {
     "get_settings": "settings",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "App",
+    "AppStateError",
+    "ArkitektError",
+    "ConfigurationError",
+    "LoginError",
+    "NoActiveAppError",
+    "NotAuthenticatedError",
+    "ServerError",
+    "ServerUnavailableError",
+    "Settings",
+    "__version__",
+    "easy",
+    "get_current_app",
+    "get_settings",
+    "jupy",
+    "local",
+]
 
 
 def __getattr__(name: str) -> Any:

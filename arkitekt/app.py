@@ -308,7 +308,8 @@ class App:
 
     def __repr__(self) -> str:
         state = "entered" if self._entered else "not entered"
-        return f"<App {self.identifier!r} {self.manifest.version} ({state}; services: {', '.join(self._services)})>"
+        services = ", ".join(self._services)
+        return f"<App {self.identifier!r} {self.manifest.version} ({state}; services: {services})>"
 
 
 def _set_process_app(app: App | None) -> None:

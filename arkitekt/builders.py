@@ -116,14 +116,22 @@ def _choose_login(
 
     explicit = [
         name
-        for name, value in (("token", token), ("mandate_key", mandate_key), ("private_key", private_key))
+        for name, value in (
+            ("token", token),
+            ("mandate_key", mandate_key),
+            ("private_key", private_key),
+        )
         if value is not None
     ]
     if len(explicit) > 1:
-        raise ConfigurationError(f"pass only one of {', '.join(explicit)} (each is a way to log in)")
+        raise ConfigurationError(
+            f"pass only one of {', '.join(explicit)} (each is a way to log in)"
+        )
     if private_key is not None:
         if not username:
-            raise ConfigurationError("private_key= needs username= (the user the key is registered for)")
+            raise ConfigurationError(
+                "private_key= needs username= (the user the key is registered for)"
+            )
         return logins.KeyLogin(username, private_key)
     if token is not None:
         return logins.TokenLogin(token)
@@ -181,7 +189,9 @@ def easy(
     identifier = _check_identifier(identifier)
     resolved = url or settings.resolved_url()
     if resolved is None:
-        logger.info("no server URL configured (url=, ARKITEKT_URL, FAKTS_URL): using the integrated server")
+        logger.info(
+            "no server URL configured (url=, ARKITEKT_URL, FAKTS_URL): using the integrated server"
+        )
         return local(identifier, version, data_dir=data_dir, proxy=proxy)
     resolved = _check_url(resolved)
     from .services.auth import AuthService
@@ -200,7 +210,9 @@ def easy(
     return App(
         manifest,
         [
-            FaktsService(manifest, login, resolved, cache_dir=settings.cache_dir, no_cache=no_cache),
+            FaktsService(
+                manifest, login, resolved, cache_dir=settings.cache_dir, no_cache=no_cache
+            ),
             AuthService(
                 login_on_enter=login_on_enter,
                 timeout=settings.timeout,
@@ -244,7 +256,9 @@ def local(
     )
 
 
-def jupy(identifier: str | None = None, version: str = "0.0.1", url: str | None = None, **kwargs: Any) -> App:
+def jupy(
+    identifier: str | None = None, version: str = "0.0.1", url: str | None = None, **kwargs: Any
+) -> App:
     """:func:`easy` for notebooks: the app is entered at once and stays entered across cells.
 
     Running the cell again closes the previous app first; the app closes when the kernel shuts

@@ -34,7 +34,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-user_app = typer.Typer(help="Manage the users of a server (in its data folder).", no_args_is_help=True)
+user_app = typer.Typer(
+    help="Manage the users of a server (in its data folder).", no_args_is_help=True
+)
 app.add_typer(user_app, name="user")
 
 DataDir = Annotated[
@@ -57,7 +59,9 @@ def _server_config(data_dir: Path | None) -> ServerConfig:
     try:
         from .server.config import ServerConfig
     except ImportError as e:
-        raise fail(f"this command needs the server extra: pip install 'arkitekt[server]' ({e})") from e
+        raise fail(
+            f"this command needs the server extra: pip install 'arkitekt[server]' ({e})"
+        ) from e
     return ServerConfig(data_dir=data_dir) if data_dir is not None else ServerConfig()
 
 
@@ -104,7 +108,9 @@ def server(
 
     from .server.app import create_app
 
-    typer.echo(f"arkitekt {__version__}: data in {config.data_dir}, listening on http://{host}:{port}")
+    typer.echo(
+        f"arkitekt {__version__}: data in {config.data_dir}, listening on http://{host}:{port}"
+    )
     uvicorn.run(
         create_app(config),
         host=host,
@@ -152,15 +158,22 @@ def user_list(
 
     users = _with_session(_server_config(data_dir), list_users)
     rows = [
-        {"username": u.username, "admin": u.is_admin, "active": u.is_active,
-         "password": u.password_hash is not None, "created": u.created_at.isoformat()}
+        {
+            "username": u.username,
+            "admin": u.is_admin,
+            "active": u.is_active,
+            "password": u.password_hash is not None,
+            "created": u.created_at.isoformat(),
+        }
         for u in users
     ]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
     for row in rows:
-        flags = ", ".join(f for f, on in (("admin", row["admin"]), ("no password", not row["password"])) if on)
+        flags = ", ".join(
+            f for f, on in (("admin", row["admin"]), ("no password", not row["password"])) if on
+        )
         typer.echo(f"{row['username']}" + (f"  ({flags})" if flags else ""))
 
 
@@ -179,7 +192,9 @@ def user_remove(
 @user_app.command("passwd")
 def user_passwd(
     name: Annotated[str, typer.Argument(help="The user.")],
-    password: Annotated[str | None, typer.Option(help="The new password (prompted when missing).")] = None,
+    password: Annotated[
+        str | None, typer.Option(help="The new password (prompted when missing).")
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Set a user's password."""
@@ -194,7 +209,10 @@ def user_passwd(
 @user_app.command("key")
 def user_key(
     name: Annotated[str, typer.Argument(help="The user the key logs in as.")],
-    public_key: Annotated[Path, typer.Argument(help="A PEM public key or X.509 certificate.", exists=True, dir_okay=False)],
+    public_key: Annotated[
+        Path,
+        typer.Argument(help="A PEM public key or X.509 certificate.", exists=True, dir_okay=False),
+    ],
     label: Annotated[str, typer.Option(help="A note on what the key is for.")] = "",
     data_dir: DataDir = None,
 ) -> None:
@@ -209,7 +227,9 @@ def user_key(
 @user_app.command("mandate")
 def user_mandate(
     name: Annotated[str, typer.Argument(help="The user the key logs in as.")],
-    app_identifier: Annotated[str | None, typer.Option("--app", help="Only this app may use the key.")] = None,
+    app_identifier: Annotated[
+        str | None, typer.Option("--app", help="Only this app may use the key.")
+    ] = None,
     days: Annotated[int | None, typer.Option(help="Expire after this many days.", min=1)] = None,
     label: Annotated[str, typer.Option(help="A note on what the key is for.")] = "",
     data_dir: DataDir = None,
@@ -220,7 +240,9 @@ def user_mandate(
     expires = dt.timedelta(days=days) if days else None
     key = _with_session(
         _server_config(data_dir),
-        lambda s: create_mandate_key(s, name, name=label, app_identifier=app_identifier, expires_in=expires),
+        lambda s: create_mandate_key(
+            s, name, name=label, app_identifier=app_identifier, expires_in=expires
+        ),
     )
     typer.echo(key)
 
@@ -228,9 +250,12 @@ def user_mandate(
 # -- client side -----------------------------------------------------------------------------------
 
 AppId = Annotated[str, typer.Option("--app", help="The app identifier (as given to easy()).")]
-AppVersion = Annotated[str, typer.Option("--app-version", help="The app version (as given to easy()).")]
+AppVersion = Annotated[
+    str, typer.Option("--app-version", help="The app version (as given to easy()).")
+]
 Url = Annotated[
-    str | None, typer.Option(envvar=["ARKITEKT_URL", "FAKTS_URL"], help="The server URL.", show_default=False)
+    str | None,
+    typer.Option(envvar=["ARKITEKT_URL", "FAKTS_URL"], help="The server URL.", show_default=False),
 ]
 
 
@@ -247,8 +272,12 @@ def login(
     identifier: AppId = "arkitekt-cli",
     version: AppVersion = "0.0.1",
     url: Url = None,
-    username: Annotated[str | None, typer.Option(help="Log in with a password as this user.")] = None,
-    headless: Annotated[bool, typer.Option(help="Print the approval link instead of opening a browser.")] = False,
+    username: Annotated[
+        str | None, typer.Option(help="Log in with a password as this user.")
+    ] = None,
+    headless: Annotated[
+        bool, typer.Option(help="Print the approval link instead of opening a browser.")
+    ] = False,
 ) -> None:
     """Log an app in and keep the session in the cache, for scripts that run later."""
     from .errors import ArkitektError
@@ -274,7 +303,9 @@ def _cached_session(client: Any) -> Any:
 
 
 @app.command()
-def logout(identifier: AppId = "arkitekt-cli", version: AppVersion = "0.0.1", url: Url = None) -> None:
+def logout(
+    identifier: AppId = "arkitekt-cli", version: AppVersion = "0.0.1", url: Url = None
+) -> None:
     """Revoke an app's cached session and delete it."""
     from .errors import ArkitektError
 
@@ -291,7 +322,9 @@ def logout(identifier: AppId = "arkitekt-cli", version: AppVersion = "0.0.1", ur
 
 
 @app.command()
-def status(identifier: AppId = "arkitekt-cli", version: AppVersion = "0.0.1", url: Url = None) -> None:
+def status(
+    identifier: AppId = "arkitekt-cli", version: AppVersion = "0.0.1", url: Url = None
+) -> None:
     """Show whether an app has a cached session, for whom, and until when (no network)."""
     client = _offline_app(identifier, version, url)
     with client:
@@ -302,7 +335,9 @@ def status(identifier: AppId = "arkitekt-cli", version: AppVersion = "0.0.1", ur
     claims = _unverified_claims(cached.auth.access_token or "")
     who = claims.get("preferred_username", "?")
     expires = cached.auth.expires_at
-    until = dt.datetime.fromtimestamp(expires).isoformat(timespec="seconds") if expires else "unknown"
+    until = (
+        dt.datetime.fromtimestamp(expires).isoformat(timespec="seconds") if expires else "unknown"
+    )
     renew = "refresh token" if cached.auth.refresh_token else "logs in again when needed"
     typer.echo(f"{identifier}: logged in to {url} as {who}; access token until {until} ({renew})")
 

@@ -21,7 +21,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -34,7 +33,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-def row(name: str, values: list[float], unit: str, target: str, throughput: str = "", memory: str = "") -> list[str]:
+def row(
+    name: str, values: list[float], unit: str, target: str, throughput: str = "", memory: str = ""
+) -> list[str]:
     scale = 1000 if unit == "ms" else 1
     return [
         name,
@@ -50,7 +51,9 @@ def bench_import(runs: int = 15) -> list[float]:
     code = "import time; t=time.perf_counter(); import arkitekt; print(time.perf_counter()-t)"
     times = []
     for _ in range(runs):
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
         times.append(float(out.stdout))
     return times
 
@@ -78,7 +81,9 @@ def bench_local_cold(data_dir: Path, runs: int = 5) -> list[float]:
     )
     times = []
     for _ in range(runs):
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
         times.append(float(out.stdout.strip().splitlines()[-1]))
     return times
 
@@ -96,7 +101,9 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
-async def refresh_load(url: str, sessions: list[tuple[str, str]], seconds: float) -> tuple[list[float], int]:
+async def refresh_load(
+    url: str, sessions: list[tuple[str, str]], seconds: float
+) -> tuple[list[float], int]:
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
 
@@ -105,7 +112,11 @@ async def refresh_load(url: str, sessions: list[tuple[str, str]], seconds: float
             started = time.perf_counter()
             response = await client.post(
                 f"{url}/f/token/",
-                data={"grant_type": "refresh_token", "refresh_token": token, "client_id": client_id},
+                data={
+                    "grant_type": "refresh_token",
+                    "refresh_token": token,
+                    "client_id": client_id,
+                },
             )
             response.raise_for_status()
             token = response.json()["refresh_token"]
@@ -120,11 +131,17 @@ def bench_server(concurrency: int = 8, seconds: float = 8.0) -> tuple[list[float
     data_dir = Path(tempfile.mkdtemp(prefix="arkitekt-bench-"))
     env = {**os.environ, "ARKITEKT_DATA_DIR": str(data_dir)}
     cli = [sys.executable, "-m", "arkitekt.cli"]
-    subprocess.run([*cli, "user", "add", "bench", "--password", PASSWORD], env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [*cli, "user", "add", "bench", "--password", PASSWORD],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([*cli, "server", "--port", str(port), "--log-level", "warning"], env=env)
+    server = subprocess.Popen(
+        [*cli, "server", "--port", str(port), "--log-level", "warning"], env=env
+    )
     try:
         for _ in range(300):
             try:
@@ -137,10 +154,15 @@ def bench_server(concurrency: int = 8, seconds: float = 8.0) -> tuple[list[float
         sessions = []
         for index in range(concurrency):
             manifest = {"identifier": "bench", "version": "1", "device_id": f"device-{index}"}
-            answer = httpx.post(f"{url}/f/token/", data={
-                "grant_type": "password", "username": "bench", "password": PASSWORD,
-                "manifest": json.dumps(manifest),
-            }).json()
+            answer = httpx.post(
+                f"{url}/f/token/",
+                data={
+                    "grant_type": "password",
+                    "username": "bench",
+                    "password": PASSWORD,
+                    "manifest": json.dumps(manifest),
+                },
+            ).json()
             sessions.append((answer["client_id"], answer["refresh_token"]))
         started = time.perf_counter()
         latencies, count = asyncio.run(refresh_load(url, sessions, seconds))
@@ -157,13 +179,27 @@ def main() -> None:
     rows.append(row("import arkitekt", imports, "ms", "< 300 ms"))
     with tempfile.TemporaryDirectory() as folder:
         warm = bench_local_warm(Path(folder))
-        rows.append(row("local() entry → ready (warm)", warm, "ms", "< 1500 ms",
-                        throughput=f"{1 / statistics.median(warm):.1f} starts/s"))
+        rows.append(
+            row(
+                "local() entry → ready (warm)",
+                warm,
+                "ms",
+                "< 1500 ms",
+                throughput=f"{1 / statistics.median(warm):.1f} starts/s",
+            )
+        )
         cold = bench_local_cold(Path(folder))
         rows.append(row("local() cold (new process, incl. imports)", cold, "ms", "—"))
     latencies, rate, idle = bench_server()
-    rows.append(row("token endpoint: refresh grant (8 concurrent)", latencies, "ms", "—",
-                    throughput=f"{rate:.0f} grants/s"))
+    rows.append(
+        row(
+            "token endpoint: refresh grant (8 concurrent)",
+            latencies,
+            "ms",
+            "—",
+            throughput=f"{rate:.0f} grants/s",
+        )
+    )
     rows.append(["server RSS at idle", "", "", "", f"{idle:.0f} MiB", "—"])
 
     headers = ["measurement", "median", "p99", "throughput", "memory", "target"]

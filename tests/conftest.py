@@ -25,12 +25,20 @@ PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture(autouse=True)
-def private_client_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def private_client_dirs(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
     """Every test gets its own session cache and no server URL from the environment."""
     cache = tmp_path_factory.mktemp("cache")
     monkeypatch.setenv("ARKITEKT_CACHE_DIR", str(cache))
     monkeypatch.setenv("ARKITEKT_DATA_DIR", str(tmp_path_factory.mktemp("data")))
-    for name in ("ARKITEKT_URL", "FAKTS_URL", "ARKITEKT_TOKEN", "ARKITEKT_MANDATE_KEY", "FAKTS_MANDATE_KEY"):
+    for name in (
+        "ARKITEKT_URL",
+        "FAKTS_URL",
+        "ARKITEKT_TOKEN",
+        "ARKITEKT_MANDATE_KEY",
+        "FAKTS_MANDATE_KEY",
+    ):
         monkeypatch.delenv(name, raising=False)
     get_settings.cache_clear()
     yield
@@ -43,7 +51,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_healthy(url: str, process: subprocess.Popen[bytes] | None = None, timeout: float = 30) -> None:
+def wait_healthy(
+    url: str, process: subprocess.Popen[bytes] | None = None, timeout: float = 30
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
@@ -57,12 +67,19 @@ def wait_healthy(url: str, process: subprocess.Popen[bytes] | None = None, timeo
     raise TimeoutError(f"{url} did not become healthy within {timeout} s")
 
 
-def cli(*args: str, data_dir: Path, check: bool = True, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, data_dir: Path, check: bool = True, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
     """Run the real ``arkitekt`` command in a subprocess."""
     env = {**os.environ, "ARKITEKT_DATA_DIR": str(data_dir)}
     return subprocess.run(
         [sys.executable, "-m", "arkitekt.cli", *args],
-        env=env, capture_output=True, text=True, check=check, timeout=60, **kwargs,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=60,
+        **kwargs,
     )
 
 
@@ -89,7 +106,16 @@ def standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Standalone]
         "ARKITEKT_DEVICE_CODE_INTERVAL": "1",
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "arkitekt.cli", "server", "--port", str(port), "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "arkitekt.cli",
+            "server",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
         env=env,
     )
     server = Standalone(url=f"http://127.0.0.1:{port}", data_dir=data_dir, process=process)
@@ -115,7 +141,9 @@ def embedded_factory(tmp_path: Path) -> Iterator[Any]:
     started: list[EmbeddedServer] = []
 
     def start(**overrides: Any) -> EmbeddedServer:
-        config = ServerConfig(data_dir=tmp_path / f"server{len(started)}", device_code_interval=1, **overrides)
+        config = ServerConfig(
+            data_dir=tmp_path / f"server{len(started)}", device_code_interval=1, **overrides
+        )
         server = EmbeddedServer(config)
         server.start()
         started.append(server)
@@ -137,8 +165,13 @@ def add_user(server: Any, name: str, password: str = PASSWORD) -> None:
     server.call(create)
 
 
-def approve_device_code(base_url: str, verification_uri: str, username: str, action: str = "approve",
-                        password: str = PASSWORD) -> httpx.Response:
+def approve_device_code(
+    base_url: str,
+    verification_uri: str,
+    username: str,
+    action: str = "approve",
+    password: str = PASSWORD,
+) -> httpx.Response:
     """Log in on the server's pages and approve (or deny) a device code, as a browser form would."""
     import re
 
@@ -148,10 +181,19 @@ def approve_device_code(base_url: str, verification_uri: str, username: str, act
         csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
         nxt = re.search(r'name="next" value="([^"]+)"', page.text)
         assert csrf and nxt
-        page = browser.post("/login", data={"username": username, "password": password,
-                                             "csrf": csrf.group(1), "next": nxt.group(1).replace("&amp;", "&")})
+        page = browser.post(
+            "/login",
+            data={
+                "username": username,
+                "password": password,
+                "csrf": csrf.group(1),
+                "next": nxt.group(1).replace("&amp;", "&"),
+            },
+        )
         assert page.status_code == 200, page.text
         csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
         code = re.search(r'name="code" value="([^"]+)"', page.text)
         assert csrf and code, page.text
-        return browser.post("/device", data={"csrf": csrf.group(1), "code": code.group(1), "action": action})
+        return browser.post(
+            "/device", data={"csrf": csrf.group(1), "code": code.group(1), "action": action}
+        )

@@ -12,13 +12,23 @@ from typing import Any
 import pytest
 from fakts import Manifest
 
-from arkitekt import App, AppStateError, ConfigurationError, NoActiveAppError, easy, get_current_app, local
+from arkitekt import (
+    App,
+    AppStateError,
+    ConfigurationError,
+    NoActiveAppError,
+    easy,
+    get_current_app,
+    local,
+)
 
 
 class Recorder:
     """A service that records when it starts and stops (and can be slow or fail)."""
 
-    def __init__(self, name: str, log: list[str], *, delay: float = 0.0, fail: bool = False) -> None:
+    def __init__(
+        self, name: str, log: list[str], *, delay: float = 0.0, fail: bool = False
+    ) -> None:
         self.name = name
         self.log = log
         self.delay = delay
@@ -35,7 +45,10 @@ class Recorder:
 
 
 def make_app(log: list[str], *services: Recorder, identifier: str = "ctx") -> App:
-    return App(Manifest(identifier=identifier, version="1"), list(services) or [Recorder("a", log), Recorder("b", log)])
+    return App(
+        Manifest(identifier=identifier, version="1"),
+        list(services) or [Recorder("a", log), Recorder("b", log)],
+    )
 
 
 def test_services_start_in_order_and_stop_in_reverse() -> None:
@@ -180,10 +193,12 @@ def test_missing_service_attribute_names_the_services() -> None:
         _ = app.storage
 
 
-@pytest.mark.parametrize("identifier", ["", "has/slash", "spaces in it", "-starts-with-dash", "x" * 300])
+@pytest.mark.parametrize(
+    "identifier", ["", "has/slash", "spaces in it", "-starts-with-dash", "x" * 300]
+)
 def test_bad_identifier(identifier: str) -> None:
     with pytest.raises(ConfigurationError, match="identifier"):
-        easy(identifier if identifier else None or "", url="http://127.0.0.1:1")  # noqa: SIM222
+        easy(identifier if identifier else None or "", url="http://127.0.0.1:1")
 
 
 def test_bad_arguments_name_the_argument() -> None:
@@ -199,7 +214,9 @@ def test_bad_arguments_name_the_argument() -> None:
         easy("ok", version="", url="http://127.0.0.1:1")
 
 
-def test_easy_without_url_uses_the_integrated_server(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_easy_without_url_uses_the_integrated_server(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level("INFO", logger="arkitekt")
     app = easy("fallback", data_dir=tmp_path)
     assert "server" in app.services

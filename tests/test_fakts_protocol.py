@@ -33,7 +33,9 @@ MANIFEST = fakts.Manifest(
 )
 
 
-def device_fakts(url: str, on_code: Callable[[DeviceCodeChallenge], Awaitable[None]]) -> fakts.Fakts:
+def device_fakts(
+    url: str, on_code: Callable[[DeviceCodeChallenge], Awaitable[None]]
+) -> fakts.Fakts:
     return fakts.Fakts(
         grant=RemoteGrant(
             discovery=WellKnownDiscovery(url=url),
@@ -47,7 +49,9 @@ def device_fakts(url: str, on_code: Callable[[DeviceCodeChallenge], Awaitable[No
     )
 
 
-def approving(base_url: str, username: str, action: str = "approve") -> Callable[[DeviceCodeChallenge], Awaitable[None]]:
+def approving(
+    base_url: str, username: str, action: str = "approve"
+) -> Callable[[DeviceCodeChallenge], Awaitable[None]]:
     async def on_code(challenge: DeviceCodeChallenge) -> None:
         # A person opening the link, logging in and pressing the button (the real HTML form).
         response = await asyncio.to_thread(
@@ -72,7 +76,9 @@ async def test_full_device_code_flow(standalone: Standalone) -> None:
         alias = await client.aget_alias("rekuest")
         assert alias.to_http_path("ht").startswith(standalone.url)
         token = await client.aget_token()
-        userinfo = httpx.get(f"{standalone.url}/o/userinfo/", headers={"Authorization": f"Bearer {token}"})
+        userinfo = httpx.get(
+            f"{standalone.url}/o/userinfo/", headers={"Authorization": f"Bearer {token}"}
+        )
         assert userinfo.json()["preferred_username"] == "alice"
         assert userinfo.json()["app"] == "protocol-test"
 
@@ -87,7 +93,11 @@ async def test_full_device_code_flow(standalone: Standalone) -> None:
         await client.alogout()
     answer = httpx.post(
         last.token_endpoint,
-        data={"grant_type": "refresh_token", "refresh_token": last.refresh_token, "client_id": last.client_id},
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": last.refresh_token,
+            "client_id": last.client_id,
+        },
     )
     assert answer.status_code == 400
     assert answer.json()["error"] == "invalid_grant"
@@ -138,8 +148,11 @@ async def test_device_code_cannot_be_used_twice(standalone: Standalone) -> None:
         started["client_id"] = client.loaded_fakts.auth.client_id
     answer = httpx.post(
         f"{standalone.url}/f/token/",
-        data={"grant_type": "urn:ietf:params:oauth:grant-type:device_code", "device_code": "not-a-code",
-              "client_id": started["client_id"]},
+        data={
+            "grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+            "device_code": "not-a-code",
+            "client_id": started["client_id"],
+        },
     )
     assert answer.json()["error"] == "invalid_grant"
 
@@ -157,12 +170,13 @@ def test_wrong_protocol_version_is_refused() -> None:
         return JSONResponse({"name": "old", "version": "0.9"})  # no protocol_version: v1
 
     old = Starlette(routes=[Route("/.well-known/fakts", well_known)])
-    from arkitekt.server.embedded import EmbeddedServer
     from arkitekt.server.config import ServerConfig
+    from arkitekt.server.embedded import EmbeddedServer
 
     server = EmbeddedServer(ServerConfig(), port=free_port(), asgi_app=old)
     server.start()
     try:
+
         async def discover() -> None:
             await WellKnownDiscovery(url=server.url).adiscover()
 
@@ -180,15 +194,22 @@ async def test_refresh_token_reuse(embedded_factory: Any) -> None:
     server = embedded_factory(refresh_reuse_grace=0.5)
     add_user(server, "carol")
     token_endpoint = f"{server.url}/f/token/"
-    first = httpx.post(token_endpoint, data={
-        "grant_type": "password", "username": "carol", "password": PASSWORD,
-        "manifest": MANIFEST.model_dump_json(),
-    }).json()
+    first = httpx.post(
+        token_endpoint,
+        data={
+            "grant_type": "password",
+            "username": "carol",
+            "password": PASSWORD,
+            "manifest": MANIFEST.model_dump_json(),
+        },
+    ).json()
     client_id, original = first["client_id"], first["refresh_token"]
 
     def refresh(token: str) -> httpx.Response:
-        return httpx.post(token_endpoint, data={"grant_type": "refresh_token", "refresh_token": token,
-                                                "client_id": client_id})
+        return httpx.post(
+            token_endpoint,
+            data={"grant_type": "refresh_token", "refresh_token": token, "client_id": client_id},
+        )
 
     rotated = refresh(original)
     assert rotated.status_code == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import stat
@@ -16,10 +17,8 @@ from arkitekt.server.embedded import local_username
 def open_fds() -> set[str]:
     fds = set()
     for fd in os.listdir("/proc/self/fd"):
-        try:
+        with contextlib.suppress(OSError):  # closed while listing
             fds.add(os.readlink(f"/proc/self/fd/{fd}"))
-        except OSError:
-            pass  # closed while listing
     return fds
 
 

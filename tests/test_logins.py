@@ -57,13 +57,18 @@ def test_login_and_logout_methods(standalone: Standalone) -> None:
         refresh = app.fakts.client.loaded_fakts.auth
         app.logout()
         assert not app.is_authenticated()
-        with pytest.raises(NotAuthenticatedError, match="app.login"):
+        with pytest.raises(NotAuthenticatedError, match=r"app\.login"):
             app.http_get("/o/userinfo/")
         assert app.fakts.cache_file is not None and not app.fakts.cache_file.exists()
     # Revoked on the server, not only forgotten here.
-    answer = httpx.post(refresh.token_endpoint, data={
-        "grant_type": "refresh_token", "refresh_token": refresh.refresh_token, "client_id": refresh.client_id,
-    })
+    answer = httpx.post(
+        refresh.token_endpoint,
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": refresh.refresh_token,
+            "client_id": refresh.client_id,
+        },
+    )
     assert answer.json()["error"] == "invalid_grant"
 
 
@@ -78,11 +83,15 @@ async def test_async_twins(standalone: Standalone) -> None:
         assert app.auth.user.username == "alice"
 
 
-def test_device_code_login_headless(standalone: Standalone, capsys: pytest.CaptureFixture[str]) -> None:
+def test_device_code_login_headless(
+    standalone: Standalone, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The remote mode: the SDK shows a link, a person approves it on the server's page."""
 
     async def show(challenge: Any) -> None:
-        await asyncio.to_thread(approve_device_code, standalone.url, challenge.verification_uri_complete, "alice")
+        await asyncio.to_thread(
+            approve_device_code, standalone.url, challenge.verification_uri_complete, "alice"
+        )
 
     app = easy("remote-app", url=standalone.url, headless=True)
     app.fakts.login = DeviceCodeLogin(headless=True, hook=show)
@@ -106,9 +115,12 @@ def test_forged_token_is_refused(standalone: Standalone) -> None:
     forged = jwt.encode(
         {"alg": "Ed25519", "typ": "at+jwt"},
         {"sub": "x", "aud": "arkitekt", "exp": int(time.time()) + 600, "client_id": "ark_x"},
-        foreign, algorithms=["Ed25519"],
+        foreign,
+        algorithms=["Ed25519"],
     )
-    answer = httpx.get(f"{standalone.url}/o/userinfo/", headers={"Authorization": f"Bearer {forged}"})
+    answer = httpx.get(
+        f"{standalone.url}/o/userinfo/", headers={"Authorization": f"Bearer {forged}"}
+    )
     assert answer.status_code == 401 and answer.json()["error"] == "invalid_token"
     with pytest.raises(LoginError, match="not valid"):
         with easy("forger", url=standalone.url, token=forged, no_cache=True):
@@ -122,7 +134,9 @@ async def test_expired_access_token_is_renewed(embedded_factory: Any) -> None:
         first = await app.auth.aget_token()
         await asyncio.sleep(2.2)
         # Expired: refused by the server...
-        answer = httpx.get(f"{server.url}/o/userinfo/", headers={"Authorization": f"Bearer {first}"})
+        answer = httpx.get(
+            f"{server.url}/o/userinfo/", headers={"Authorization": f"Bearer {first}"}
+        )
         assert answer.status_code == 401
         # ...but the app renews on its own.
         response = await app.ahttp_get("/o/userinfo/")
@@ -142,7 +156,9 @@ async def test_expired_exchanged_token_is_refused(embedded_factory: Any) -> None
 
 
 def test_mandate_key_login(standalone: Standalone) -> None:
-    key = cli("user", "mandate", "alice", "--app", "agent-app", data_dir=standalone.data_dir).stdout.strip()
+    key = cli(
+        "user", "mandate", "alice", "--app", "agent-app", data_dir=standalone.data_dir
+    ).stdout.strip()
     assert key.startswith("arkm_")
     with easy("agent-app", url=standalone.url, mandate_key=key, no_cache=True) as app:
         assert app.auth.user.username == "alice"
@@ -156,20 +172,36 @@ def test_mandate_key_login(standalone: Standalone) -> None:
 
 @pytest.mark.parametrize("kind", ["ed25519", "ec"])
 def test_key_login(standalone: Standalone, tmp_path: Path, kind: str) -> None:
-    private = ed25519.Ed25519PrivateKey.generate() if kind == "ed25519" else ec.generate_private_key(ec.SECP256R1())
+    private = (
+        ed25519.Ed25519PrivateKey.generate()
+        if kind == "ed25519"
+        else ec.generate_private_key(ec.SECP256R1())
+    )
     key_file = tmp_path / "key.pem"
-    key_file.write_bytes(private.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    key_file.write_bytes(
+        private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     public_file = tmp_path / "key.pub"
-    public_file.write_bytes(private.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    public_file.write_bytes(
+        private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
     cli("user", "key", "bob", str(public_file), data_dir=standalone.data_dir)
 
-    with easy("keyed", url=standalone.url, username="bob", private_key=key_file, no_cache=True) as app:
+    with easy(
+        "keyed", url=standalone.url, username="bob", private_key=key_file, no_cache=True
+    ) as app:
         assert app.auth.user.username == "bob"
     # The key is bob's: it cannot log in as alice.
     with pytest.raises(LoginError, match="refused"):
-        with easy("keyed", url=standalone.url, username="alice", private_key=key_file, no_cache=True):
+        with easy(
+            "keyed", url=standalone.url, username="alice", private_key=key_file, no_cache=True
+        ):
             pass
 
 
@@ -182,14 +214,19 @@ def test_unregistered_key_and_replayed_assertion(standalone: Standalone) -> None
             pass
 
     private = ed25519.Ed25519PrivateKey.generate()
-    pem = private.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    pem = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     public_file = standalone.data_dir / "replay.pub"
     public_file.write_bytes(pem)
     cli("user", "key", "alice", str(public_file), data_dir=standalone.data_dir)
     endpoint = f"{standalone.url}/f/token/"
     assertion = sign_assertion(private, "alice", endpoint)
-    form = {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion,
-            "manifest": '{"identifier": "replay", "version": "1"}'}
+    form = {
+        "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+        "assertion": assertion,
+        "manifest": '{"identifier": "replay", "version": "1"}',
+    }
     assert httpx.post(endpoint, data=form).status_code == 200
     replay = httpx.post(endpoint, data=form)
     assert replay.status_code == 400 and "replay" in replay.json()["error_description"]

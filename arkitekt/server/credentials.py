@@ -74,7 +74,9 @@ def load_public_key_pem(pem: str) -> str:
             public = serialization.load_pem_public_key(data)  # type: ignore[assignment]
     except ValueError as e:
         raise UserError(f"not a PEM public key or certificate ({e})") from e
-    if not isinstance(public, ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
+    if not isinstance(
+        public, ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey | rsa.RSAPublicKey
+    ):
         raise UserError("only Ed25519, EC (P-256) and RSA keys are supported")
     return public.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -116,17 +118,19 @@ async def verify_assertion(
         raise OAuthError("invalid_grant", f"the assertion is not a JWT ({e})") from e
     kid = header.get("kid")
     if not isinstance(kid, str):
-        raise OAuthError("invalid_grant", "the assertion header has no 'kid' naming a registered key")
-    key = (
-        await session.execute(select(UserKey).where(UserKey.kid == kid))
-    ).scalar_one_or_none()
+        raise OAuthError(
+            "invalid_grant", "the assertion header has no 'kid' naming a registered key"
+        )
+    key = (await session.execute(select(UserKey).where(UserKey.kid == kid))).scalar_one_or_none()
     if key is None or key.revoked_at is not None:
         raise OAuthError("invalid_grant", "the assertion's key is not registered (or was revoked)")
     user = await session.get(User, key.user_id)
     if user is None or not user.is_active:
         raise OAuthError("invalid_grant", "the key's user is deactivated")
     try:
-        decoded = jwt.decode(assertion, _jwk_for(key.public_key_pem), algorithms=ASSERTION_ALGORITHMS)
+        decoded = jwt.decode(
+            assertion, _jwk_for(key.public_key_pem), algorithms=ASSERTION_ALGORITHMS
+        )
         jwt.JWTClaimsRegistry(
             iss={"essential": True, "value": user.username},
             sub={"essential": True, "value": user.username},
@@ -140,7 +144,8 @@ async def verify_assertion(
     claims = decoded.claims
     if int(claims["exp"]) - int(claims["iat"]) > config.assertion_max_lifetime:
         raise OAuthError(
-            "invalid_grant", f"the assertion may live at most {config.assertion_max_lifetime} seconds"
+            "invalid_grant",
+            f"the assertion may live at most {config.assertion_max_lifetime} seconds",
         )
     now = utcnow()
     await session.execute(delete(UsedAssertion).where(UsedAssertion.expires_at < now))

@@ -95,7 +95,9 @@ def oauth_endpoint(
 
 
 def _no_store(data: dict[str, Any], status: int = 200) -> JSONResponse:
-    return JSONResponse(data, status_code=status, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+    return JSONResponse(
+        data, status_code=status, headers={"Cache-Control": "no-store", "Pragma": "no-cache"}
+    )
 
 
 # -- discovery -----------------------------------------------------------------------------------
@@ -134,7 +136,9 @@ def normalise_user_code(code: str) -> str:
 async def device_authorization(request: Request, state: ServerState) -> Response:
     body = await read_json(request)
     manifest = parse_manifest(body.get("manifest"))
-    kind, role = check_client_kind(body.get("requested_client_kind"), body.get("requested_client_role"))
+    kind, role = check_client_kind(
+        body.get("requested_client_kind"), body.get("requested_client_role")
+    )
     requested = body.get("expiration_time_seconds", state.config.device_code_ttl)
     if not isinstance(requested, int) or isinstance(requested, bool) or requested <= 0:
         raise OAuthError("invalid_request", "'expiration_time_seconds' must be a positive integer")
@@ -183,7 +187,9 @@ def _manifest_field(form: FormData) -> ManifestInfo:
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as e:
-        raise OAuthError("invalid_request", f"the form field 'manifest' is not valid JSON ({e})") from e
+        raise OAuthError(
+            "invalid_request", f"the form field 'manifest' is not valid JSON ({e})"
+        ) from e
     return parse_manifest(data)
 
 
@@ -224,12 +230,19 @@ async def _grant_device_code(
         raise OAuthError("access_denied", "the approving user no longer exists")
     manifest = parse_manifest(row.manifest)
     client = await state.oauth.register_client(
-        session, user, manifest, row.requested_kind, row.requested_role,
-        client_id=row.client_id, replace=True,
+        session,
+        user,
+        manifest,
+        row.requested_kind,
+        row.requested_role,
+        client_id=row.client_id,
+        replace=True,
     )
     row.status = "consumed"
     refresh = await state.oauth.issue_refresh_token(session, client)
-    answer = await state.oauth.token_answer(session, user, client, origin_of(request), refresh_token=refresh)
+    answer = await state.oauth.token_answer(
+        session, user, client, origin_of(request), refresh_token=refresh
+    )
     await session.commit()
     return answer
 
@@ -265,7 +278,9 @@ async def _grant_password(
     username = form_field(form, "username", max_length=150)
     password = form_field(form, "password", max_length=1024)
     manifest = _manifest_field(form)
-    kind, role = check_client_kind(form.get("requested_client_kind"), form.get("requested_client_role"))
+    kind, role = check_client_kind(
+        form.get("requested_client_kind"), form.get("requested_client_role")
+    )
     await _check_login_rate(state, session, username)
     user = await get_user(session, username)
     if not await asyncio.to_thread(check_password, user, password):  # argon2: ~50 ms of CPU
@@ -275,7 +290,9 @@ async def _grant_password(
     assert user is not None
     client = await state.oauth.register_client(session, user, manifest, kind, role, replace=False)
     refresh = await state.oauth.issue_refresh_token(session, client)
-    answer = await state.oauth.token_answer(session, user, client, origin_of(request), refresh_token=refresh)
+    answer = await state.oauth.token_answer(
+        session, user, client, origin_of(request), refresh_token=refresh
+    )
     await session.commit()
     return answer
 
@@ -285,7 +302,9 @@ async def _grant_mandate_key(
 ) -> dict[str, Any]:
     key = form_field(form, "key", max_length=512)
     manifest = _manifest_field(form)
-    kind, role = check_client_kind(form.get("requested_client_kind"), form.get("requested_client_role"))
+    kind, role = check_client_kind(
+        form.get("requested_client_kind"), form.get("requested_client_role")
+    )
     mandate = (
         await session.execute(select(MandateKey).where(MandateKey.key_hash == token_hash(key)))
     ).scalar_one_or_none()
@@ -295,13 +314,17 @@ async def _grant_mandate_key(
     if mandate.expires_at is not None and mandate.expires_at <= now:
         raise OAuthError("invalid_grant", "the mandate key expired")
     if mandate.app_identifier and mandate.app_identifier != manifest.identifier:
-        raise OAuthError("invalid_grant", f"the mandate key only covers the app {mandate.app_identifier!r}")
+        raise OAuthError(
+            "invalid_grant", f"the mandate key only covers the app {mandate.app_identifier!r}"
+        )
     user = await session.get(User, mandate.user_id)
     if user is None or not user.is_active:
         raise OAuthError("invalid_grant", "the mandate key's user is deactivated")
     mandate.last_used_at = now
     client = await state.oauth.register_client(session, user, manifest, kind, role, replace=False)
-    answer = await state.oauth.token_answer(session, user, client, origin_of(request), refresh_token=None)
+    answer = await state.oauth.token_answer(
+        session, user, client, origin_of(request), refresh_token=None
+    )
     await session.commit()
     return answer
 
@@ -311,11 +334,15 @@ async def _grant_jwt_bearer(
 ) -> dict[str, Any]:
     assertion = form_field(form, "assertion", max_length=16 * 1024)
     manifest = _manifest_field(form)
-    kind, role = check_client_kind(form.get("requested_client_kind"), form.get("requested_client_role"))
+    kind, role = check_client_kind(
+        form.get("requested_client_kind"), form.get("requested_client_role")
+    )
     audience = endpoints(origin_of(request))["token_endpoint"]
     user = await credentials.verify_assertion(session, state.config, assertion, audience)
     client = await state.oauth.register_client(session, user, manifest, kind, role, replace=False)
-    answer = await state.oauth.token_answer(session, user, client, origin_of(request), refresh_token=None)
+    answer = await state.oauth.token_answer(
+        session, user, client, origin_of(request), refresh_token=None
+    )
     await session.commit()
     return answer
 
@@ -328,7 +355,9 @@ async def _grant_token_exchange(
     if subject_type != ACCESS_TOKEN_TYPE:
         raise OAuthError("invalid_request", f"'subject_token_type' must be {ACCESS_TOKEN_TYPE}")
     manifest = _manifest_field(form)
-    kind, role = check_client_kind(form.get("requested_client_kind"), form.get("requested_client_role"))
+    kind, role = check_client_kind(
+        form.get("requested_client_kind"), form.get("requested_client_role")
+    )
     try:
         claims = state.oauth.verify_access_token(subject)
     except OAuthError as e:
@@ -337,9 +366,13 @@ async def _grant_token_exchange(
     if user is None or not user.is_active:
         raise OAuthError("invalid_grant", "the token's user no longer exists")
     client = await state.oauth.register_client(session, user, manifest, kind, role, replace=False)
-    answer = await state.oauth.token_answer(session, user, client, origin_of(request), refresh_token=None)
+    answer = await state.oauth.token_answer(
+        session, user, client, origin_of(request), refresh_token=None
+    )
     # The exchanged token may not outlive the one it was exchanged for.
-    answer["expires_in"] = max(0, min(answer["expires_in"], claims.expires_at - int(utcnow().timestamp())))
+    answer["expires_in"] = max(
+        0, min(answer["expires_in"], claims.expires_at - int(utcnow().timestamp()))
+    )
     await session.commit()
     return answer
 
@@ -388,8 +421,14 @@ async def report(request: Request, state: ServerState) -> Response:
     body = await read_json(request)
     reports = body.get("alias_reports", {})
     if not isinstance(reports, dict) or not isinstance(body.get("functional", True), bool):
-        raise OAuthError("invalid_request", "'alias_reports' must be an object and 'functional' a bool")
-    failing = {key: value for key, value in reports.items() if isinstance(value, dict) and not value.get("valid", True)}
+        raise OAuthError(
+            "invalid_request", "'alias_reports' must be an object and 'functional' a bool"
+        )
+    failing = {
+        key: value
+        for key, value in reports.items()
+        if isinstance(value, dict) and not value.get("valid", True)
+    }
     if failing:
         logger.warning("client %s reports unreachable aliases: %s", claims.client_id, failing)
     return JSONResponse({"ok": True})

@@ -43,10 +43,14 @@ def error_response(error: OAuthError) -> JSONResponse:
 async def _body(request: Request) -> bytes:
     length = request.headers.get("content-length")
     if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
-        raise OAuthError("invalid_request", f"the request body must be at most {MAX_BODY} bytes", 413)
+        raise OAuthError(
+            "invalid_request", f"the request body must be at most {MAX_BODY} bytes", 413
+        )
     body = await request.body()
     if len(body) > MAX_BODY:
-        raise OAuthError("invalid_request", f"the request body must be at most {MAX_BODY} bytes", 413)
+        raise OAuthError(
+            "invalid_request", f"the request body must be at most {MAX_BODY} bytes", 413
+        )
     return body
 
 
@@ -94,7 +98,9 @@ async def bearer_claims(request: Request) -> AccessClaims:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
-        raise OAuthError("invalid_token", "an 'Authorization: Bearer <token>' header is required", 401)
+        raise OAuthError(
+            "invalid_token", "an 'Authorization: Bearer <token>' header is required", 401
+        )
     return state_of(request).oauth.verify_access_token(token.strip())
 
 

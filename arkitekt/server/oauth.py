@@ -118,7 +118,8 @@ def parse_manifest(raw: Any) -> ManifestInfo:
     if unknown:
         raise OAuthError(
             "invalid_scope",
-            f"unknown scope(s) {', '.join(unknown)}; supported: {', '.join(sorted(SUPPORTED_SCOPES))}",
+            f"unknown scope(s) {', '.join(unknown)}; "
+            f"supported: {', '.join(sorted(SUPPORTED_SCOPES))}",
         )
     requirements = raw.get("requirements") or []
     if not isinstance(requirements, list):
@@ -212,7 +213,9 @@ class OAuthCore:
 
     # -- access tokens ---------------------------------------------------------------------------
 
-    def issue_access_token(self, user: User, client: OAuthClient, origin: Origin) -> tuple[str, int]:
+    def issue_access_token(
+        self, user: User, client: OAuthClient, origin: Origin
+    ) -> tuple[str, int]:
         now = int(time.time())
         ttl = self.config.access_token_ttl
         claims = {
@@ -335,7 +338,9 @@ class OAuthCore:
             .values(revoked_at=utcnow())
         )
 
-    async def revoke_refresh_token(self, session: AsyncSession, presented: str, client_id: str) -> None:
+    async def revoke_refresh_token(
+        self, session: AsyncSession, presented: str, client_id: str
+    ) -> None:
         """RFC 7009: revoke the token's family; unknown tokens are silently accepted."""
         row = (
             await session.execute(
@@ -365,7 +370,10 @@ class OAuthCore:
                 "service": service.identifier,
                 "identifier": f"{self.config.deployment_name}.{service.name}",
                 "aliases": [origin.alias(service.name, service.path, "ht")],
-                "challenge_key": {"kind": "ed25519", "key": self.keys.services[service.name].public_b64},
+                "challenge_key": {
+                    "kind": "ed25519",
+                    "key": self.keys.services[service.name].public_b64,
+                },
             }
         return {
             "self": {

@@ -76,7 +76,9 @@ async def login_page(request: Request) -> Response:
     return _login_form(request, target)
 
 
-def _login_form(request: Request, target: str, error: str | None = None, status: int = 200) -> Response:
+def _login_form(
+    request: Request, target: str, error: str | None = None, status: int = 200
+) -> Response:
     csrf = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
     response = render(request, "login.html", status, next=target, csrf=csrf, error=error)
     response.set_cookie(
@@ -148,8 +150,13 @@ async def logout_submit(request: Request) -> Response:
         except OAuthError as e:
             return render(request, "message.html", 400, title="Bad request", message=e.description)
         if not _csrf_ok(session.csrf_token, form.get("csrf")):
-            return render(request, "message.html", 400, title="Bad request",
-                          message="Your form expired. Please try again.")
+            return render(
+                request,
+                "message.html",
+                400,
+                title="Bad request",
+                message="Your form expired. Please try again.",
+            )
         async with state_of(request).db.session() as db:
             await db.execute(delete(WebSession).where(WebSession.id == session.id))
             await db.commit()
@@ -189,8 +196,13 @@ async def device_page(request: Request) -> Response:
     row = await _pending_code(request, code)
     if row is None:
         return render(
-            request, "device_code.html", 404, user=session.user, code=code,
-            error="This code is unknown, expired or already used. Start the login again in your app.",
+            request,
+            "device_code.html",
+            404,
+            user=session.user,
+            code=code,
+            error="This code is unknown, expired or already used. "
+            "Start the login again in your app.",
         )
     manifest = row.manifest
     return render(
@@ -219,16 +231,27 @@ async def device_submit(request: Request) -> Response:
     except OAuthError as e:
         return render(request, "message.html", 400, title="Bad request", message=e.description)
     if not _csrf_ok(session.csrf_token, form.get("csrf")):
-        return render(request, "message.html", 400, title="Bad request",
-                      message="Your form expired. Please open the link again.")
+        return render(
+            request,
+            "message.html",
+            400,
+            title="Bad request",
+            message="Your form expired. Please open the link again.",
+        )
     action = form.get("action")
     if action not in ("approve", "deny"):
-        return render(request, "message.html", 400, title="Bad request",
-                      message="Choose approve or deny.")
+        return render(
+            request, "message.html", 400, title="Bad request", message="Choose approve or deny."
+        )
     row = await _pending_code(request, str(form.get("code") or ""))
     if row is None:
-        return render(request, "message.html", 404, title="Code not found",
-                      message="This code is unknown, expired or already used.")
+        return render(
+            request,
+            "message.html",
+            404,
+            title="Code not found",
+            message="This code is unknown, expired or already used.",
+        )
     async with state_of(request).db.session() as db:
         stored = await db.get(DeviceCode, row.id)
         assert stored is not None
@@ -237,18 +260,31 @@ async def device_submit(request: Request) -> Response:
         await db.commit()
     app = row.manifest.get("identifier")
     if action == "approve":
-        return render(request, "message.html", title="App approved",
-                      message=f"{app} is now logged in as {session.user.username}. "
-                              "You can close this window.")
-    return render(request, "message.html", title="App denied",
-                  message=f"{app} was not given access. You can close this window.")
+        return render(
+            request,
+            "message.html",
+            title="App approved",
+            message=f"{app} is now logged in as {session.user.username}. "
+            "You can close this window.",
+        )
+    return render(
+        request,
+        "message.html",
+        title="App denied",
+        message=f"{app} was not given access. You can close this window.",
+    )
 
 
 async def home(request: Request) -> Response:
     session = await current_session(request)
     user: User | None = session.user if session else None
-    return render(request, "home.html", user=user,
-                  device_link="/device", login_link=f"/login?next={quote('/')}")
+    return render(
+        request,
+        "home.html",
+        user=user,
+        device_link="/device",
+        login_link=f"/login?next={quote('/')}",
+    )
 
 
 def routes() -> list[BaseRoute]:

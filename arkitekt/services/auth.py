@@ -9,7 +9,12 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel
 
-from arkitekt.errors import AppStateError, ConfigurationError, NotAuthenticatedError, ServerUnavailableError
+from arkitekt.errors import (
+    AppStateError,
+    ConfigurationError,
+    NotAuthenticatedError,
+    ServerUnavailableError,
+)
 
 from .logins import PasswordLogin
 
@@ -102,7 +107,8 @@ class AuthService:
         response = await self.arequest("GET", "/o/userinfo/")
         if response.status_code != 200:
             raise ServerUnavailableError(
-                f"the server did not say who is logged in ({response.status_code}: {response.text[:200]})"
+                "the server did not say who is logged in "
+                f"({response.status_code}: {response.text[:200]})"
             )
         data = response.json()
         self._user = UserInfo(

@@ -65,7 +65,9 @@ def translated_errors(url: str | None) -> Iterator[None]:
             raise LoginError(f"logging in at {url} failed: {e}") from e
         text = str(e.__cause__ or e)
         if "protocol version" in text or "advertises no" in text:
-            raise IncompatibleServerError(f"{url} is not a compatible arkitekt server: {text}") from e
+            raise IncompatibleServerError(
+                f"{url} is not a compatible arkitekt server: {text}"
+            ) from e
         raise ServerUnavailableError(
             f"could not reach an arkitekt server at {url}. Is it running, and is the URL right? "
             f"({text})"
@@ -122,7 +124,9 @@ class FaktsService:
             cache = NoCache()
         else:
             ensure_private_dir(str(self.cache_dir))
-            path = cache_path(self.cache_dir, str(self.manifest.identifier), self.url, self.login.identity)
+            path = cache_path(
+                self.cache_dir, str(self.manifest.identifier), self.url, self.login.identity
+            )
             bound = hashlib.sha256(
                 f"v2:{self.url}:{self.login.identity}:{self.manifest.hash()}".encode()
             ).hexdigest()

@@ -72,7 +72,9 @@ def _raise_login_error(error: oauth2.OAuth2ErrorResponse, what: str) -> None:
     if error.error == "invalid_grant":
         raise LoginError(f"{what} was refused: {error.description or error.error}") from error
     if error.error == "slow_down":
-        raise LoginError(f"{what}: too many failed attempts, wait a minute and try again") from error
+        raise LoginError(
+            f"{what}: too many failed attempts, wait a minute and try again"
+        ) from error
     raise LoginError(f"{what} failed: {error}") from error
 
 
@@ -288,7 +290,9 @@ def sign_assertion(private_key: Any, username: str, audience: str) -> str:
         "exp": now + ASSERTION_LIFETIME,
         "jti": uuid.uuid4().hex,
     }
-    return jwt.encode({"alg": alg, "kid": public_key_id(private_key)}, claims, jwk, algorithms=[alg])
+    return jwt.encode(
+        {"alg": alg, "kid": public_key_id(private_key)}, claims, jwk, algorithms=[alg]
+    )
 
 
 class KeyAssertionAuthorizer(SSLContextModel):
@@ -327,7 +331,7 @@ class KeyAssertionAuthorizer(SSLContextModel):
 
 
 class KeyLogin:
-    """Log in as ``username`` with a private key registered on the server (``arkitekt user key``)."""
+    """Log in as ``username`` with a private key registered for them (``arkitekt user key``)."""
 
     interactive = False
 
