@@ -266,6 +266,7 @@ def jupy(
     """
     previous = _get_process_app()
     if previous is not None:
+        atexit.unregister(previous.close)
         previous.close()
     app = easy(identifier or "notebook", version, url, **kwargs)
     app.__enter__()

@@ -235,3 +235,27 @@ def test_env_url_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ARKITEKT_URL", "http://127.0.0.1:10")
     get_settings.cache_clear()
     assert easy("from-env", username="x", password="y").fakts.url == "http://127.0.0.1:10"
+
+
+def test_jupy_stays_entered_and_replaces_itself(tmp_path: Path) -> None:
+    from arkitekt import jupy
+
+    first = jupy("notebook", data_dir=tmp_path)
+    try:
+        assert first.entered and get_current_app() is first
+        # Another "cell" (a thread: a context that never saw the `with`) finds it too.
+        seen: list[App] = []
+        thread = threading.Thread(target=lambda: seen.append(get_current_app()))
+        thread.start()
+        thread.join(5)
+        assert seen == [first]
+        assert first.http_get("/health").status_code == 200
+        second = jupy("notebook", data_dir=tmp_path)  # the cell runs again
+        assert not first.entered and second.entered
+        assert get_current_app() is second
+    finally:
+        second.close()
+    assert not second.entered
+    second.close()  # idempotent
+    with pytest.raises(NoActiveAppError):
+        get_current_app()
