@@ -77,10 +77,12 @@ async def login_page(request: Request) -> Response:
 
 
 def _login_form(
-    request: Request, target: str, error: str | None = None, status: int = 200
+    request: Request, target: str, error: str | None = None, status: int = 200, username: str = ""
 ) -> Response:
     csrf = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
-    response = render(request, "login.html", status, next=target, csrf=csrf, error=error)
+    response = render(
+        request, "login.html", status, next=target, csrf=csrf, error=error, username=username
+    )
     response.set_cookie(
         LOGIN_CSRF_COOKIE, csrf, httponly=True, samesite="strict", secure=_secure(request)
     )
@@ -109,7 +111,7 @@ async def login_submit(request: Request) -> Response:
         if not await asyncio.to_thread(check_password, user, password):
             session.add(LoginFailure(username=username))
             await session.commit()
-            return _login_form(request, target, "Wrong username or password.", 401)
+            return _login_form(request, target, "Wrong username or password.", 401, username)
         assert user is not None
         cookie = secrets.token_urlsafe(32)
         session.add(
