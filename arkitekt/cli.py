@@ -65,15 +65,25 @@ def _server_config(data_dir: Path | None) -> ServerConfig:
     return ServerConfig(data_dir=data_dir) if data_dir is not None else ServerConfig()
 
 
+def _prepare_data_dir(config: ServerConfig) -> None:
+    """Create the data folder (unless the database is elsewhere), or fail saying why not."""
+    from .server.app import prepare_data_dir
+
+    if config.database_url is None:
+        try:
+            prepare_data_dir(config)
+        except OSError as e:
+            raise fail(f"cannot create the data folder {config.data_dir} ({e.strerror})") from e
+
+
 def _with_session(config: ServerConfig, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Open the server's database (migrating it), run ``fn`` in a session, close it."""
-    from .server.app import prepare_data_dir
     from .server.db import Database
     from .server.users import UserError
 
+    _prepare_data_dir(config)
+
     async def run() -> T:
-        if config.database_url is None:
-            prepare_data_dir(config)
         db = Database(config.sqlalchemy_url())
         try:
             await db.migrate()
@@ -104,6 +114,7 @@ def server(
 ) -> None:
     """Run the server (until Ctrl-C)."""
     config = _server_config(data_dir)
+    _prepare_data_dir(config)
     import uvicorn
 
     from .server.app import create_app
@@ -219,7 +230,10 @@ def user_key(
     """Register a public key for key logins (easy(username=..., private_key=...))."""
     from .server.credentials import add_user_key
 
-    pem = public_key.read_text()
+    try:
+        pem = public_key.read_text()
+    except UnicodeDecodeError as e:
+        raise fail(f"{public_key} is not a PEM file (PEM is text; convert DER with openssl)") from e
     kid = _with_session(_server_config(data_dir), lambda s: add_user_key(s, name, pem, name=label))
     typer.echo(f"registered key {kid} for {name}")
 
@@ -261,10 +275,14 @@ Url = Annotated[
 
 def _client_app(identifier: str, version: str, url: str | None, **kwargs: Any) -> Any:
     from .builders import easy
+    from .errors import ConfigurationError
 
     if not url:
         raise fail("no server given: pass --url or set ARKITEKT_URL", 2)
-    return easy(identifier, version, url, **kwargs)
+    try:
+        return easy(identifier, version, url, **kwargs)
+    except ConfigurationError as e:  # a bad --app or --url
+        raise fail(str(e), 2) from e
 
 
 @app.command()
@@ -290,9 +308,24 @@ def login(
         raise fail(str(e)) from e
 
 
-def _offline_app(identifier: str, version: str, url: str | None) -> Any:
+SessionUser = Annotated[
+    str | None,
+    typer.Option(
+        "--username",
+        help="The user of a session logged in with --username (sessions are kept per login).",
+        show_default=False,
+    ),
+]
+
+
+def _offline_app(identifier: str, version: str, url: str | None, username: str | None) -> Any:
     """The app, entered without logging in (only its cached session is looked at)."""
-    return _client_app(identifier, version, url, login_on_enter=False)
+    return _client_app(identifier, version, url, username=username, login_on_enter=False)
+
+
+def _not_logged_in(identifier: str, url: str | None, username: str | None) -> str:
+    hint = f" as {username}" if username else " (logged in with --username? pass it here too)"
+    return f"{identifier}: not logged in to {url}{hint}"
 
 
 def _cached_session(client: Any) -> Any:
@@ -304,16 +337,19 @@ def _cached_session(client: Any) -> Any:
 
 @app.command()
 def logout(
-    identifier: AppId = "arkitekt-cli", version: AppVersion = "0.0.1", url: Url = None
+    identifier: AppId = "arkitekt-cli",
+    version: AppVersion = "0.0.1",
+    url: Url = None,
+    username: SessionUser = None,
 ) -> None:
     """Revoke an app's cached session and delete it."""
     from .errors import ArkitektError
 
-    client = _offline_app(identifier, version, url)
+    client = _offline_app(identifier, version, url, username)
     try:
         with client:
             if _cached_session(client) is None:
-                typer.echo("not logged in")
+                typer.echo(_not_logged_in(identifier, url, username))
                 return
             client.logout()
     except ArkitektError as e:
@@ -323,14 +359,17 @@ def logout(
 
 @app.command()
 def status(
-    identifier: AppId = "arkitekt-cli", version: AppVersion = "0.0.1", url: Url = None
+    identifier: AppId = "arkitekt-cli",
+    version: AppVersion = "0.0.1",
+    url: Url = None,
+    username: SessionUser = None,
 ) -> None:
     """Show whether an app has a cached session, for whom, and until when (no network)."""
-    client = _offline_app(identifier, version, url)
+    client = _offline_app(identifier, version, url, username)
     with client:
         cached = _cached_session(client)
     if cached is None:
-        typer.echo(f"{identifier}: not logged in to {url}")
+        typer.echo(_not_logged_in(identifier, url, username))
         raise typer.Exit(1)
     claims = _unverified_claims(cached.auth.access_token or "")
     who = claims.get("preferred_username", "?")

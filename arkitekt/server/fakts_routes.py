@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -30,6 +29,7 @@ from .http import (
     error_response,
     form_field,
     origin_of,
+    parse_json,
     read_form,
     read_json,
     state_of,
@@ -184,13 +184,7 @@ async def device_authorization(request: Request, state: ServerState) -> Response
 
 def _manifest_field(form: FormData) -> ManifestInfo:
     raw = form_field(form, "manifest", max_length=64 * 1024)
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as e:
-        raise OAuthError(
-            "invalid_request", f"the form field 'manifest' is not valid JSON ({e})"
-        ) from e
-    return parse_manifest(data)
+    return parse_manifest(parse_json(raw, "the form field 'manifest'"))
 
 
 async def _grant_device_code(
@@ -420,10 +414,10 @@ async def report(request: Request, state: ServerState) -> Response:
     claims = await bearer_claims(request)
     body = await read_json(request)
     reports = body.get("alias_reports", {})
-    if not isinstance(reports, dict) or not isinstance(body.get("functional", True), bool):
-        raise OAuthError(
-            "invalid_request", "'alias_reports' must be an object and 'functional' a bool"
-        )
+    if not isinstance(reports, dict):
+        raise OAuthError("invalid_request", "'alias_reports' must be an object")
+    if not isinstance(body.get("functional", True), bool):
+        raise OAuthError("invalid_request", "'functional' must be a boolean")
     failing = {
         key: value
         for key, value in reports.items()

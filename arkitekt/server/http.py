@@ -46,21 +46,43 @@ async def _body(request: Request) -> bytes:
         raise OAuthError(
             "invalid_request", f"the request body must be at most {MAX_BODY} bytes", 413
         )
-    body = await request.body()
-    if len(body) > MAX_BODY:
+    body = bytearray()
+    async for chunk in request.stream():  # chunked bodies have no length: stop at the limit
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise OAuthError(
+                "invalid_request", f"the request body must be at most {MAX_BODY} bytes", 413
+            )
+    request._body = bytes(body)  # what request.body() / request.form() read from now on
+    return request._body
+
+
+def parse_json(text: str | bytes, what: str) -> Any:
+    """JSON sent by a client, or ``invalid_request`` saying why not (``what``: where it was)."""
+    try:
+        data = json.loads(text.decode() if isinstance(text, bytes) else text)  # UTF-8 only
+        json.dumps(data, ensure_ascii=False).encode()  # stored and shown later: must be text
+    except RecursionError as e:
+        raise OAuthError("invalid_request", f"{what} is nested too deeply") from e
+    except UnicodeEncodeError as e:  # valid JSON escapes, but not text
         raise OAuthError(
-            "invalid_request", f"the request body must be at most {MAX_BODY} bytes", 413
-        )
-    return body
+            "invalid_request", f"{what} holds an unpaired surrogate (\\ud800-\\udfff)"
+        ) from e
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise OAuthError("invalid_request", f"{what} is not valid JSON ({e})") from e
+    except ValueError as e:  # Python refuses integers of more than 4300 digits
+        raise OAuthError("invalid_request", f"{what} holds a number too large") from e
+    return data
 
 
 async def read_json(request: Request) -> dict[str, Any]:
     """The JSON object in the body, or ``invalid_request`` saying why not."""
-    body = await _body(request)
-    try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise OAuthError("invalid_request", f"the body is not valid JSON ({e})") from e
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        raise OAuthError(
+            "invalid_request", "the body must be JSON (Content-Type: application/json)"
+        )
+    data = parse_json(await _body(request), "the body")
     if not isinstance(data, dict):
         raise OAuthError("invalid_request", "the body must be a JSON object")
     return data

@@ -140,11 +140,19 @@ def parse_manifest(raw: Any) -> ManifestInfo:
 def check_client_kind(kind: Any, role: Any) -> tuple[str, str]:
     kind = kind or "development"
     role = role or "interface"
-    if kind not in CLIENT_KINDS:
-        raise OAuthError("invalid_request", f"'requested_client_kind' {kind!r} is not known")
-    if role not in CLIENT_ROLES:
-        raise OAuthError("invalid_request", f"'requested_client_role' {role!r} is not known")
-    return str(kind), str(role)
+    if not isinstance(kind, str) or kind not in CLIENT_KINDS:
+        raise OAuthError(
+            "invalid_request",
+            f"'requested_client_kind' {kind!r} is not known; "
+            f"use one of {', '.join(sorted(CLIENT_KINDS))}",
+        )
+    if not isinstance(role, str) or role not in CLIENT_ROLES:
+        raise OAuthError(
+            "invalid_request",
+            f"'requested_client_role' {role!r} is not known; "
+            f"use one of {', '.join(sorted(CLIENT_ROLES))}",
+        )
+    return kind, role
 
 
 class OAuthCore:
