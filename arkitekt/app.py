@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from .services.auth import AuthService
     from .services.fakts import FaktsService
+    from .services.rpc.service import RpcService
 
 logger = logging.getLogger("arkitekt")
 
@@ -115,6 +116,9 @@ class App:
 
         @property
         def auth(self) -> AuthService: ...
+
+        @property
+        def rpc(self) -> RpcService: ...
 
     @property
     def identifier(self) -> str:
@@ -305,6 +309,36 @@ class App:
         return self._run(self.ahttp_delete, path, **kwargs)  # type: ignore[no-any-return]
 
     # -- presentation ----------------------------------------------------------------------------
+
+    # -- remote functions ------------------------------------------------------------------------
+
+    def register(self, function: Any = None, /, **options: Any) -> Any:
+        """``@app.register``: serve this function from this app only (see :func:`register`)."""
+        from .rpc import register
+
+        if function is None:
+            return register(app=self, **options)
+        return register(function, app=self, **options)
+
+    async def aserve(self) -> None:
+        """Start serving the registered functions in the background (returns once the server
+        has them); serving stops when the app is left."""
+        await self.rpc.aserve()
+
+    def serve(self) -> None:
+        """Sync :meth:`aserve` (e.g. in a notebook, or to serve and call from one script)."""
+        unkoil(self.rpc.aserve)
+
+    async def arun(self) -> None:
+        """Serve the registered functions as an agent until cancelled."""
+        await self.rpc.arun()
+
+    def run(self) -> None:
+        """Serve the registered functions as an agent until stopped (Ctrl-C stops cleanly)."""
+        try:
+            unkoil(self.rpc.arun)
+        except KeyboardInterrupt:
+            logger.info("stopped serving %s", self.identifier)
 
     def __repr__(self) -> str:
         state = "entered" if self._entered else "not entered"

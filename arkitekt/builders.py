@@ -166,6 +166,7 @@ def easy(
     proxy: str | None = None,
     data_dir: str | Path | None = None,
     login_on_enter: bool = True,
+    instance_id: str = "default",
 ) -> App:
     """An app connected to a server, or to the integrated server when no URL is configured.
 
@@ -184,6 +185,7 @@ def easy(
         proxy: An HTTP(S) proxy (default: ``ARKITEKT_PROXY`` or the standard variables).
         data_dir: The integrated server's data folder (only used without a URL).
         login_on_enter: Log in when the app is entered (otherwise call ``app.login()``).
+        instance_id: Tells apart several agents of one app run by one user on one machine.
     """
     settings = get_settings()
     identifier = _check_identifier(identifier)
@@ -192,10 +194,11 @@ def easy(
         logger.info(
             "no server URL configured (url=, ARKITEKT_URL, FAKTS_URL): using the integrated server"
         )
-        return local(identifier, version, data_dir=data_dir, proxy=proxy)
+        return local(identifier, version, data_dir=data_dir, proxy=proxy, instance_id=instance_id)
     resolved = _check_url(resolved)
     from .services.auth import AuthService
     from .services.fakts import FaktsService
+    from .services.rpc.service import RpcService
 
     manifest = build_manifest(identifier, version, settings)
     login = _choose_login(
@@ -218,6 +221,7 @@ def easy(
                 timeout=settings.timeout,
                 proxy=proxy or settings.proxy,
             ),
+            RpcService(instance_id=instance_id, timeout=settings.timeout),
         ],
     )
 
@@ -230,6 +234,7 @@ def local(
     username: str | None = None,
     port: int = 0,
     proxy: str | None = None,
+    instance_id: str = "default",
 ) -> App:
     """An app with the server started inside this process (the integrated mode).
 
@@ -241,6 +246,7 @@ def local(
     identifier = _check_identifier(identifier)
     from .services.auth import AuthService
     from .services.fakts import FaktsService
+    from .services.rpc.service import RpcService
     from .services.server import IntegratedServer, load_server
 
     load_server()  # import the server now, so entering the app only starts it
@@ -252,6 +258,7 @@ def local(
             IntegratedServer(folder, username=username, port=port),
             FaktsService(manifest, None, None, cache_dir=settings.cache_dir, no_cache=True),
             AuthService(timeout=settings.timeout, proxy=proxy or settings.proxy),
+            RpcService(instance_id=instance_id, timeout=settings.timeout),
         ],
     )
 

@@ -44,3 +44,94 @@ class ServerUnavailableError(ArkitektError):
 
 class ServerError(ArkitektError):
     """The server answered with an error that is not the caller's fault."""
+
+
+# -- remote functions ------------------------------------------------------------------------------
+
+
+class NodeNotFoundError(ArkitektError, LookupError):
+    """No function you may call matches what was asked for (or several do, ambiguously)."""
+
+
+class NoProviderError(ArkitektError):
+    """No connected agent provides the function to you right now."""
+
+
+class RemoteError(ArkitektError):
+    """A remote function raised. Carries the remote exception's type, message and traceback.
+
+    For the common built-in exceptions the class also derives from the built-in one, so
+    ``except ValueError`` catches a remote ``ValueError``.
+    """
+
+    def __init__(
+        self, remote_type: str, remote_message: str, remote_traceback: str = "", node: str = ""
+    ) -> None:
+        self.remote_type = remote_type
+        self.remote_message = remote_message
+        self.remote_traceback = remote_traceback
+        self.node = node
+        where = f" in {node}" if node else ""
+        text = f"{remote_type}{where}: {remote_message}"
+        if remote_traceback:
+            text += "\n\nRemote traceback:\n" + remote_traceback.rstrip()
+        super().__init__(text)
+
+    def __str__(self) -> str:  # not KeyError's quoting
+        return str(self.args[0]) if self.args else ""
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (remote_error, (self.remote_type, self.remote_message, self.remote_traceback))
+
+
+class AgentLostError(RemoteError):
+    """The agent running a call disconnected and did not come back in time; the call is lost."""
+
+
+class RemoteCancelledError(RemoteError):
+    """The call was cancelled on the remote side (not by this caller)."""
+
+
+class CriticalRemoteError(RemoteError):
+    """The agent could not run the call at all (e.g. it no longer provides the function)."""
+
+
+# Built-in exceptions safe to mix in (their constructor takes one message).
+_BUILTIN_MIXINS: dict[str, type[Exception]] = {
+    cls.__name__: cls
+    for cls in (
+        ValueError,
+        TypeError,
+        KeyError,
+        IndexError,
+        LookupError,
+        RuntimeError,
+        ZeroDivisionError,
+        ArithmeticError,
+        NotImplementedError,
+        AssertionError,
+        AttributeError,
+        TimeoutError,
+    )
+}
+_remote_classes: dict[str, type[RemoteError]] = {}
+
+
+def remote_error_class(remote_type: str) -> type[RemoteError]:
+    """The :class:`RemoteError` subclass for a remote exception type name (cached)."""
+    cls = _remote_classes.get(remote_type)
+    if cls is None:
+        module, _, name = remote_type.rpartition(".")
+        builtin = _BUILTIN_MIXINS.get(name) if module in ("builtins", "") else None
+        bases: tuple[type, ...] = (RemoteError, builtin) if builtin else (RemoteError,)
+        safe = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in name) or "Error"
+        cls = type(f"Remote{safe}", bases, {"__module__": __name__})
+        _remote_classes[remote_type] = cls
+    return cls
+
+
+def remote_error(
+    remote_type: str, remote_message: str, remote_traceback: str = "", node: str = ""
+) -> RemoteError:
+    """A :class:`RemoteError` of the right subclass for the remote exception."""
+    return remote_error_class(remote_type)(remote_type, remote_message, remote_traceback, node)

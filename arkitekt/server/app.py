@@ -21,6 +21,8 @@ from .config import ServerConfig
 from .db import Database
 from .keys import KeyStore
 from .oauth import OAuthCore
+from .rpc import gateway
+from .rpc.state import RpcState
 from .services import SERVICE_NAMES, challenge_routes
 from .state import ServerState
 
@@ -90,8 +92,11 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
         state = await open_state(config)
         app.state.arkitekt = state
         try:
+            state.rpc = await RpcState.start(config, state.db)
             yield {}
         finally:
+            if state.rpc is not None:
+                await state.rpc.stop()
             await state.db.dispose()
 
     app = Starlette(
@@ -101,6 +106,7 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
             *oidc_routes.routes(),
             *challenge_routes(),
             *pages.routes(),
+            *gateway.routes(),
         ],
         lifespan=lifespan,
     )

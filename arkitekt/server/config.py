@@ -41,6 +41,16 @@ class ServerConfig(BaseSettings):
     password_login_max_failures: int = 10
     """Failed password logins per user and minute before the server answers ``slow_down``."""
 
+    rpc_heartbeat_interval: float = 5.0
+    """Seconds between pings on an app's websocket."""
+    rpc_heartbeat_timeout: float = 15.0
+    """A websocket silent for this long is closed (a frozen or vanished peer)."""
+    rpc_reconnect_grace: float = 15.0
+    """How long an agent may be away before its running calls end as lost (and a caller before
+    its calls are cancelled)."""
+    rpc_share_with_everyone: bool = False
+    """Share newly registered functions with every user (by default only their owner sees them)."""
+
     def sqlalchemy_url(self) -> str:
         """The database URL, defaulting to ``sqlite+aiosqlite`` in the data folder."""
         if self.database_url:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .config import ServerConfig
 from .db import Database
 from .keys import KeyStore
 from .oauth import OAuthCore
+
+if TYPE_CHECKING:
+    from .rpc.state import RpcState
 
 
 @dataclass
@@ -17,3 +21,4 @@ class ServerState:
     keys: KeyStore
     oauth: OAuthCore
     stats: dict[str, int] = field(default_factory=dict)
+    rpc: RpcState | None = None

@@ -2,6 +2,7 @@
 
 from alembic import context
 
+import arkitekt.server.rpc.models  # noqa: F401  (registers the tables)
 from arkitekt.server.models import Base
 
 connection = context.config.attributes.get("connection")

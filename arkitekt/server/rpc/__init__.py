@@ -1,0 +1,1 @@
+"""Remote functions on the server: the models, the agent/caller gateway and the broker."""

@@ -1,0 +1,228 @@
+"""Nodes, templates, agents and provisions in the database (the slow path: not per call)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import exists, or_, select, update
+
+from arkitekt.services.rpc.messages import NodeInfo, TemplateIn
+from arkitekt.services.rpc.ports import Definition
+
+from ..db import Database
+from ..models import utcnow
+from .models import Agent, Node, Provision, Template, TemplateShare
+
+
+@dataclass
+class TemplateRoute:
+    """What routing needs to know of a template: its node, and who may use it."""
+
+    id: str
+    node_id: str
+    interface: str
+    owner_id: str
+    everyone: bool = False
+    shared_with: set[str] = field(default_factory=set)
+
+    def usable_by(self, user_id: str) -> bool:
+        return self.everyone or user_id == self.owner_id or user_id in self.shared_with
+
+
+def visible_to(user_id: str) -> Any:
+    """SQL condition: the template is the user's own or shared with them."""
+    return or_(
+        Template.user_id == user_id,
+        Template.shared_with_everyone.is_(True),
+        exists().where(TemplateShare.template_id == Template.id, TemplateShare.user_id == user_id),
+    )
+
+
+class Catalogue:
+    def __init__(self, db: Database, *, share_with_everyone: bool = False) -> None:
+        self.db = db
+        self.share_with_everyone = share_with_everyone
+        self._node_ids: dict[str, str] = {}
+        """hash -> node id (nodes never change once stored)."""
+
+    async def agent(
+        self, *, user_id: str, client_pk: str, app_identifier: str, instance_id: str, session: str
+    ) -> str:
+        """The agent row of this app instance (created on first registration), marked connected."""
+        async with self.db.new_session() as s, s.begin():
+            agent = await s.scalar(
+                select(Agent).where(Agent.client_pk == client_pk, Agent.instance_id == instance_id)
+            )
+            if agent is None:
+                agent = Agent(
+                    user_id=user_id,
+                    client_pk=client_pk,
+                    app_identifier=app_identifier,
+                    instance_id=instance_id,
+                )
+                s.add(agent)
+            agent.connected = True
+            agent.session = session
+            agent.last_seen_at = utcnow()
+            await s.flush()
+            return agent.id
+
+    async def register(
+        self, *, agent_id: str, user_id: str, app_identifier: str, templates: list[TemplateIn]
+    ) -> list[tuple[TemplateRoute, str]]:
+        """Store nodes and templates (unchanged ones cost one read) and the agent's provisions.
+
+        Returns each template's route and its node's hash, in order.
+        """
+        async with self.db.new_session() as s, s.begin():
+            result: list[tuple[TemplateRoute, str]] = []
+            for item in templates:
+                definition = item.definition
+                node_hash = definition.hash()
+                node_id = self._node_ids.get(node_hash)
+                if node_id is None:
+                    node_id = await s.scalar(select(Node.id).where(Node.hash == node_hash))
+                    if node_id is None:
+                        node = Node(
+                            hash=node_hash,
+                            name=definition.name,
+                            description=definition.description,
+                            kind=str(definition.kind.value),
+                            definition=definition.model_dump(mode="json"),
+                        )
+                        s.add(node)
+                        await s.flush()
+                        node_id = node.id
+                    self._node_ids[node_hash] = node_id
+                template = await s.scalar(
+                    select(Template).where(
+                        Template.user_id == user_id,
+                        Template.app_identifier == app_identifier,
+                        Template.interface == item.interface,
+                    )
+                )
+                if template is None:
+                    template = Template(
+                        node_id=node_id,
+                        user_id=user_id,
+                        app_identifier=app_identifier,
+                        interface=item.interface,
+                        shared_with_everyone=self.share_with_everyone,
+                    )
+                    s.add(template)
+                    await s.flush()
+                elif template.node_id != node_id:
+                    template.node_id = node_id
+                    template.updated_at = utcnow()
+                provision = await s.scalar(
+                    select(Provision).where(
+                        Provision.agent_id == agent_id, Provision.template_id == template.id
+                    )
+                )
+                if provision is None:
+                    s.add(Provision(agent_id=agent_id, template_id=template.id, active=True))
+                elif not provision.active:
+                    provision.active = True
+                route = await self._route(s, template)
+                result.append((route, node_hash))
+            kept = [route.id for route, _ in result]
+            await s.execute(
+                update(Provision)
+                .where(Provision.agent_id == agent_id, Provision.template_id.not_in(kept))
+                .values(active=False)
+            )
+            return result
+
+    async def _route(self, s: Any, template: Template) -> TemplateRoute:
+        shared = await s.scalars(
+            select(TemplateShare.user_id).where(TemplateShare.template_id == template.id)
+        )
+        return TemplateRoute(
+            id=template.id,
+            node_id=template.node_id,
+            interface=template.interface,
+            owner_id=template.user_id,
+            everyone=template.shared_with_everyone,
+            shared_with=set(shared),
+        )
+
+    async def route(self, template_id: str) -> TemplateRoute | None:
+        async with self.db.new_session() as s:
+            template = await s.get(Template, template_id)
+            return None if template is None else await self._route(s, template)
+
+    async def agent_gone(self, agent_id: str) -> None:
+        async with self.db.new_session() as s, s.begin():
+            await s.execute(
+                update(Agent)
+                .where(Agent.id == agent_id)
+                .values(connected=False, session=None, last_seen_at=utcnow())
+            )
+            await s.execute(
+                update(Provision).where(Provision.agent_id == agent_id).values(active=False)
+            )
+
+    async def reset_connections(self) -> None:
+        """At start-up: nobody is connected to a server that just started."""
+        async with self.db.new_session() as s, s.begin():
+            await s.execute(update(Agent).values(connected=False))
+            await s.execute(update(Provision).values(active=False))
+
+    async def find(
+        self,
+        user_id: str,
+        *,
+        node: str | None = None,
+        hash: str | None = None,
+        interface: str | None = None,
+        name: str | None = None,
+        search: str | None = None,
+        limit: int = 50,
+    ) -> list[tuple[str, str, dict[str, Any], list[str]]]:
+        """Nodes the user may call: (id, hash, definition, interfaces)."""
+        query = select(Node, Template.interface).join(Template, Template.node_id == Node.id)
+        query = query.where(visible_to(user_id))
+        if node is not None:
+            query = query.where(Node.id == node)
+        if hash is not None:
+            query = query.where(Node.hash == hash)
+        if interface is not None:
+            query = query.where(Template.interface == interface)
+        if name is not None:
+            query = query.where(Node.name == name)
+        if search is not None:
+            pattern = f"%{search}%"
+            query = query.where(or_(Node.name.ilike(pattern), Node.description.ilike(pattern)))
+        query = query.order_by(Node.created_at.desc())
+        found: dict[str, tuple[str, str, dict[str, Any], list[str]]] = {}
+        async with self.db.new_session() as s:
+            for row in await s.execute(query):
+                n, iface = row[0], row[1]
+                entry = found.setdefault(n.id, (n.id, n.hash, n.definition, []))
+                if iface not in entry[3]:
+                    entry[3].append(iface)
+                if len(found) > limit:
+                    break
+        return list(found.values())[:limit]
+
+    async def node_visible(self, user_id: str, node_id: str) -> bool:
+        query = (
+            select(Template.id)
+            .where(Template.node_id == node_id)
+            .where(visible_to(user_id))
+            .limit(1)
+        )
+        async with self.db.new_session() as s:
+            return (await s.scalar(query)) is not None
+
+
+def node_info(row: tuple[str, str, dict[str, Any], list[str]], providers: int) -> NodeInfo:
+    node_id, node_hash, definition, interfaces = row
+    return NodeInfo(
+        id=node_id,
+        hash=node_hash,
+        definition=Definition.model_validate(definition),
+        interfaces=sorted(interfaces),
+        providers=providers,
+    )

@@ -1,0 +1,1 @@
+"""Remote functions: register, serve, find and call."""

@@ -1,0 +1,265 @@
+"""The caller: assigns calls over the app's websocket and turns their events into results.
+
+Each call gets a client-chosen id and a queue of its events. After a reconnect, the caller asks
+the server to ``Watch`` every unfinished call from the last event it saw; a call the server
+never received is assigned again (same id, so it cannot run twice).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...errors import (
+    AgentLostError,
+    ArkitektError,
+    CriticalRemoteError,
+    NodeNotFoundError,
+    NoProviderError,
+    RemoteCancelledError,
+    remote_error,
+)
+from .connection import Connection
+from .messages import (
+    FINAL_EVENTS,
+    Assign,
+    Cancel,
+    Event,
+    EventKind,
+    Failed,
+    Find,
+    Found,
+    Message,
+    NodeInfo,
+    ReservationStatus,
+    Reserve,
+    Unreserve,
+    Watch,
+    Welcome,
+)
+
+logger = logging.getLogger("arkitekt.rpc")
+remote_logger = logging.getLogger("arkitekt.remote")
+
+
+@dataclass(eq=False)
+class PendingCall:
+    message: Assign
+    label: str
+    events: asyncio.Queue[Event | Failed] = field(default_factory=asyncio.Queue)
+    last_index: int = -1
+    confirmed: bool = False
+    resent: bool = False
+    cancelled: bool = False
+
+
+@dataclass(eq=False)
+class ReservationState:
+    message: Reserve
+    providers: int = -1
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    failure: Failed | None = None
+
+
+class Caller:
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.calls: dict[str, PendingCall] = {}
+        self.reservations: dict[str, ReservationState] = {}
+        self._requests: dict[int, tuple[Message, asyncio.Future[Any]]] = {}
+        self._rid = itertools.count(1)
+
+    # -- connection callbacks --------------------------------------------------------------------
+
+    async def on_connected(self, welcome: Welcome) -> None:
+        for state in self.reservations.values():
+            self.connection.send(state.message)
+        if self.calls:
+            self.connection.send(
+                Watch(assignations={cid: c.last_index for cid, c in self.calls.items()})
+            )
+        for message, _ in self._requests.values():
+            self.connection.send(message)
+
+    def on_message(self, message: Message) -> bool:
+        if isinstance(message, Event):
+            call = self.calls.get(message.assignation)
+            if call is not None and message.index > call.last_index:
+                call.last_index = message.index
+                call.confirmed = True
+                call.events.put_nowait(message)
+        elif isinstance(message, Failed):
+            self._failed(message)
+        elif isinstance(message, Found):
+            self._resolve(message.rid, message)
+        elif isinstance(message, ReservationStatus):
+            state = self.reservations.get(message.reservation)
+            if state is not None:
+                state.providers = message.providers
+                state.changed.set()
+        else:
+            return False
+        return True
+
+    def _failed(self, message: Failed) -> None:
+        if message.assignation is not None:
+            call = self.calls.get(message.assignation)
+            if call is None:
+                return
+            if message.code == "not_found" and not call.confirmed and not call.resent:
+                call.resent = True  # the server never got it: assign it again
+                self.connection.send(call.message)
+                return
+            if message.code == "duplicate" and call.resent:
+                return  # it did arrive after all; events will follow the watch
+            call.events.put_nowait(message)
+        elif message.reservation is not None:
+            state = self.reservations.get(message.reservation)
+            if state is not None:
+                state.failure = message
+                state.changed.set()
+        elif message.rid is not None:
+            request = self._requests.get(message.rid)
+            if request is not None and not request[1].done():
+                request[1].set_exception(ArkitektError(f"{message.code}: {message.message}"))
+        else:
+            logger.warning("the server refused a message: %s", message.message)
+
+    def _resolve(self, rid: int, value: Any) -> None:
+        request = self._requests.get(rid)
+        if request is not None and not request[1].done():
+            request[1].set_result(value)
+
+    # -- requests --------------------------------------------------------------------------------
+
+    async def afind(self, timeout: float, **filters: Any) -> list[NodeInfo]:
+        rid = next(self._rid)
+        message = Find(rid=rid, **filters)
+        future: asyncio.Future[Found] = asyncio.get_running_loop().create_future()
+        self._requests[rid] = (message, future)
+        try:
+            self.connection.send(message)
+            found = await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            raise ArkitektError(
+                f"the server did not answer a search within {timeout:g} s"
+            ) from None
+        finally:
+            self._requests.pop(rid, None)
+        return found.nodes
+
+    # -- calls -----------------------------------------------------------------------------------
+
+    def start(
+        self,
+        node: str,
+        args: dict[str, Any],
+        *,
+        label: str,
+        reservation: str | None = None,
+        parent: str | None = None,
+    ) -> PendingCall:
+        message = Assign(
+            id=uuid.uuid4().hex, node=node, reservation=reservation, args=args, parent=parent
+        )
+        call = PendingCall(message=message, label=label)
+        self.calls[message.id] = call
+        self.connection.send(message)
+        return call
+
+    def cancel(self, call: PendingCall) -> None:
+        if not call.cancelled:
+            call.cancelled = True
+            self.connection.send(Cancel(assignation=call.message.id))
+
+    def finish(self, call: PendingCall) -> None:
+        self.calls.pop(call.message.id, None)
+
+    async def events(self, call: PendingCall) -> AsyncIterator[Event]:
+        """The call's events up to and including the final one; raises for failures.
+
+        Cancelling the consumer cancels the remote call.
+        """
+        try:
+            while True:
+                item = await call.events.get()
+                if isinstance(item, Failed):
+                    raise _refusal(item, call.label)
+                yield item
+                if item.kind in FINAL_EVENTS:
+                    return
+        except BaseException:
+            if call.message.id in self.calls:
+                self.cancel(call)
+            raise
+        finally:
+            self.finish(call)
+
+    # -- reservations ----------------------------------------------------------------------------
+
+    async def areserve(self, node: str, timeout: float, agents: list[str] | None = None) -> str:
+        message = Reserve(id=uuid.uuid4().hex, node=node, agents=agents)
+        state = ReservationState(message=message)
+        self.reservations[message.id] = state
+        self.connection.send(message)
+        try:
+            await asyncio.wait_for(state.changed.wait(), timeout)
+        except TimeoutError:
+            self.reservations.pop(message.id, None)
+            raise ArkitektError(
+                f"the server did not confirm a reservation within {timeout:g} s"
+            ) from None
+        if state.failure is not None:
+            self.reservations.pop(message.id, None)
+            raise NodeNotFoundError(f"cannot reserve it: {state.failure.message}")
+        return message.id
+
+    def unreserve(self, reservation: str) -> None:
+        if self.reservations.pop(reservation, None) is not None:
+            self.connection.send(Unreserve(reservation=reservation))
+
+
+def _refusal(failed: Failed, label: str) -> ArkitektError:
+    if failed.code == "no_provider":
+        return NoProviderError(f"{label}: {failed.message}")
+    if failed.code == "not_found":
+        return NodeNotFoundError(f"{label}: {failed.message}")
+    return ArkitektError(f"{label}: the server refused the call ({failed.code}: {failed.message})")
+
+
+def raise_for_event(event: Event, label: str) -> None:
+    """Turn a failed final event into the exception the caller sees."""
+    error = event.error
+    if event.kind is EventKind.ERROR:
+        if error is None:
+            raise remote_error("builtins.Exception", event.message or "failed", node=label)
+        raise remote_error(error.type, error.message, error.traceback, node=label)
+    if event.kind is EventKind.CRITICAL:
+        raise CriticalRemoteError(
+            error.type if error else "critical",
+            error.message if error else (event.message or "the agent could not run the call"),
+            error.traceback if error else "",
+            label,
+        )
+    if event.kind is EventKind.LOST:
+        raise AgentLostError("arkitekt.AgentLost", event.message or "the agent was lost", "", label)
+    if event.kind is EventKind.CANCELLED:
+        raise RemoteCancelledError(
+            "arkitekt.Cancelled", event.message or "the call was cancelled", "", label
+        )
+
+
+def log_event(event: Event, label: str) -> None:
+    """Remote progress and log lines, on the ``arkitekt.remote`` logger."""
+    if event.kind is EventKind.LOG:
+        level = {"debug": 10, "info": 20, "warning": 30, "error": 40}.get(
+            event.level.value if event.level else "info", 20
+        )
+        remote_logger.log(level, "%s: %s", label, event.message)
+    elif event.kind is EventKind.PROGRESS:
+        remote_logger.debug("%s: %s%% %s", label, event.progress, event.message or "")

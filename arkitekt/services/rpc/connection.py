@@ -1,0 +1,298 @@
+"""The app's end of ``/rekuest/ws``: one websocket that reconnects on its own.
+
+Users never see this class: the caller and the agent send messages through it and get the
+server's messages from it. After every (re)connect it calls ``on_connected`` so they can re-send
+what the server may have missed (pending calls, unacknowledged reports, reservations); what was
+queued while disconnected is dropped for that reason, never sent twice by this layer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import ValidationError
+
+from ...errors import NotAuthenticatedError, ServerUnavailableError
+from .messages import (
+    CLOSE_PROTOCOL,
+    CLOSE_UNAUTHORIZED,
+    SERVER_FRAME,
+    Goodbye,
+    Hello,
+    Message,
+    Ping,
+    Pong,
+    Reauth,
+    Welcome,
+    encode,
+)
+
+logger = logging.getLogger("arkitekt.rpc")
+
+TokenSource = Callable[[str | None], Awaitable[str]]
+"""Gives an access token; given the token the server refused, a renewed one."""
+
+
+class ConnectionRefused(ServerUnavailableError):
+    """The server refused this app's connection for a reason retrying will not fix."""
+
+
+def token_expiry(token: str) -> float | None:
+    """The ``exp`` of a JWT, read without verifying (only to know when to renew it)."""
+    try:
+        payload = token.split(".")[1]
+        data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return float(data["exp"])
+    except (IndexError, ValueError, KeyError, TypeError):
+        return None
+
+
+class Connection:
+    def __init__(
+        self,
+        *,
+        url: Callable[[], Awaitable[str]],
+        token: TokenSource,
+        on_message: Callable[[Message], None],
+        on_connected: Callable[[Welcome], Awaitable[None]],
+        known: Callable[[], list[str]] = list,
+        instance_id: str = "default",
+        max_backoff: float = 10.0,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        self._url = url
+        self._token = token
+        self._on_message = on_message
+        self._on_connected = on_connected
+        self._known = known
+        self.instance_id = instance_id
+        self.session = uuid.uuid4().hex
+        self.max_backoff = max_backoff
+        self.connect_timeout = connect_timeout
+        self._outbox: list[Message] = []
+        self._wake = asyncio.Event()
+        self._connected = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._fatal: BaseException | None = None
+        self._first_attempt = asyncio.Event()
+        self._last_error: BaseException | None = None
+        self.welcome: Welcome | None = None
+
+    # -- public ----------------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="arkitekt-rpc-connection")
+
+    async def wait_connected(self, timeout: float | None) -> None:
+        """Wait until the link is up; raises why it is not when ``timeout`` passes."""
+        self.start()
+        if self._connected.is_set():
+            return
+        waiter = asyncio.ensure_future(self._connected.wait())
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), timeout)
+        except TimeoutError:
+            if self._fatal is not None:
+                raise self._fatal from None
+            reason = f": {self._last_error}" if self._last_error else ""
+            raise ServerUnavailableError(
+                f"could not reach the function service within {timeout:g} s{reason}"
+            ) from None
+        finally:
+            waiter.cancel()
+        if self._fatal is not None:
+            raise self._fatal
+
+    def send(self, message: Message) -> None:
+        """Queue a message; dropped when the link is down (see the module docstring)."""
+        if self._connected.is_set():
+            self._outbox.append(message)
+            self._wake.set()
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        self._connected.clear()
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        import websockets
+
+        attempt = 0
+        stale: str | None = None
+        while True:
+            try:
+                url = await self._url()
+                token = await self._token(stale)
+                stale = None
+                async with websockets.connect(
+                    url,
+                    open_timeout=self.connect_timeout,
+                    max_size=None,
+                    ping_interval=None,  # the protocol has its own heartbeat
+                    compression=None,
+                ) as ws:
+                    await ws.send(
+                        encode(
+                            [
+                                Hello(
+                                    token=token,
+                                    instance_id=self.instance_id,
+                                    session=self.session,
+                                    known=self._known(),
+                                )
+                            ]
+                        )
+                    )
+                    welcome = await self._welcome(ws)
+                    attempt = 0
+                    self._last_error = None
+                    self.welcome = welcome
+                    self._outbox.clear()
+                    self._connected.set()
+                    try:
+                        await self._on_connected(welcome)
+                        await self._serve(ws, welcome, token)
+                    finally:
+                        self._connected.clear()
+                        self._outbox.clear()
+            except asyncio.CancelledError:
+                raise
+            except ConnectionRefused as e:
+                self._fatal = e
+                self._connected.set()  # wake waiters, who raise it
+                self._connected.clear()
+                logger.error("%s", e)
+                return
+            except _Unauthorized as e:
+                stale = e.token
+                self._last_error = e
+                logger.info("the server refused the access token; renewing it")
+            except NotAuthenticatedError as e:
+                self._fatal = e
+                return
+            except Exception as e:
+                self._last_error = e
+                logger.log(
+                    logging.WARNING if attempt else logging.INFO,
+                    "function service link down (%s); reconnecting",
+                    e or type(e).__name__,
+                )
+            attempt += 1
+            delay = min(self.max_backoff, 0.1 * 2 ** min(attempt, 10))
+            await asyncio.sleep(delay * (0.5 + random.random() / 2))
+
+    async def _welcome(self, ws: Any) -> Welcome:
+        raw = await asyncio.wait_for(ws.recv(), self.connect_timeout)
+        for message in SERVER_FRAME.validate_json(raw):
+            if isinstance(message, Welcome):
+                return message
+            if isinstance(message, Goodbye):
+                if message.code in ("unauthorized", "token_expired"):
+                    raise _Unauthorized(message.message, None)
+                raise ConnectionRefused(f"the server refused the connection: {message.message}")
+        raise ConnectionRefused("the server did not welcome this app")
+
+    async def _serve(self, ws: Any, welcome: Welcome, token: str) -> None:
+        import websockets
+
+        last_received = time.monotonic()
+        reader = asyncio.ensure_future(ws.recv())
+        wake = asyncio.ensure_future(self._wake.wait())
+        reauth_at = _reauth_time(token)
+        try:
+            while True:
+                timeout = welcome.heartbeat_timeout - (time.monotonic() - last_received)
+                if reauth_at is not None:
+                    timeout = min(timeout, reauth_at - time.time())
+                done, _ = await asyncio.wait(
+                    {reader, wake}, timeout=max(timeout, 0), return_when=asyncio.FIRST_COMPLETED
+                )
+                if wake in done:
+                    self._wake.clear()
+                    batch, self._outbox = self._outbox, []
+                    if batch:
+                        await ws.send(encode(batch))
+                    wake = asyncio.ensure_future(self._wake.wait())
+                if reader in done:
+                    try:
+                        raw = reader.result()
+                    except websockets.ConnectionClosed as e:
+                        self._closed(e, token)
+                        raise
+                    last_received = time.monotonic()
+                    reader = asyncio.ensure_future(ws.recv())
+                    self._dispatch(raw, token)
+                elif not done:
+                    if reauth_at is not None and time.time() >= reauth_at:
+                        token = await self._token(None)
+                        reauth_at = _reauth_time(token)
+                        await ws.send(encode([Reauth(token=token)]))
+                    if time.monotonic() - last_received >= welcome.heartbeat_timeout:
+                        raise TimeoutError(
+                            f"no message from the server for {welcome.heartbeat_timeout:g} s"
+                        )
+        finally:
+            reader.cancel()
+            wake.cancel()
+
+    def _dispatch(self, raw: str | bytes, token: str) -> None:
+        try:
+            frame = SERVER_FRAME.validate_json(raw)
+        except ValidationError as e:
+            logger.error("ignoring a frame the server sent that this client cannot read: %s", e)
+            return
+        for message in frame:
+            if isinstance(message, Ping):
+                self._outbox.append(Pong())
+                self._wake.set()
+            elif isinstance(message, Goodbye):
+                if message.code in ("unauthorized", "token_expired"):
+                    raise _Unauthorized(message.message, token)
+                logger.warning("the server is closing the link: %s", message.message)
+            else:
+                try:
+                    self._on_message(message)
+                except Exception:
+                    logger.exception("handling %s failed", message.type)
+
+    def _closed(self, error: Any, token: str) -> None:
+        code = getattr(getattr(error, "rcvd", None), "code", None)
+        if code == CLOSE_UNAUTHORIZED:
+            raise _Unauthorized("the server closed the link: not authorised", token)
+        if code == CLOSE_PROTOCOL:
+            reason = getattr(getattr(error, "rcvd", None), "reason", "")
+            raise ConnectionRefused(f"the server closed the link: {reason}")
+
+
+class _Unauthorized(Exception):
+    def __init__(self, message: str, token: str | None) -> None:
+        super().__init__(message)
+        self.token = token
+
+
+def _reauth_time(token: str) -> float | None:
+    """When to send a fresh token: at 80 % of this one's remaining life."""
+    expiry = token_expiry(token)
+    if expiry is None:
+        return None
+    now = time.time()
+    return now + max(1.0, (expiry - now) * 0.8)

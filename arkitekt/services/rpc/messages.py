@@ -1,0 +1,366 @@
+"""The hot-path wire protocol: typed messages on one websocket per app (``/rekuest/ws``).
+
+Shared by the server and the client, so both sides validate the same shapes. A frame is a JSON
+array of messages: the writer sends everything that is queued in one frame, which keeps
+pipelined calls cheap without delaying a lone message.
+
+One connection serves both roles. Every app can *call* (``Assign``/``Cancel``/``Reserve``) and
+*find*; an app that sends ``Register`` becomes an *agent* too and receives ``Assignment``s.
+
+Reliability:
+
+- the agent numbers its reports (``Report.seq``); the server acknowledges cumulatively
+  (``Ack``); after a reconnect the agent re-sends what was not acknowledged;
+- a reconnecting app presents the same ``session``; an agent lists the assignations it still
+  knows (``Hello.known``) so the server re-delivers the ones lost on the way and waits for the
+  others; a caller re-``Watch``es the calls it is waiting for;
+- either side closes a link that stayed silent for the heartbeat timeout (``Ping``/``Pong``).
+
+Ids of assignations and reservations are chosen by the client (uuid4 hex), so a call needs no
+round trip before its events can be matched.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from .ports import Definition
+
+PROTOCOL_VERSION = 1
+ID = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+"""Ids on the wire: uuid4 hex."""
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# -- shared pieces ---------------------------------------------------------------------------------
+
+
+class EventKind(StrEnum):
+    """What happened to an assignation, in order. The last five are final."""
+
+    QUEUED = "queued"
+    ASSIGNED = "assigned"
+    PROGRESS = "progress"
+    LOG = "log"
+    YIELD = "yield"
+    DONE = "done"
+    ERROR = "error"
+    CRITICAL = "critical"
+    CANCELLED = "cancelled"
+    LOST = "lost"
+
+
+FINAL_EVENTS = frozenset(
+    {EventKind.DONE, EventKind.ERROR, EventKind.CRITICAL, EventKind.CANCELLED, EventKind.LOST}
+)
+REPORT_KINDS = frozenset(
+    {
+        EventKind.PROGRESS,
+        EventKind.LOG,
+        EventKind.YIELD,
+        EventKind.DONE,
+        EventKind.ERROR,
+        EventKind.CRITICAL,
+        EventKind.CANCELLED,
+    }
+)
+
+
+class LogLevel(StrEnum):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class ErrorInfo(Message):
+    """A remote exception: enough to re-raise it on the caller with its story."""
+
+    type: str
+    """The qualified type name where it was raised, e.g. ``builtins.ValueError``."""
+    message: str
+    traceback: str = ""
+
+
+class NodeInfo(Message):
+    """A node as the caller sees it."""
+
+    id: ID
+    hash: str
+    definition: Definition
+    interfaces: list[str] = []
+    """Interface names the node is offered under (by templates the caller may use)."""
+    providers: int = 0
+    """Agents connected right now that provide it to the caller."""
+
+
+class TemplateInfo(Message):
+    interface: str
+    template: ID
+    node: ID
+    hash: str
+
+
+# -- client -> server ------------------------------------------------------------------------------
+
+
+class Hello(Message):
+    """First message on every connection: who is speaking."""
+
+    type: Literal["hello"] = "hello"
+    protocol: int = PROTOCOL_VERSION
+    token: str
+    instance_id: str = Field(default="default", min_length=1, max_length=200)
+    session: ID
+    """Stays the same across reconnects of one running app, so the server can resume it."""
+    known: list[ID] = []
+    """Agent only: assignations it received and has not had its final report acknowledged."""
+
+
+class Reauth(Message):
+    """A fresh access token for a long-lived connection (sent before the old one expires)."""
+
+    type: Literal["reauth"] = "reauth"
+    token: str
+
+
+class TemplateIn(Message):
+    interface: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:/-]+$")
+    definition: Definition
+
+
+class Register(Message):
+    """Become an agent providing these templates (replaces what this instance registered)."""
+
+    type: Literal["register"] = "register"
+    rid: int
+    templates: list[TemplateIn]
+
+
+class Find(Message):
+    """Look nodes up; every filter given must match."""
+
+    type: Literal["find"] = "find"
+    rid: int
+    node: ID | None = None
+    hash: str | None = None
+    interface: str | None = None
+    name: str | None = None
+    search: str | None = None
+    limit: int = Field(default=50, ge=1, le=500)
+
+
+class Assign(Message):
+    """Call a node (or a specific template, or through a reservation)."""
+
+    type: Literal["assign"] = "assign"
+    id: ID
+    node: ID | None = None
+    template: ID | None = None
+    reservation: ID | None = None
+    args: dict[str, Any]
+    parent: ID | None = None
+    """The assignation this call is made from (a call inside a running function)."""
+
+
+class Cancel(Message):
+    type: Literal["cancel"] = "cancel"
+    assignation: ID
+
+
+class Watch(Message):
+    """After a reconnect: resume the events of calls still awaited.
+
+    Maps each assignation to the index of the last event received (-1 for none); the server
+    re-sends everything after it.
+    """
+
+    type: Literal["watch"] = "watch"
+    assignations: dict[ID, int]
+
+
+class Reserve(Message):
+    """Book a node: calls through the reservation are routed among its providers and wait
+    (queued) while none is connected."""
+
+    type: Literal["reserve"] = "reserve"
+    id: ID
+    node: ID
+    agents: list[ID] | None = None
+    """Only these agents, when given."""
+
+
+class Unreserve(Message):
+    type: Literal["unreserve"] = "unreserve"
+    reservation: ID
+
+
+class Report(Message):
+    """Agent: something happened in an assignation it runs."""
+
+    type: Literal["report"] = "report"
+    seq: int
+    assignation: ID
+    kind: EventKind
+    progress: int | None = Field(default=None, ge=0, le=100)
+    message: str | None = None
+    level: LogLevel | None = None
+    values: list[Any] | None = None
+    error: ErrorInfo | None = None
+
+
+class Pong(Message):
+    type: Literal["pong"] = "pong"
+
+
+class Ping(Message):
+    type: Literal["ping"] = "ping"
+
+
+ClientMessage = Annotated[
+    Hello
+    | Reauth
+    | Register
+    | Find
+    | Assign
+    | Cancel
+    | Watch
+    | Reserve
+    | Unreserve
+    | Report
+    | Pong
+    | Ping,
+    Field(discriminator="type"),
+]
+
+
+# -- server -> client ------------------------------------------------------------------------------
+
+
+class Welcome(Message):
+    type: Literal["welcome"] = "welcome"
+    session: ID
+    user: str
+    heartbeat_interval: float
+    heartbeat_timeout: float
+    resumed: bool = False
+
+
+class Registered(Message):
+    type: Literal["registered"] = "registered"
+    rid: int
+    agent: ID
+    templates: list[TemplateInfo]
+
+
+class Found(Message):
+    type: Literal["found"] = "found"
+    rid: int
+    nodes: list[NodeInfo]
+
+
+class Failed(Message):
+    """A request (``rid``) or a message about one object could not be done."""
+
+    type: Literal["failed"] = "failed"
+    rid: int | None = None
+    assignation: ID | None = None
+    reservation: ID | None = None
+    code: str
+    message: str
+
+
+class Event(Message):
+    """An assignation's event, to its caller."""
+
+    type: Literal["event"] = "event"
+    assignation: ID
+    index: int
+    """Position in the assignation's history (not every event is sent to the caller)."""
+    kind: EventKind
+    progress: int | None = None
+    message: str | None = None
+    level: LogLevel | None = None
+    values: list[Any] | None = None
+    error: ErrorInfo | None = None
+
+
+class Assignment(Message):
+    """Server -> agent: run this."""
+
+    type: Literal["assignment"] = "assignment"
+    assignation: ID
+    template: ID
+    interface: str
+    args: dict[str, Any]
+    parent: ID | None = None
+    user: str
+    """The caller's username (for logs)."""
+
+
+class Interrupt(Message):
+    """Server -> agent: cancel a running assignation."""
+
+    type: Literal["interrupt"] = "interrupt"
+    assignation: ID
+
+
+class Ack(Message):
+    """Server -> agent: every report up to ``seq`` is stored."""
+
+    type: Literal["ack"] = "ack"
+    seq: int
+
+
+class ReservationStatus(Message):
+    type: Literal["reservation"] = "reservation"
+    reservation: ID
+    providers: int
+    """Agents able to serve it right now; 0 means calls wait."""
+
+
+class Goodbye(Message):
+    """The server is closing this connection, and why (then the websocket closes)."""
+
+    type: Literal["goodbye"] = "goodbye"
+    code: str
+    message: str
+
+
+ServerMessage = Annotated[
+    Welcome
+    | Registered
+    | Found
+    | Failed
+    | Event
+    | Assignment
+    | Interrupt
+    | Ack
+    | ReservationStatus
+    | Goodbye
+    | Ping
+    | Pong,
+    Field(discriminator="type"),
+]
+
+CLIENT_FRAME: TypeAdapter[list[ClientMessage]] = TypeAdapter(list[ClientMessage])
+SERVER_FRAME: TypeAdapter[list[ServerMessage]] = TypeAdapter(list[ServerMessage])
+
+
+def encode(messages: list[Message]) -> str:
+    """One frame: a JSON array of messages."""
+    return "[" + ",".join(m.model_dump_json(exclude_defaults=False) for m in messages) + "]"
+
+
+# Close codes (4000-4999 are for applications, RFC 6455 §7.4.2).
+CLOSE_UNAUTHORIZED = 4001
+CLOSE_PROTOCOL = 4002
+CLOSE_REPLACED = 4003
+CLOSE_SHUTDOWN = 4004
+CLOSE_SILENT = 4008

@@ -1,0 +1,120 @@
+"""A function found on the server, ready to be called: what ``find()`` returns."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from koil import unkoil, unkoil_gen
+
+from .messages import NodeInfo
+from .ports import Definition, NodeKind
+
+if TYPE_CHECKING:
+    from ...app import App
+
+
+class Node:
+    """A remote function. Call it (``node(x)``, ``call(node, x)``, ``await node.acall(x)``),
+    iterate it if it is a generator, or enter it (``with node:``) to hold a reservation: calls
+    inside are routed among the agents providing it, and wait while none is connected.
+    """
+
+    def __init__(self, info: NodeInfo, app: App) -> None:
+        self.info = info
+        self._app = app
+        self._reservation: str | None = None
+        self._depth = 0
+
+    @property
+    def id(self) -> str:
+        return self.info.id
+
+    @property
+    def hash(self) -> str:
+        return self.info.hash
+
+    @property
+    def definition(self) -> Definition:
+        return self.info.definition
+
+    @property
+    def name(self) -> str:
+        return self.info.definition.name
+
+    @property
+    def description(self) -> str | None:
+        return self.info.definition.description
+
+    @property
+    def interfaces(self) -> list[str]:
+        return self.info.interfaces
+
+    @property
+    def is_generator(self) -> bool:
+        return self.definition.kind is NodeKind.GENERATOR
+
+    @property
+    def reservation(self) -> str | None:
+        """The reservation's id while the node is entered."""
+        return self._reservation
+
+    # -- calling ---------------------------------------------------------------------------------
+
+    async def acall(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._app.rpc.acall(self, *args, **kwargs)
+
+    def call(self, *args: Any, **kwargs: Any) -> Any:
+        return unkoil(self._app.rpc.acall, self, *args, **kwargs)
+
+    __call__ = call
+
+    async def aassign(self, *args: Any, **kwargs: Any) -> Any:
+        """Like :meth:`acall` (the rekuest name)."""
+        return await self.acall(*args, **kwargs)
+
+    def assign(self, *args: Any, **kwargs: Any) -> Any:
+        """Like :meth:`call` (the rekuest name)."""
+        return self.call(*args, **kwargs)
+
+    def aiterate(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        return self._app.rpc.aiterate(self, *args, **kwargs)
+
+    def iterate(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        return unkoil_gen(self._app.rpc.aiterate, self, *args, **kwargs)
+
+    # -- reservation -----------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Node:
+        if self._depth == 0:
+            self._reservation = await self._app.rpc.areserve(self)
+        self._depth += 1
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._reservation is not None:
+            self._app.rpc.unreserve(self._reservation)
+            self._reservation = None
+
+    def __enter__(self) -> Node:
+        return unkoil(self.__aenter__)  # type: ignore[no-any-return]
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        unkoil(self.__aexit__, exc_type, exc, tb)
+
+    def __repr__(self) -> str:
+        args = ", ".join(port.key for port in self.definition.args)
+        kind = "generator " if self.is_generator else ""
+        return f"<{kind}Node {self.name}({args}) id={self.id}>"

@@ -1,0 +1,230 @@
+"""``app.rpc``: register, serve, find and call remote functions.
+
+Nothing connects when the app is entered: the websocket opens on the first find, call or
+``run()``, so apps that never use remote functions never hold one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
+
+from ...errors import AppStateError, ConfigurationError, NodeNotFoundError
+from .agent import Agent
+from .caller import Caller, log_event, raise_for_event
+from .connection import Connection
+from .context import maybe_assignation
+from .messages import EventKind, Message, Welcome
+from .node import Node
+from .ports import NodeKind
+from .registry import Registry, default_registry
+from .serialization import aexpand_returns, ashrink_args
+
+if TYPE_CHECKING:
+    from ...app import App
+
+logger = logging.getLogger("arkitekt.rpc")
+
+
+class RpcService:
+    """Remote functions for one app (``app.rpc``)."""
+
+    name = "rpc"
+
+    def __init__(
+        self,
+        *,
+        instance_id: str = "default",
+        timeout: float = 30.0,
+        max_backoff: float = 10.0,
+    ) -> None:
+        self.instance_id = instance_id
+        self.timeout = timeout
+        self.max_backoff = max_backoff
+        self.registry = Registry()
+        """Functions registered on this app (``app.register`` / ``@register`` inside ``with``)."""
+        self._app: App | None = None
+        self._connection: Connection | None = None
+        self._caller: Caller | None = None
+        self._agent: Agent | None = None
+        self._lock = asyncio.Lock()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def astart(self, app: App) -> None:
+        self._app = app
+        self._lock = asyncio.Lock()
+
+    async def astop(self) -> None:
+        agent, self._agent = self._agent, None
+        if agent is not None:
+            await agent.stop()
+        connection, self._connection = self._connection, None
+        self._caller = None
+        if connection is not None:
+            await connection.stop()
+
+    @property
+    def app(self) -> App:
+        if self._app is None:
+            raise AppStateError("the app is not entered: use `with app:` first")
+        return self._app
+
+    async def _ws_url(self) -> str:
+        alias = await self.app.fakts.aget_alias("rekuest")
+        return str(alias.to_ws_path("ws"))
+
+    async def _token(self, stale: str | None) -> str:
+        if stale is not None:
+            return str(await self.app.fakts.arefresh_token(stale_token=stale))
+        return str(await self.app.auth.aget_token())
+
+    async def aconnection(self) -> Connection:
+        """The app's websocket, opened on first use (waits up to ``timeout`` for it)."""
+        async with self._lock:
+            if self._connection is None:
+                connection = Connection(
+                    url=self._ws_url,
+                    token=self._token,
+                    on_message=self._dispatch,
+                    on_connected=self._on_connected,
+                    known=self._known,
+                    instance_id=self.instance_id,
+                    max_backoff=self.max_backoff,
+                    connect_timeout=self.timeout,
+                )
+                self._caller = Caller(connection)
+                self._connection = connection
+                connection.start()
+            connection = self._connection
+        await connection.wait_connected(self.timeout)
+        return connection
+
+    @property
+    def caller(self) -> Caller:
+        if self._caller is None:
+            raise AppStateError("not connected yet")
+        return self._caller
+
+    def _dispatch(self, message: Message) -> None:
+        if self._caller is not None and self._caller.on_message(message):
+            return
+        if self._agent is not None and self._agent.on_message(message):
+            return
+        logger.debug("unhandled %s", message.type)
+
+    async def _on_connected(self, welcome: Welcome) -> None:
+        if self._caller is not None:
+            await self._caller.on_connected(welcome)
+        if self._agent is not None:
+            await self._agent.on_connected(welcome)
+
+    def _known(self) -> list[str]:
+        return self._agent.known() if self._agent is not None else []
+
+    # -- serving ---------------------------------------------------------------------------------
+
+    def register(
+        self,
+        function: Callable[..., Any],
+        *,
+        interface: str | None = None,
+        name: str | None = None,
+        description: str | None = None,
+    ) -> Callable[..., Any]:
+        self.registry.register(function, interface=interface, name=name, description=description)
+        return function
+
+    async def arun(self) -> None:
+        """Serve every registered function until cancelled (Ctrl-C in ``app.run()``)."""
+        agent = await self.aserve()
+        logger.info(
+            "serving %s as %s", ", ".join(agent.functions) or "nothing", self.app.identifier
+        )
+        await asyncio.Event().wait()
+
+    async def aserve(self) -> Agent:
+        """Start serving in the background and return once the server has the templates."""
+        registries = [self.registry, default_registry]
+        if not any(len(r) for r in registries):
+            raise ConfigurationError(
+                "there is nothing to serve: decorate functions with @register first"
+            )
+        if self._agent is None:
+            connection = await self.aconnection()
+            agent = Agent(connection, registries)
+            agent.collect()
+            self._agent = agent
+            await agent.on_connected(connection.welcome)  # type: ignore[arg-type]
+        await self._agent.wait_registered(self.timeout)
+        return self._agent
+
+    # -- calling ---------------------------------------------------------------------------------
+
+    async def afind_all(self, **filters: Any) -> list[Node]:
+        await self.aconnection()
+        nodes = await self.caller.afind(self.timeout, **filters)
+        return [Node(info, self.app) for info in nodes]
+
+    async def afind(self, **filters: Any) -> Node:
+        nodes = await self.afind_all(**filters)
+        described = ", ".join(f"{k}={v!r}" for k, v in filters.items() if v is not None)
+        if not nodes:
+            raise NodeNotFoundError(
+                f"no function you may call matches {described or 'anything'} "
+                "(is its agent registered? is it shared with you?)"
+            )
+        if len(nodes) > 1:
+            options = "; ".join(f"{n.name} (node_id={n.id!r})" for n in nodes[:5])
+            raise NodeNotFoundError(
+                f"{len(nodes)} different functions match {described}: {options}. "
+                "Pass node_id= to choose one."
+            )
+        return nodes[0]
+
+    async def _start(self, node: Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        payload = await ashrink_args(node.definition, args, kwargs)
+        await self.aconnection()
+        current = maybe_assignation()
+        parent = (
+            current.id
+            if current is not None and self._agent is not None and current.id in self._agent.running
+            else None
+        )
+        return self.caller.start(
+            node.id, payload, label=node.name, reservation=node._reservation, parent=parent
+        )
+
+    async def acall(self, node: Node, *args: Any, **kwargs: Any) -> Any:
+        if node.definition.kind is NodeKind.GENERATOR:
+            raise TypeError(f"{node.name} is a generator: iterate it with iterate()/aiterate()")
+        call = await self._start(node, args, kwargs)
+        async for event in self.caller.events(call):
+            if event.kind is EventKind.DONE:
+                return await aexpand_returns(node.definition, event.values or [])
+            raise_for_event(event, node.name)
+            log_event(event, node.name)
+        raise AssertionError("unreachable: events end with a final event")
+
+    async def aiterate(self, node: Node, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        if node.definition.kind is not NodeKind.GENERATOR:
+            raise TypeError(f"{node.name} is not a generator: call it with call()/acall()")
+        call = await self._start(node, args, kwargs)
+        async for event in self.caller.events(call):
+            if event.kind is EventKind.YIELD:
+                yield await aexpand_returns(node.definition, event.values or [])
+            elif event.kind is EventKind.DONE:
+                return
+            else:
+                raise_for_event(event, node.name)
+                log_event(event, node.name)
+
+    async def areserve(self, node: Node) -> str:
+        await self.aconnection()
+        return await self.caller.areserve(node.id, self.timeout)
+
+    def unreserve(self, reservation: str) -> None:
+        if self._caller is not None:
+            self._caller.unreserve(reservation)

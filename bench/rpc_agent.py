@@ -1,0 +1,22 @@
+"""The agent the RPC benchmark calls: no-op functions (async and sync)."""
+
+import os
+
+from arkitekt import easy, register
+
+
+@register
+async def noop() -> None:
+    """Do nothing, on the loop."""
+
+
+@register
+def noop_sync() -> None:
+    """Do nothing, on a thread."""
+
+
+if __name__ == "__main__":
+    with easy("bench-agent", instance_id=os.environ.get("AGENT_NAME", "a")) as app:
+        app.serve()
+        print("ready", flush=True)
+        app.run()

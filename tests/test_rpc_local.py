@@ -1,0 +1,110 @@
+"""Remote functions within one process on the integrated server: serve and call from the same
+app (the notebook case), in sync and async code."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from arkitekt import (
+    ArgumentError,
+    ConfigurationError,
+    DefinitionError,
+    NodeNotFoundError,
+    RemoteError,
+    acall,
+    afind,
+    aiterate,
+    call,
+    find,
+    iterate,
+    local,
+    log,
+    progress,
+    register,
+)
+
+
+def test_serve_and_call_in_one_script() -> None:
+    with local("one-process") as app:
+
+        @app.register
+        def shout(text: str, times: int = 1) -> str:
+            """Upper-case a text."""
+            return text.upper() * times
+
+        @app.register
+        def countdown(start: int) -> Iterator[int]:
+            """Count down to 1."""
+            for i in range(start, 0, -1):
+                progress(100 * (start - i) // start)
+                yield i
+            log("lift-off")
+
+        app.serve()
+        node = find(interface="shout")
+        assert node.description == "Upper-case a text."
+        assert call(node, "hi", times=2) == "HIHI"
+        assert node("x") == "X"
+        assert list(iterate(find(interface="countdown"), 3)) == [3, 2, 1]
+        with pytest.raises(ArgumentError, match="times"):
+            node("x", times="many")
+        with pytest.raises(NodeNotFoundError):
+            find(interface="does-not-exist")
+    assert not [t for t in threading.enumerate() if t.name.startswith("arkitekt-")]
+
+
+async def test_async_functions_and_exceptions() -> None:
+    async with local("async-process") as app:
+
+        @app.register
+        async def divide(a: float, b: float) -> float:
+            """Divide a by b."""
+            await asyncio.sleep(0)
+            return a / b
+
+        @app.register
+        async def ticks(n: int) -> AsyncIterator[int]:
+            """Tick n times."""
+            for i in range(n):
+                yield i
+
+        await app.aserve()
+        node = await afind(interface="divide")
+        assert await acall(node, 1, 4) == 0.25
+        with pytest.raises(ZeroDivisionError) as caught:  # a RemoteError that is also one
+            await acall(node, 1, 0)
+        assert isinstance(caught.value, RemoteError)
+        assert "a / b" in caught.value.remote_traceback
+        assert [i async for i in aiterate(await afind(interface="ticks"), 3)] == [0, 1, 2]
+        results = await asyncio.gather(*(acall(node, i, 2) for i in range(100)))
+        assert results == [i / 2 for i in range(100)]
+
+
+def test_unsupported_annotation_fails_at_register_time() -> None:
+    class Blob:
+        """Neither a value type nor a structure (no shrink/expand)."""
+
+    with pytest.raises(DefinitionError, match="'image'"):
+
+        @register
+        def bad(image: Blob) -> int:
+            return 0
+
+
+def test_nothing_to_serve_is_a_clear_error() -> None:
+    with local("empty") as app:
+        app.rpc.registry.clear()
+        from arkitekt.services.rpc.registry import default_registry
+
+        saved = list(default_registry)
+        default_registry.clear()
+        try:
+            with pytest.raises(ConfigurationError, match="@register"):
+                app.serve()
+        finally:
+            for entry in saved:
+                default_registry.register(entry.function, interface=entry.interface)
