@@ -312,13 +312,20 @@ class App:
 
     # -- remote functions ------------------------------------------------------------------------
 
-    def register(self, function: Any = None, /, **options: Any) -> Any:
+    def register(
+        self,
+        function: Any = None,
+        /,
+        *,
+        interface: str | None = None,
+        name: str | None = None,
+        description: str | None = None,
+    ) -> Any:
         """``@app.register``: serve this function from this app only (see :func:`register`)."""
         from .rpc import register
 
-        if function is None:
-            return register(app=self, **options)
-        return register(function, app=self, **options)
+        decorate = register(interface=interface, name=name, description=description, app=self)
+        return decorate if function is None else decorate(function)
 
     async def aserve(self) -> None:
         """Start serving the registered functions in the background (returns once the server

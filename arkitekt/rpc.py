@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from koil import unkoil, unkoil_gen
@@ -64,7 +64,7 @@ def register(
         localns = _user_locals()
         target = app or _current_app.get() or _get_process_app()
         service = target.services.get("rpc") if target is not None else None
-        registry = service.registry if service is not None else default_registry
+        registry = getattr(service, "registry", None) or default_registry
         registry.register(
             fn, interface=interface, name=name, description=description, localns=localns
         )
@@ -115,9 +115,7 @@ def find(
     app: App | None = None,
 ) -> Node:
     """Sync :func:`afind`."""
-    return unkoil(  # type: ignore[no-any-return]
-        afind, interface, node_id=node_id, name=name, hash=hash, search=search, app=app
-    )
+    return unkoil(afind, interface, node_id=node_id, name=name, hash=hash, search=search, app=app)
 
 
 async def afind_all(
@@ -130,9 +128,7 @@ async def afind_all(
 ) -> list[Node]:
     """Every function you may call that matches (newest first)."""
     target = resolve_app(app, "find_all()")
-    return await target.rpc.afind_all(  # type: ignore[no-any-return]
-        interface=interface, name=name, search=search, limit=limit
-    )
+    return await target.rpc.afind_all(interface=interface, name=name, search=search, limit=limit)
 
 
 def find_all(
@@ -144,9 +140,7 @@ def find_all(
     app: App | None = None,
 ) -> list[Node]:
     """Sync :func:`afind_all`."""
-    return unkoil(  # type: ignore[no-any-return]
-        afind_all, interface=interface, name=name, search=search, limit=limit, app=app
-    )
+    return unkoil(afind_all, interface=interface, name=name, search=search, limit=limit, app=app)
 
 
 async def acall(node: Node, *args: Any, app: App | None = None, **kwargs: Any) -> Any:
@@ -162,18 +156,22 @@ async def acall(node: Node, *args: Any, app: App | None = None, **kwargs: Any) -
 
 def call(node: Node, *args: Any, app: App | None = None, **kwargs: Any) -> Any:
     """Sync :func:`acall` (Ctrl-C cancels the remote call)."""
-    return unkoil(acall, node, *args, app=app, **kwargs)
+    target = app or node._app
+    return unkoil(target.rpc.acall, node, *args, **kwargs)
 
 
-def aiterate(node: Node, *args: Any, app: App | None = None, **kwargs: Any) -> AsyncIterator[Any]:
+def aiterate(
+    node: Node, *args: Any, app: App | None = None, **kwargs: Any
+) -> AsyncGenerator[Any, None]:
     """Stream the values a remote generator yields."""
     target = app or node._app
-    return target.rpc.aiterate(node, *args, **kwargs)  # type: ignore[no-any-return]
+    return target.rpc.aiterate(node, *args, **kwargs)
 
 
 def iterate(node: Node, *args: Any, app: App | None = None, **kwargs: Any) -> Iterator[Any]:
     """Sync :func:`aiterate`."""
-    return unkoil_gen(aiterate, node, *args, app=app, **kwargs)
+    target = app or node._app
+    return unkoil_gen(target.rpc.aiterate, node, *args, **kwargs)
 
 
 def progress(percent: int | float, message: str | None = None) -> None:

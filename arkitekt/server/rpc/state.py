@@ -1,4 +1,4 @@
-"""The running RPC part of a server: broker, catalogue and recorder, started and stopped together."""
+"""The running RPC part of a server: broker, catalogue and recorder, started together."""
 
 from __future__ import annotations
 

@@ -175,8 +175,8 @@ def port_for(
             default,
         )
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
-        values = [m.value for m in annotation]
-        if not all(isinstance(v, str | int) and not isinstance(v, bool) for v in values):
+        member_values = [m.value for m in annotation]
+        if not all(isinstance(v, str | int) and not isinstance(v, bool) for v in member_values):
             raise _Unsupported(f"the values of {annotation.__name__} must be str or int")
         identifier = types_.add(annotation)
         return _finish(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -78,7 +78,7 @@ class Node:
         """Like :meth:`call` (the rekuest name)."""
         return self.call(*args, **kwargs)
 
-    def aiterate(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+    def aiterate(self, *args: Any, **kwargs: Any) -> AsyncGenerator[Any, None]:
         return self._app.rpc.aiterate(self, *args, **kwargs)
 
     def iterate(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
@@ -104,7 +104,7 @@ class Node:
             self._reservation = None
 
     def __enter__(self) -> Node:
-        return unkoil(self.__aenter__)  # type: ignore[no-any-return]
+        return unkoil(self.__aenter__)
 
     def __exit__(
         self,

@@ -46,7 +46,7 @@ class Registry:
         """Define ``function`` from its signature (raising on what cannot be sent) and keep it."""
         definition = define(function, name=name, description=description, localns=localns)
         entry = RegisteredFunction(
-            interface=interface or getattr(function, "__name__", definition.name),
+            interface=interface or str(getattr(function, "__name__", definition.name)),
             function=function,
             definition=definition,
         )

@@ -275,7 +275,8 @@ async def _from_wire(
         cls = annotation if is_structure(annotation) else types.get(port.identifier)
         if cls is None:
             return StructureReference(port.identifier or "", value)
-        return await cls.expand(value)
+        expand: Any = cls.expand  # type: ignore[union-attr]
+        return await expand(value)
     if kind is PortKind.UNION:
         if not (
             isinstance(value, dict)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import TYPE_CHECKING, Any
 
 from ...errors import AppStateError, ConfigurationError, NodeNotFoundError
@@ -113,7 +113,7 @@ class RpcService:
             return
         if self._agent is not None and self._agent.on_message(message):
             return
-        logger.debug("unhandled %s", message.type)
+        logger.debug("unhandled %s", type(message).__name__)
 
     async def _on_connected(self, welcome: Welcome) -> None:
         if self._caller is not None:
@@ -208,7 +208,7 @@ class RpcService:
             log_event(event, node.name)
         raise AssertionError("unreachable: events end with a final event")
 
-    async def aiterate(self, node: Node, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+    async def aiterate(self, node: Node, *args: Any, **kwargs: Any) -> AsyncGenerator[Any, None]:
         if node.definition.kind is not NodeKind.GENERATOR:
             raise TypeError(f"{node.name} is not a generator: call it with call()/acall()")
         call = await self._start(node, args, kwargs)
