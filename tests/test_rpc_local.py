@@ -108,3 +108,24 @@ def test_nothing_to_serve_is_a_clear_error() -> None:
         finally:
             for entry in saved:
                 default_registry.register(entry.function, interface=entry.interface)
+
+
+def test_the_link_outlives_its_access_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    monkeypatch.setenv("ARKITEKT_ACCESS_TOKEN_TTL", "3")
+    with local("renewing") as app:
+
+        @app.register
+        def echo(text: str) -> str:
+            """Give the text back."""
+            return text
+
+        app.serve()
+        node = find(interface="echo")
+        connection = app.rpc._connection
+        assert connection is not None
+        first = connection.welcome
+        time.sleep(6)  # two token lifetimes: renewed on the open link (Reauth)
+        assert node("still here") == "still here"
+        assert connection.welcome is first  # the link was never dropped

@@ -243,7 +243,7 @@ class Connection:
                     self._dispatch(raw, token)
                 elif not done:
                     if reauth_at is not None and time.time() >= reauth_at:
-                        token = await self._token(None)
+                        token = await self._token(token)  # renew it, not the cached one
                         reauth_at = _reauth_time(token)
                         await ws.send(encode([Reauth(token=token)]))
                     if time.monotonic() - last_received >= welcome.heartbeat_timeout:
