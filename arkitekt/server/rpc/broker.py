@@ -25,7 +25,6 @@ from typing import Any
 from arkitekt.services.rpc.messages import (
     FINAL_EVENTS,
     REPORT_KINDS,
-    Ack,
     Assign,
     Assignment,
     Cancel,
@@ -345,7 +344,7 @@ class Broker:
                     values=message.values,
                     error=message.error,
                 )
-        peer.send(Ack(seq=agent.acked))
+        # the gateway acknowledges once per frame (see gateway._read)
 
     # -- callers ---------------------------------------------------------------------------------
 
@@ -648,19 +647,18 @@ class Broker:
     ) -> None:
         call.index += 1
         now = utcnow()
-        event = Event(
-            assignation=call.id,
-            index=call.index,
-            kind=kind,
-            progress=progress,
-            message=message,
-            level=level,
-            values=values,
-            error=error,
-        )
-        data = event.model_dump(
-            mode="json", exclude={"type", "assignation", "index", "kind"}, exclude_none=True
-        )
+        # built by hand: this runs twice per call, and every field is already validated
+        data: dict[str, Any] = {}
+        if progress is not None:
+            data["progress"] = progress
+        if message is not None:
+            data["message"] = message
+        if level is not None:
+            data["level"] = str(level.value if hasattr(level, "value") else level)
+        if values is not None:
+            data["values"] = values
+        if error is not None:
+            data["error"] = error.model_dump(mode="json")
         self.recorder.event(call.id, call.index, kind.value, data, now)
         if kind in FINAL_EVENTS:
             call.final = True
@@ -675,6 +673,16 @@ class Broker:
             self.recorder.changed(call.id, status=kind.value)
         if kind not in FORWARDED:
             return
+        event = Event.model_construct(
+            assignation=call.id,
+            index=call.index,
+            kind=kind,
+            progress=progress,
+            message=message,
+            level=level,
+            values=values,
+            error=error,
+        )
         call.history.append(event)
         caller = self.callers.get(call.caller)
         if caller is not None and caller.peer is not None:

@@ -26,12 +26,14 @@ from arkitekt.services.rpc.messages import (
     CLOSE_SILENT,
     CLOSE_UNAUTHORIZED,
     PROTOCOL_VERSION,
+    Ack,
     Goodbye,
     Hello,
     Message,
     Ping,
     Pong,
     Reauth,
+    Report,
     Welcome,
     encode,
 )
@@ -216,6 +218,8 @@ async def _read(
                 return
             else:
                 await broker.handle(peer, message)
+        if peer.agent is not None and any(isinstance(m, Report) for m in frame):
+            link.send(Ack(seq=peer.agent.acked))  # one cumulative ack per frame
 
 
 async def _heartbeat(link: Link, rpc: Any, expiry: dict[str, float]) -> None:

@@ -14,12 +14,15 @@ import datetime as dt
 import logging
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import Table, bindparam
 
 from ..db import Database
 from .models import Assignation, AssignationEvent
 
 logger = logging.getLogger("arkitekt.server.rpc")
+
+ASSIGNATIONS: Table = Assignation.__table__  # type: ignore[assignment]
+EVENTS: Table = AssignationEvent.__table__  # type: ignore[assignment]
 
 
 class Recorder:
@@ -99,14 +102,22 @@ class Recorder:
                 return
             self._new, self._changed, self._events = {}, {}, []
             try:
-                async with self.db.new_session() as s, s.begin():
+                # Core statements on a plain connection: no ORM unit of work per batch
+                async with self.db.engine.begin() as connection:
                     if new:
-                        await s.execute(insert(Assignation), list(new.values()))
-                    if changed:  # ORM bulk UPDATE by primary key: one statement, many rows
-                        rows = [{"id": key, **values} for key, values in changed.items()]
-                        await s.execute(update(Assignation), rows)
+                        await connection.execute(ASSIGNATIONS.insert(), list(new.values()))
+                    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+                    for key, values in changed.items():
+                        groups.setdefault(tuple(sorted(values)), []).append({"_id": key, **values})
+                    for columns, rows in groups.items():
+                        statement = (
+                            ASSIGNATIONS.update()
+                            .where(ASSIGNATIONS.c.id == bindparam("_id"))
+                            .values({column: bindparam(column) for column in columns})
+                        )
+                        await connection.execute(statement, rows)
                     if events:
-                        await s.execute(insert(AssignationEvent), events)
+                        await connection.execute(EVENTS.insert(), events)
             except BaseException:
                 # put them back in front of anything that arrived meanwhile
                 for key, row in new.items():

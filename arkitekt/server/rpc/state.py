@@ -25,7 +25,12 @@ class RpcState:
         await catalogue.reset_connections()
         recorder = Recorder(db)
         recorder.start()
-        broker = Broker(catalogue, recorder, reconnect_grace=config.rpc_reconnect_grace)
+        broker = Broker(
+            catalogue,
+            recorder,
+            reconnect_grace=config.rpc_reconnect_grace,
+            keep_finished=2 * config.rpc_reconnect_grace,
+        )
         return cls(
             broker=broker,
             catalogue=catalogue,

@@ -151,7 +151,7 @@ class Agent:
         if running is None:
             return
         task, context = running
-        context._cancelled.set()
+        context.cancel_requested = True
         task.cancel()
 
     async def _run(
@@ -200,7 +200,7 @@ class Agent:
         """Cancel what is running (reporting it cancelled) and wait briefly for it to end."""
         tasks = [task for task, context in self.running.values()]
         for task, context in list(self.running.values()):
-            context._cancelled.set()
+            context.cancel_requested = True
             task.cancel()
         if tasks:
             with contextlib.suppress(Exception):

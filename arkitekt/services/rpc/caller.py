@@ -11,6 +11,7 @@ import asyncio
 import itertools
 import logging
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,15 +48,48 @@ logger = logging.getLogger("arkitekt.rpc")
 remote_logger = logging.getLogger("arkitekt.remote")
 
 
-@dataclass(eq=False)
 class PendingCall:
-    message: Assign
-    label: str
-    events: asyncio.Queue[Event | Failed] = field(default_factory=asyncio.Queue)
-    last_index: int = -1
-    confirmed: bool = False
-    resent: bool = False
-    cancelled: bool = False
+    """One call in flight and the events that arrived for it.
+
+    A deque and one future rather than an ``asyncio.Queue``: most calls see a single event,
+    and this is created thousands of times per second.
+    """
+
+    __slots__ = (
+        "_items",
+        "_waiter",
+        "cancelled",
+        "confirmed",
+        "label",
+        "last_index",
+        "message",
+        "resent",
+    )
+
+    def __init__(self, message: Assign, label: str) -> None:
+        self.message = message
+        self.label = label
+        self.last_index = -1
+        self.confirmed = False
+        self.resent = False
+        self.cancelled = False
+        self._items: deque[Event | Failed] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put(self, item: Event | Failed) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def get(self) -> Event | Failed:
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.popleft()
 
 
 @dataclass(eq=False)
@@ -92,7 +126,7 @@ class Caller:
             if call is not None and message.index > call.last_index:
                 call.last_index = message.index
                 call.confirmed = True
-                call.events.put_nowait(message)
+                call.put(message)
         elif isinstance(message, Failed):
             self._failed(message)
         elif isinstance(message, Found):
@@ -117,7 +151,7 @@ class Caller:
                 return
             if message.code == "duplicate" and call.resent:
                 return  # it did arrive after all; events will follow the watch
-            call.events.put_nowait(message)
+            call.put(message)
         elif message.reservation is not None:
             state = self.reservations.get(message.reservation)
             if state is not None:
@@ -164,8 +198,14 @@ class Caller:
         reservation: str | None = None,
         parent: str | None = None,
     ) -> PendingCall:
-        message = Assign(
-            id=uuid.uuid4().hex, node=node, reservation=reservation, args=args, parent=parent
+        # model_construct: every field is made here or checked by ashrink_args already
+        message = Assign.model_construct(
+            id=uuid.uuid4().hex,
+            node=node,
+            template=None,
+            reservation=reservation,
+            args=args,
+            parent=parent,
         )
         call = PendingCall(message=message, label=label)
         self.calls[message.id] = call
@@ -187,7 +227,7 @@ class Caller:
         """
         try:
             while True:
-                item = await call.events.get()
+                item = await call.get()
                 if isinstance(item, Failed):
                     raise _refusal(item, call.label)
                 yield item

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ...errors import ArkitektError
 from .messages import EventKind, LogLevel
@@ -36,16 +35,17 @@ class Assignation:
     report: Callable[..., None]
     """Thread-safe: sends a report for this assignation."""
     loop: asyncio.AbstractEventLoop
-    _cancelled: threading.Event = field(default_factory=threading.Event)
+    cancel_requested: bool = False
+    """Set by the agent (a plain flag: reading it from the function's thread is safe)."""
     _last_progress: int = -1
 
     @property
     def cancelled(self) -> bool:
-        return self._cancelled.is_set()
+        return self.cancel_requested
 
     def check_cancelled(self) -> None:
         """Raise :class:`AssignationCancelledError` if the caller cancelled this call."""
-        if self._cancelled.is_set():
+        if self.cancel_requested:
             raise AssignationCancelledError(f"the call {self.id} was cancelled")
 
     def progress(self, percent: int | float, message: str | None = None) -> None:
