@@ -381,6 +381,10 @@ def define(
                 raise DefinitionError(f"{label}: return a fixed tuple like tuple[int, str]")
         else:
             members = (returns_annotation,)
+        if len(members) > 1 and len(return_docs) == 1:
+            lines = [line.strip() for line in return_docs[0].splitlines() if line.strip()]
+            if len(lines) == len(members):  # one line per value of the tuple
+                return_docs = lines
         for i, member in enumerate(members):
             try:
                 returns.append(
