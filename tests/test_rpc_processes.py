@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from rpc_helpers import ROOT, RpcServer, rpc_server, start_agent, wait_for
+from rpc_helpers import ROOT, CuttableProxy, RpcServer, rpc_server, start_agent, wait_for
 
 from arkitekt import (
     AgentLostError,
@@ -317,3 +317,65 @@ def test_agent_and_caller_reconnect_after_a_server_restart(tmp_path: Path) -> No
             assert agent.process.poll() is None, "the agent must survive a server restart"
         finally:
             agent.stop()
+
+
+def test_a_dropped_agent_link_resumes_and_the_call_completes(
+    server: RpcServer, tmp_path: Path
+) -> None:
+    proxy = CuttableProxy(server.port)
+    agent = start_agent(
+        WORKER,
+        url=proxy.url,  # the agent reaches the server through a link the test can cut
+        key=server.keys["alice"],  # type: ignore[attr-defined]
+        tmp_path=tmp_path,
+        name="flaky",
+        env={"WORKER_APP": "flaky", "WORKER_NAME": "flaky", "WORKER_MARK": str(tmp_path / "m")},
+    )
+    try:
+        wait_for(lambda: "ready" in agent.output(), 60, "agent ready")
+        with alice(server):
+            node = find(interface="slow_flaky")
+            # cut the link while the function runs; the agent reconnects within the grace
+            # window, the server keeps the call, and the final report is re-sent if needed
+            threading.Timer(0.5, proxy.cut).start()
+            threading.Timer(1.2, proxy.cut).start()
+            assert call(node, 2.0) == "finished"
+            assert proxy.cuts == 2
+            assert call(node, 0.1) == "finished"  # and it serves on
+    finally:
+        agent.stop()
+        proxy.close()
+
+
+def test_ctrl_c_in_a_sync_caller_cancels_the_remote_call(
+    server: RpcServer, worker: object, tmp_path: Path
+) -> None:
+    mark: Path = worker.mark  # type: ignore[attr-defined]
+    mark.unlink(missing_ok=True)
+    script = tmp_path / "impatient.py"
+    script.write_text(
+        "from arkitekt import call, easy, find\n"
+        "with easy('impatient'):\n"
+        "    node = find(interface='aslow')\n"
+        "    print('calling', flush=True)\n"
+        "    try:\n"
+        "        call(node, 60.0)\n"
+        "    except KeyboardInterrupt:\n"
+        "        print('interrupted', flush=True)\n"
+        "        raise\n"
+    )
+    caller = start_agent(
+        script,
+        url=server.url,
+        key=server.keys["alice"],  # type: ignore[attr-defined]
+        tmp_path=tmp_path,
+        name="impatient",
+    )
+    wait_for(lambda: "calling" in caller.output(), 60, "the caller to call")
+    time.sleep(1.0)
+    started = time.monotonic()
+    caller.stop()  # SIGINT, waits for the process to end
+    assert time.monotonic() - started < 10
+    assert "interrupted" in caller.output()
+    wait_for(mark.exists, 10, "the remote function to see the cancellation")
+    assert mark.read_text() == "cancelled"
