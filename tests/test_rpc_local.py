@@ -129,3 +129,21 @@ def test_the_link_outlives_its_access_token(monkeypatch: pytest.MonkeyPatch) -> 
         time.sleep(6)  # two token lifetimes: renewed on the open link (Reauth)
         assert node("still here") == "still here"
         assert connection.welcome is first  # the link was never dropped
+
+
+def test_the_quickstart_example_runs(tmp_path: object) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, str(root / "examples" / "quickstart.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("server http://127.0.0.1:") and lines[0].endswith(")")
+    assert lines[2:] == ["Hello world! Hello world!", "server stopped"]
