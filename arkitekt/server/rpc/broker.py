@@ -91,7 +91,7 @@ class LiveAgent:
     gone: asyncio.TimerHandle | None = None
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class LiveCall:
     id: str
     user_id: str
@@ -472,7 +472,7 @@ class Broker:
         caller = self.callers.get(call.caller)
         username = caller.peer.username if caller is not None and caller.peer else ""
         agent.peer.send(
-            Assignment(
+            Assignment.model_construct(  # fields already validated on the way in
                 assignation=call.id,
                 template=route.id,
                 interface=route.interface,
