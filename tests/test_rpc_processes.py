@@ -20,6 +20,7 @@ from arkitekt import (
     ArgumentError,
     NodeNotFoundError,
     NoProviderError,
+    RemoteCancelledError,
     RemoteError,
     acall,
     afind,
@@ -379,3 +380,24 @@ def test_ctrl_c_in_a_sync_caller_cancels_the_remote_call(
     assert "interrupted" in caller.output()
     wait_for(mark.exists, 10, "the remote function to see the cancellation")
     assert mark.read_text() == "cancelled"
+
+
+def test_an_agent_stopping_mid_call_tells_the_caller_at_once(
+    server: RpcServer, tmp_path: Path
+) -> None:
+    agent = start_agent(
+        WORKER,
+        url=server.url,
+        key=server.keys["alice"],  # type: ignore[attr-defined]
+        tmp_path=tmp_path,
+        name="leaving",
+        env={"WORKER_APP": "leaving", "WORKER_NAME": "leaving", "WORKER_MARK": "x"},
+    )
+    wait_for(lambda: "ready" in agent.output(), 60, "agent ready")
+    with alice(server):
+        node = find(interface="slow_leaving")
+        threading.Timer(1.0, agent.stop).start()  # Ctrl-C on the agent
+        started = time.monotonic()
+        with pytest.raises(RemoteCancelledError):
+            call(node, 60.0)
+        assert time.monotonic() - started < 8  # not the reconnect grace and a lost call

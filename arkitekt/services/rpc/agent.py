@@ -205,6 +205,13 @@ class Agent:
         if tasks:
             with contextlib.suppress(Exception):
                 await asyncio.wait(tasks, timeout=2.0)
+        # let the last reports (e.g. "cancelled") reach the server, so callers hear at once
+        # rather than after the server's reconnect grace
+        deadline = asyncio.get_running_loop().time() + 2.0
+        while self._unacked and self.connection.connected:
+            if asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.02)
 
 
 def _reset(token: Any) -> None:
