@@ -155,6 +155,21 @@ def test_calls_from_inside_a_function_are_children(server: RpcServer, worker: ob
         assert call(find(interface="nested"), 1) == 101
 
 
+async def test_cancelling_a_parent_cancels_its_child_calls(
+    server: RpcServer, worker: object
+) -> None:
+    mark: Path = worker.mark  # type: ignore[attr-defined]
+    mark.unlink(missing_ok=True)
+    async with alice(server, "canceller"):
+        task = asyncio.create_task(acall(await afind(interface="parent_of_aslow"), 30.0))
+        await asyncio.sleep(1.5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.to_thread(wait_for, mark.exists, 10, "the child to see the cancellation")
+        assert mark.read_text() == "cancelled"
+
+
 def test_another_user_cannot_see_or_call_a_private_function(
     server: RpcServer, worker: object
 ) -> None:

@@ -82,6 +82,12 @@ def nested(a: int) -> int:
     return find(interface="add")(a, b=100)
 
 
+@register
+def parent_of_aslow(seconds: float) -> str:
+    """Wait for a child call to aslow (cancelling this cancels the child)."""
+    return str(find(interface="aslow")(seconds))
+
+
 # one function only this process provides (its name makes its definition, so its node, unique)
 register(slow, interface=f"slow_{NAME}", name=f"slow_{NAME}")
 
