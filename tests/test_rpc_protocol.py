@@ -262,3 +262,48 @@ async def test_reauth_as_another_user_is_refused(server: Any) -> None:
     await raw.send(Reauth(token=token_for(server.url, "bob")))
     close_code, goodbye, message = await closed_with(raw.ws)
     assert (close_code, goodbye) == (4001, "unauthorized") and "another user" in message
+
+
+async def test_reservations_and_calls_are_stored(server: Any) -> None:
+    from sqlalchemy import select
+
+    from arkitekt.server.rpc.models import Assignation, AssignationEvent, Reservation
+    from arkitekt.services.rpc.messages import ReservationStatus, Reserve, Unreserve
+
+    token = token_for(server.url, "alice")
+    agent = await connect(server.url, token)
+    await agent.send(Register(rid=1, templates=[ECHO]))
+    node = (await agent.expect(Registered)).templates[0].node
+    caller = await connect(server.url, token)
+    reservation, call_id = new_id(), new_id()
+    await caller.send(Reserve(id=reservation, node=node))
+    assert (await caller.expect(ReservationStatus)).providers == 1
+    await caller.send(Assign(id=call_id, reservation=reservation, args={"text": "kept"}))
+    await agent.expect(Assignment)
+    await agent.send(Report(seq=1, assignation=call_id, kind=EventKind.DONE, values=["kept"]))
+    await caller.expect(Event)
+    await caller.send(Unreserve(reservation=reservation))
+
+    async def stored() -> tuple[Any, Any, list[str]]:
+        await server.state.rpc.recorder.flush()
+        async with server.state.db.new_session() as s:
+            row = await s.get(Reservation, reservation)
+            call = await s.get(Assignation, call_id)
+            kinds = list(
+                await s.scalars(
+                    select(AssignationEvent.kind)
+                    .where(AssignationEvent.assignation_id == call_id)
+                    .order_by(AssignationEvent.index)
+                )
+            )
+            return row, call, kinds
+
+    for _ in range(50):
+        row, call, kinds = server.call(stored)
+        if row is not None and row.ended_at is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert row.node_id == node and row.ended_at is not None
+    assert call.status == "done" and call.reservation_id == reservation
+    assert call.args == {"text": "kept"} and call.finished_at is not None
+    assert kinds == ["assigned", "done"]

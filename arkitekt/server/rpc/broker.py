@@ -563,6 +563,9 @@ class Broker:
                 agents=set(message.agents) if message.agents else None,
             )
             self.reservations[message.id] = existing
+            await self.catalogue.reservation_started(
+                message.id, peer.user_id, message.node, message.agents
+            )
         caller = self.callers.get(peer.key)
         if caller is not None:
             caller.reservations.add(message.id)
@@ -578,6 +581,8 @@ class Broker:
         reservation = self.reservations.pop(reservation_id, None)
         if reservation is None:
             return
+        task = asyncio.ensure_future(self.catalogue.reservation_ended(reservation_id))
+        task.add_done_callback(_log_failure)
         while reservation.waiting:
             call = self.calls.get(reservation.waiting.popleft())
             if call is not None and not call.final:

@@ -12,7 +12,7 @@ from arkitekt.services.rpc.ports import Definition
 
 from ..db import Database
 from ..models import utcnow
-from .models import Agent, Node, Provision, Template, TemplateShare
+from .models import Agent, Node, Provision, Reservation, Template, TemplateShare
 
 
 @dataclass
@@ -168,6 +168,26 @@ class Catalogue:
         async with self.db.new_session() as s, s.begin():
             await s.execute(update(Agent).values(connected=False))
             await s.execute(update(Provision).values(active=False))
+
+    async def reservation_started(
+        self, reservation_id: str, user_id: str, node_id: str, agents: list[str] | None
+    ) -> None:
+        async with self.db.new_session() as s, s.begin():
+            row = await s.get(Reservation, reservation_id)
+            if row is None:
+                s.add(
+                    Reservation(id=reservation_id, user_id=user_id, node_id=node_id, agents=agents)
+                )
+            elif row.user_id == user_id:
+                row.ended_at = None  # resumed after a reconnect (or a server restart)
+
+    async def reservation_ended(self, reservation_id: str) -> None:
+        async with self.db.new_session() as s, s.begin():
+            await s.execute(
+                update(Reservation)
+                .where(Reservation.id == reservation_id)
+                .values(ended_at=utcnow())
+            )
 
     async def find(
         self,
