@@ -107,6 +107,7 @@ class Caller:
         self.reservations: dict[str, ReservationState] = {}
         self._requests: dict[int, tuple[Message, asyncio.Future[Any]]] = {}
         self._rid = itertools.count(1)
+        self._unsent_cancels: set[str] = set()
 
     # -- connection callbacks --------------------------------------------------------------------
 
@@ -117,6 +118,9 @@ class Caller:
             self.connection.send(
                 Watch(assignations={cid: c.last_index for cid, c in self.calls.items()})
             )
+        cancels, self._unsent_cancels = self._unsent_cancels, set()
+        for call_id in cancels:  # cancels asked for while the link was down
+            self.connection.send(Cancel(assignation=call_id))
         for message, _ in self._requests.values():
             self.connection.send(message)
 
@@ -215,7 +219,10 @@ class Caller:
     def cancel(self, call: PendingCall) -> None:
         if not call.cancelled:
             call.cancelled = True
-            self.connection.send(Cancel(assignation=call.message.id))
+            if self.connection.connected:
+                self.connection.send(Cancel(assignation=call.message.id))
+            else:
+                self._unsent_cancels.add(call.message.id)
 
     def finish(self, call: PendingCall) -> None:
         self.calls.pop(call.message.id, None)
