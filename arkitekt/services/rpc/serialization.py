@@ -1,11 +1,24 @@
 """Values <-> wire JSON, checked against ports on both sides.
 
-The caller knows only the :class:`Definition` (ports); the agent also has the function's real
-annotations, so it can rebuild models, enums and structures of the right class. JSON only:
-nothing here can make the other side run code.
+The caller knows only the :class:`Definition` (ports): :func:`ashrink_args` checks and converts
+arguments before anything is sent, :func:`aexpand_returns` turns results back into Python. The
+agent also has the function's real annotations: :func:`aexpand_args` rebuilds models, enums and
+structures of the right classes, :func:`ashrink_returns` checks what the function returned.
+JSON only: nothing here can make the other side run code, and every payload passes
+``json.dumps`` as it is.
 
-Datetimes travel as ISO 8601 text; naive ones stay naive (no zone is invented). A union of
-models/structures travels as ``{"variant": i, "value": ...}``.
+Wire forms (see docs/functions.md):
+
+- ``float``: a JSON number; NaN and infinities are refused (JSON has no such numbers).
+- ``datetime``: ISO 8601 text (``datetime.isoformat()``). Aware datetimes keep their offset;
+  naive ones stay naive (no zone is invented): pass an aware datetime when the zone matters.
+- ``Enum`` / ``Literal``: the value; a caller may pass the member or its value.
+- models and dataclasses: a JSON object keyed by field name; the sender fills in defaults.
+- structures: the string from ``shrink()``; a :class:`StructureReference` or a plain str is
+  passed on as the reference it is.
+- a union of models/structures: ``{"variant": i, "value": ...}`` (``i`` indexes the port's
+  children). The sender picks the variant whose class matches the value, else the first one the
+  value fits.
 """
 
 from __future__ import annotations
@@ -13,48 +26,77 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import functools
+import math
+import numbers
+import types as pytypes  # `types` names the TypeRegistry parameters below
 import typing
-from collections.abc import Callable
-from functools import lru_cache
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
+
 from ...errors import ArkitektError
-from .ports import Definition, Port, PortKind
-from .structures import StructureReference, TypeRegistry, default_types, is_structure
+from .definitions import argument_adapters, function_hints, model_fields
+from .ports import Definition, JSONValue, NodeKind, Port, PortKind
+from .structures import (
+    StructureReference,
+    TypeRegistry,
+    default_types,
+    identifier_of,
+    is_structure,
+    structure_identifier,
+)
 
 
 class ArgumentError(ArkitektError, ValueError):
-    """An argument does not fit the function's definition (``port`` names which)."""
+    """An argument does not fit the function's definition.
+
+    ``port`` names the argument, with a path into it for nested values (``config.levels[2]``);
+    it is empty when no single argument is at fault (too many positional arguments).
+    """
 
     def __init__(self, function: str, port: str, reason: str) -> None:
         self.function = function
         self.port = port
         self.reason = reason
-        super().__init__(f"{function}(): argument {port!r} {reason}")
+        where = f"argument {port!r} " if port else ""
+        super().__init__(f"{function}(): {where}{reason}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.function, self.port, self.reason))
 
 
 class ReturnValueError(ArkitektError, TypeError):
-    """A served function returned (or yielded) something its annotation does not allow."""
+    """A function returned (or yielded) something its return annotation does not allow.
+
+    ``port`` names the return port (``return0``, ``return1``, ... with a path for nested
+    values). Raised on the agent for what the function gave, and on the caller for what arrived.
+    """
+
+    def __init__(self, function: str, port: str, reason: str) -> None:
+        self.function = function
+        self.port = port
+        self.reason = reason
+        where = f"return value {port!r} " if port else ""
+        super().__init__(f"{function}(): {where}{reason}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.function, self.port, self.reason))
 
 
 class _Mismatch(Exception):
+    """A value does not fit a port; ``path`` says where (``settings.level``)."""
+
     def __init__(self, path: str, reason: str) -> None:
         super().__init__(reason)
         self.path = path
         self.reason = reason
 
 
-def _type_name(value: Any) -> str:
-    return type(value).__name__
-
-
-def _bad(path: str, port: Port, value: Any) -> _Mismatch:
+def _show(value: Any) -> str:
     shown = repr(value)
-    if len(shown) > 60:
-        shown = shown[:57] + "..."
-    return _Mismatch(
-        path, f"must be {_article(port.describe())}, got {shown} ({_type_name(value)})"
-    )
+    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 def _article(text: str) -> str:
@@ -63,16 +105,75 @@ def _article(text: str) -> str:
     return ("an " if text[:1].lower() in "aeiou" else "a ") + text
 
 
-# -- to the wire -----------------------------------------------------------------------------------
+def _bad(path: str, port: Port, value: Any) -> _Mismatch:
+    return _Mismatch(
+        path,
+        f"must be {_article(port.describe())}, got {_show(value)} ({type(value).__name__})",
+    )
 
 
-def _scalar_to_wire(value: Any, port: Port, path: str) -> Any:
+def _check_none(value: Any, port: Port, path: str) -> None:
+    if not port.nullable:
+        raise _Mismatch(path, f"must be {_article(port.describe())}, got None")
+
+
+@functools.lru_cache(maxsize=4096)
+def _has_structure(port: Port) -> bool:
+    """Whether converting through ``port`` may await (only structures do)."""
+    return port.kind is PortKind.STRUCTURE or any(_has_structure(c) for c in port.children)
+
+
+# -- scalars ---------------------------------------------------------------------------------------
+
+
+def _scalar_to_wire(value: Any, port: Port, path: str) -> JSONValue:
+    """Check a Python scalar and give its wire form (lenient like Python: int for float)."""
     kind = port.kind
     if kind is PortKind.STRING:
         if isinstance(value, str):
+            return value if type(value) is str else str.__str__(value)
+    elif kind is PortKind.INT:
+        if type(value) is int:
             return value
+        # int subclasses (IntEnum) and numpy integers, never bool
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            return int(value)
+    elif kind is PortKind.FLOAT:
+        if isinstance(value, numbers.Real) and not isinstance(value, bool):
+            number = float(value)
+            if not math.isfinite(number):
+                raise _Mismatch(
+                    path, f"must be a finite float (JSON has no {number!r}), got {number!r}"
+                )
+            return number
     elif kind is PortKind.BOOL:
         if isinstance(value, bool):
+            return value
+    elif kind is PortKind.DATETIME:
+        if isinstance(value, dt.datetime):
+            return value.isoformat()
+    elif kind is PortKind.ENUM:
+        raw = value.value if isinstance(value, enum.Enum) else value
+        for choice in port.choices or ():
+            if choice.value == raw and type(choice.value) is _plain_type(raw):
+                return choice.value
+    raise _bad(path, port, value)
+
+
+def _plain_type(value: Any) -> type:
+    if isinstance(value, bool):
+        return bool
+    for plain in (str, int, float):
+        if isinstance(value, plain):
+            return plain
+    return type(value)
+
+
+def _scalar_from_wire(value: Any, port: Port, path: str, enum_cls: type | None) -> Any:
+    """Check a wire scalar (strictly: JSON types) and give the Python value."""
+    kind = port.kind
+    if kind is PortKind.STRING:
+        if isinstance(value, str):
             return value
     elif kind is PortKind.INT:
         if isinstance(value, int) and not isinstance(value, bool):
@@ -80,218 +181,376 @@ def _scalar_to_wire(value: Any, port: Port, path: str) -> Any:
     elif kind is PortKind.FLOAT:
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
+    elif kind is PortKind.BOOL:
+        if isinstance(value, bool):
+            return value
     elif kind is PortKind.DATETIME:
-        if isinstance(value, dt.datetime):
-            return value.isoformat()
+        if isinstance(value, str):
+            try:
+                return dt.datetime.fromisoformat(value)
+            except ValueError:
+                raise _Mismatch(path, f"must be an ISO 8601 datetime, got {_show(value)}") from None
     elif kind is PortKind.ENUM:
-        raw = value.value if isinstance(value, enum.Enum) else value
-        if port.choices and any(
-            c.value == raw and type(c.value) is type(raw) for c in port.choices
-        ):
-            return raw
+        for choice in port.choices or ():
+            if choice.value == value and type(choice.value) is type(value):
+                if enum_cls is not None and issubclass(enum_cls, enum.Enum):
+                    return enum_cls(value)
+                return value
     raise _bad(path, port, value)
 
 
-def default_to_wire(value: Any, port: Port) -> Any:
-    """A default value in wire form (sync: defaults cannot be structures)."""
-    if port.kind in (PortKind.STRUCTURE, PortKind.UNION, PortKind.MODEL):
-        raise TypeError("only None can be the default of a model or structure")
-    if port.kind is PortKind.LIST:
-        if not isinstance(value, list | tuple):
-            raise TypeError("not a list")
-        return [default_to_wire(v, port.children[0]) for v in value]
-    if port.kind is PortKind.DICT:
-        if not isinstance(value, dict):
-            raise TypeError("not a dict")
-        return {str(k): default_to_wire(v, port.children[0]) for k, v in value.items()}
-    try:
-        return _scalar_to_wire(value, port, port.key)
-    except _Mismatch as e:
-        raise TypeError(e.reason) from None
+# -- containers (shared by the sync and async walks) -----------------------------------------------
 
 
-async def _to_wire(value: Any, port: Port, path: str) -> Any:
+def _as_list(value: Any, port: Port, path: str) -> list[Any] | tuple[Any, ...]:
+    if isinstance(value, list | tuple):
+        return value
+    raise _bad(path, port, value)
+
+
+def _as_mapping(value: Any, port: Port, path: str) -> Mapping[Any, Any]:
+    if not isinstance(value, Mapping):
+        raise _bad(path, port, value)
+    for key in value:
+        if not isinstance(key, str):
+            raise _Mismatch(path, f"must have str keys, got {_show(key)} ({type(key).__name__})")
+    return value
+
+
+_MISSING: Any = object()
+
+
+def _model_values(value: Any, port: Port, path: str) -> list[tuple[Port, Any, bool]]:
+    """(field port, value, given) per field of a dict, dataclass or pydantic instance."""
+    if isinstance(value, Mapping):
+        known = {child.key for child in port.children}
+        for key in value:
+            if key not in known:
+                raise _Mismatch(
+                    f"{path}.{key}",
+                    f"is not a field of {port.describe()} (fields: {', '.join(sorted(known))})",
+                )
+        return [
+            (child, value.get(child.key, _MISSING), child.key in value) for child in port.children
+        ]
+    if isinstance(value, BaseModel) or (
+        dataclasses.is_dataclass(value) and not isinstance(value, type)
+    ):
+        out = []
+        for child in port.children:
+            item = getattr(value, child.key, _MISSING)
+            out.append((child, item, item is not _MISSING))
+        return out
+    raise _bad(path, port, value)
+
+
+def _field_default(child: Port, path: str) -> Any:
+    if child.has_default:
+        return child.default
+    raise _Mismatch(f"{path}.{child.key}", "is missing")
+
+
+def _union_order(value: Any, port: Port, path: str) -> list[int]:
+    """Variants to try: the one whose class matches the value first, then all in order."""
+    identifier = identifier_of(value) or structure_identifier(type(value))
+    first = [i for i, c in enumerate(port.children) if c.identifier == identifier]
+    if not first and isinstance(value, str):
+        structures = [i for i, c in enumerate(port.children) if c.kind is PortKind.STRUCTURE]
+        if len(structures) > 1:
+            raise _Mismatch(
+                path,
+                f"is a plain str, which could be any of {port.describe()}; pass the object "
+                "or a StructureReference",
+            )
+    return first + [i for i in range(len(port.children)) if i not in first]
+
+
+def _union_index(value: Any, port: Port, path: str) -> tuple[int, Any]:
+    if (
+        isinstance(value, Mapping)
+        and set(value) == {"variant", "value"}
+        and type(value["variant"]) is int
+        and 0 <= value["variant"] < len(port.children)
+    ):
+        return value["variant"], value["value"]
+    raise _Mismatch(
+        path, f"must be a tagged union value ({{'variant': i, 'value': ...}}), got {_show(value)}"
+    )
+
+
+def _structure_check(value: Any, port: Port, path: str, types: TypeRegistry) -> None:
+    """A structure object or reference given for ``port`` must be of the port's type."""
+    if isinstance(value, StructureReference):
+        if value.identifier != port.identifier:
+            raise _Mismatch(
+                path,
+                f"must be {_article(port.describe())}, got a reference to {value.identifier}",
+            )
+        return
+    if not is_structure(type(value)):
+        raise _bad(path, port, value)
+    if structure_identifier(type(value)) == port.identifier:
+        return
+    known = types.get(port.identifier)
+    if known is not None and isinstance(value, known):  # a subclass of the port's class
+        return
+    raise _bad(path, port, value)
+
+
+# -- to the wire -----------------------------------------------------------------------------------
+
+
+def _to_wire(value: Any, port: Port, path: str, types: TypeRegistry) -> JSONValue:
+    """Check and convert a value through a port whose subtree has no structure (sync)."""
     if value is None:
-        if port.nullable:
-            return None
-        raise _Mismatch(path, f"must be {_article(port.describe())}, got None")
+        _check_none(value, port, path)
+        return None
     kind = port.kind
     if kind is PortKind.LIST:
-        if not isinstance(value, list | tuple):
-            raise _bad(path, port, value)
         item = port.children[0]
-        return [await _to_wire(v, item, f"{path}[{i}]") for i, v in enumerate(value)]
+        return [
+            _to_wire(v, item, f"{path}[{i}]", types)
+            for i, v in enumerate(_as_list(value, port, path))
+        ]
     if kind is PortKind.DICT:
-        if not isinstance(value, dict):
-            raise _bad(path, port, value)
-        out = {}
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise _Mismatch(f"{path}", f"must have str keys, got {k!r}")
-            out[k] = await _to_wire(v, port.children[0], f"{path}[{k!r}]")
-        return out
+        child = port.children[0]
+        return {
+            k: _to_wire(v, child, f"{path}[{k!r}]", types)
+            for k, v in _as_mapping(value, port, path).items()
+        }
     if kind is PortKind.MODEL:
-        return await _model_to_wire(value, port, path)
-    if kind is PortKind.STRUCTURE:
-        if isinstance(value, StructureReference):
-            if value.identifier != port.identifier:
-                raise _bad(path, port, value)
-            return value.value
-        if isinstance(value, str):
-            return value  # a reference given directly
-        if is_structure(type(value)):
-            shrunk = await value.shrink()
-            if not isinstance(shrunk, str):
-                raise _Mismatch(path, f"{_type_name(value)}.shrink() must return a str")
-            return shrunk
-        raise _bad(path, port, value)
+        out: dict[str, JSONValue] = {}
+        for child, item, given in _model_values(value, port, path):
+            out[child.key] = (
+                _to_wire(item, child, f"{path}.{child.key}", types)
+                if given
+                else _field_default(child, path)
+            )
+        return out
     if kind is PortKind.UNION:
-        for i, variant in enumerate(port.children):
+        for i in _union_order(value, port, path):
             try:
-                return {"variant": i, "value": await _to_wire(value, variant, path)}
+                return {"variant": i, "value": _to_wire(value, port.children[i], path, types)}
             except _Mismatch:
                 continue
         raise _bad(path, port, value)
+    if kind is PortKind.STRUCTURE:
+        raise _Mismatch(path, "is a structure, which needs `await` (it cannot be a default)")
     return _scalar_to_wire(value, port, path)
 
 
-async def _model_to_wire(value: Any, port: Port, path: str) -> dict[str, Any]:
-    if isinstance(value, dict):
-        fields = value
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
-    elif hasattr(type(value), "model_fields"):
-        fields = {name: getattr(value, name) for name in type(value).model_fields}
-    else:
-        raise _bad(path, port, value)
-    known = {child.key for child in port.children}
-    extra = [k for k in fields if k not in known]
-    if extra:
-        raise _Mismatch(
-            f"{path}.{extra[0]}",
-            f"is not a field of {port.describe()} (fields: {', '.join(sorted(known))})",
-        )
-    out = {}
-    for child in port.children:
-        if child.key in fields:
-            out[child.key] = await _to_wire(fields[child.key], child, f"{path}.{child.key}")
-        elif child.has_default:
-            out[child.key] = child.default
-        else:
-            raise _Mismatch(f"{path}.{child.key}", "is missing")
-    return out
+async def _ato_wire(value: Any, port: Port, path: str, types: TypeRegistry) -> JSONValue:
+    """Like :func:`_to_wire`, awaiting ``shrink()`` of the structures inside."""
+    if not _has_structure(port):
+        return _to_wire(value, port, path, types)
+    if value is None:
+        _check_none(value, port, path)
+        return None
+    kind = port.kind
+    if kind is PortKind.STRUCTURE:
+        if isinstance(value, str):
+            return value if type(value) is str else str.__str__(value)  # a reference, as given
+        _structure_check(value, port, path, types)
+        try:
+            shrunk = await value.shrink()
+        except Exception as e:
+            raise _Mismatch(path, f"could not be shrunk ({type(e).__name__}: {e})") from e
+        if not isinstance(shrunk, str):
+            raise _Mismatch(path, f"{type(value).__name__}.shrink() must return a str")
+        return shrunk
+    if kind is PortKind.LIST:
+        item = port.children[0]
+        return [
+            await _ato_wire(v, item, f"{path}[{i}]", types)
+            for i, v in enumerate(_as_list(value, port, path))
+        ]
+    if kind is PortKind.DICT:
+        child = port.children[0]
+        return {
+            k: await _ato_wire(v, child, f"{path}[{k!r}]", types)
+            for k, v in _as_mapping(value, port, path).items()
+        }
+    if kind is PortKind.MODEL:
+        out: dict[str, JSONValue] = {}
+        for field, item, given in _model_values(value, port, path):
+            out[field.key] = (
+                await _ato_wire(item, field, f"{path}.{field.key}", types)
+                if given
+                else _field_default(field, path)
+            )
+        return out
+    # a union holding a structure
+    for i in _union_order(value, port, path):
+        try:
+            return {"variant": i, "value": await _ato_wire(value, port.children[i], path, types)}
+        except _Mismatch:
+            continue
+    raise _bad(path, port, value)
 
 
-# -- from the wire -----------------------------------------------------------------------------
+def default_to_wire(value: Any, port: Port) -> JSONValue:
+    """A default value in wire form (used by ``define``); raises TypeError when it does not fit."""
+    try:
+        return _to_wire(value, port, port.key, default_types)
+    except _Mismatch as e:
+        where = e.path[len(port.key) :].lstrip(".")
+        raise TypeError(f"{where + ' ' if where else ''}{e.reason}") from None
 
 
-def _unwrap(annotation: Any) -> Any:
-    """Strip Annotated[...] and Optional[...] (the port already says nullable)."""
-    while True:
+# -- from the wire ---------------------------------------------------------------------------------
+
+
+def _bare(annotation: Any) -> Any:
+    """Strip ``Annotated``, ``NewType`` and a lone ``Optional`` (the port says nullable)."""
+    while annotation is not None:
         origin = typing.get_origin(annotation)
         if origin is typing.Annotated:
             annotation = typing.get_args(annotation)[0]
-            continue
-        if origin in (typing.Union, __import__("types").UnionType):
+        elif hasattr(annotation, "__supertype__"):
+            annotation = annotation.__supertype__
+        elif origin is typing.Union or origin is pytypes.UnionType:
             members = [a for a in typing.get_args(annotation) if a is not type(None)]
-            if len(members) == 1:
-                annotation = members[0]
-                continue
+            if len(members) != 1:
+                return annotation
+            annotation = members[0]
+        else:
+            return annotation
+    return None
+
+
+def _arg(annotation: Any, index: int) -> Any:
+    args = typing.get_args(annotation)
+    return args[index] if len(args) > index else None
+
+
+def _class_for(annotation: Any, port: Port, types: TypeRegistry) -> type | None:
+    """The class to rebuild: the annotation's (agent), else the one known by identifier."""
+    if isinstance(annotation, type):
         return annotation
+    return types.get(port.identifier)
 
 
-def _members(annotation: Any) -> list[Any]:
-    return [a for a in typing.get_args(annotation) if a is not type(None)]
+def _field_annotations(cls: type | None) -> dict[str, Any]:
+    if cls is None:
+        return {}
+    return {spec.name: spec.annotation for spec in model_fields(cls)}
 
 
-async def _from_wire(
-    value: Any, port: Port, path: str, annotation: Any, types: TypeRegistry
-) -> Any:
-    if value is None:
-        if port.nullable:
-            return None
-        raise _Mismatch(path, f"must be {_article(port.describe())}, got None")
-    annotation = _unwrap(annotation) if annotation is not None else None
-    kind = port.kind
-    if kind is PortKind.DATETIME:
-        if not isinstance(value, str):
-            raise _bad(path, port, value)
+def _build_model(cls: type | None, fields: dict[str, Any], path: str) -> Any:
+    """An instance of ``cls`` from converted field values (a dict when the class is unknown)."""
+    if cls is None:
+        return fields
+    keys = {spec.name: spec.init_key for spec in model_fields(cls)}
+    init = {keys.get(name, name): value for name, value in fields.items()}
+    if issubclass(cls, BaseModel):
         try:
-            return dt.datetime.fromisoformat(value)
-        except ValueError:
-            raise _bad(path, port, value) from None
-    if kind is PortKind.FLOAT and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if kind is PortKind.ENUM:
-        _scalar_to_wire(value, port, path)
-        cls = annotation if isinstance(annotation, type) else types.get(port.identifier)
-        if isinstance(cls, type) and issubclass(cls, enum.Enum):
-            return cls(value)
-        return value
+            return cls.model_validate(init)
+        except ValidationError as e:
+            error = e.errors()[0]
+            where = "".join(f".{p}" if isinstance(p, str) else f"[{p}]" for p in error["loc"])
+            raise _Mismatch(f"{path}{where}", str(error["msg"])) from e
+    try:
+        return cls(**init)
+    except Exception as e:  # a dataclass's __post_init__ refusing the values
+        raise _Mismatch(
+            path, f"could not be built as {cls.__name__} ({type(e).__name__}: {e})"
+        ) from e
+
+
+def _from_wire(value: Any, port: Port, path: str, annotation: Any, types: TypeRegistry) -> Any:
+    """Check a wire value against a port without structures and give the Python value."""
+    if value is None:
+        _check_none(value, port, path)
+        return None
+    annotation = _bare(annotation)
+    kind = port.kind
     if kind is PortKind.LIST:
         if not isinstance(value, list):
             raise _bad(path, port, value)
-        inner = typing.get_args(annotation)[0] if typing.get_args(annotation) else None
-        item = port.children[0]
-        return [
-            await _from_wire(v, item, f"{path}[{i}]", inner, types) for i, v in enumerate(value)
-        ]
+        item, inner = port.children[0], _arg(annotation, 0)
+        return [_from_wire(v, item, f"{path}[{i}]", inner, types) for i, v in enumerate(value)]
     if kind is PortKind.DICT:
-        if not isinstance(value, dict):
-            raise _bad(path, port, value)
-        args = typing.get_args(annotation)
-        inner = args[1] if len(args) == 2 else None
+        child, inner = port.children[0], _arg(annotation, 1)
         return {
-            k: await _from_wire(v, port.children[0], f"{path}[{k!r}]", inner, types)
-            for k, v in value.items()
+            k: _from_wire(v, child, f"{path}[{k!r}]", inner, types)
+            for k, v in _as_mapping(value, port, path).items()
         }
     if kind is PortKind.MODEL:
-        if not isinstance(value, dict):
-            raise _bad(path, port, value)
-        cls = annotation if isinstance(annotation, type) else types.get(port.identifier)
-        hints = typing.get_type_hints(cls, include_extras=True) if cls is not None else {}
-        known = {child.key for child in port.children}
-        extra = [k for k in value if k not in known]
-        if extra:
-            raise _Mismatch(f"{path}.{extra[0]}", f"is not a field of {port.describe()}")
+        cls = _class_for(annotation, port, types)
+        hints = _field_annotations(cls)
         fields = {}
-        for child in port.children:
-            if child.key in value:
-                fields[child.key] = await _from_wire(
-                    value[child.key], child, f"{path}.{child.key}", hints.get(child.key), types
-                )
-            elif child.has_default:
-                fields[child.key] = child.default
-            else:
-                raise _Mismatch(f"{path}.{child.key}", "is missing")
-        if cls is None:
-            return fields
-        if hasattr(cls, "model_validate"):
-            return cls.model_validate(fields)
-        return cls(**fields)
+        for child, item, given in _model_values(_as_mapping(value, port, path), port, path):
+            raw = item if given else _field_default(child, path)
+            fields[child.key] = _from_wire(
+                raw, child, f"{path}.{child.key}", hints.get(child.key), types
+            )
+        return _build_model(cls, fields, path)
+    if kind is PortKind.UNION:
+        index, inner_value = _union_index(value, port, path)
+        members = [a for a in typing.get_args(annotation) if a is not type(None)]
+        inner = members[index] if index < len(members) else None
+        return _from_wire(inner_value, port.children[index], path, inner, types)
+    if kind is PortKind.ENUM:
+        return _scalar_from_wire(value, port, path, _class_for(annotation, port, types))
+    if kind is PortKind.STRUCTURE:
+        raise _Mismatch(path, "is a structure, which needs `await`")
+    return _scalar_from_wire(value, port, path, None)
+
+
+async def _afrom_wire(
+    value: Any, port: Port, path: str, annotation: Any, types: TypeRegistry
+) -> Any:
+    """Like :func:`_from_wire`, awaiting ``expand()`` of the structures inside."""
+    if not _has_structure(port):
+        return _from_wire(value, port, path, annotation, types)
+    if value is None:
+        _check_none(value, port, path)
+        return None
+    annotation = _bare(annotation)
+    kind = port.kind
     if kind is PortKind.STRUCTURE:
         if not isinstance(value, str):
             raise _bad(path, port, value)
         cls = annotation if is_structure(annotation) else types.get(port.identifier)
         if cls is None:
             return StructureReference(port.identifier or "", value)
-        expand: Any = cls.expand  # type: ignore[union-attr]
-        return await expand(value)
-    if kind is PortKind.UNION:
-        if not (
-            isinstance(value, dict)
-            and isinstance(value.get("variant"), int)
-            and 0 <= value["variant"] < len(port.children)
-        ):
-            raise _Mismatch(path, "is not a valid union value")
-        members = _members(annotation) if annotation is not None else []
-        index = value["variant"]
-        inner = members[index] if index < len(members) else None
-        return await _from_wire(value.get("value"), port.children[index], path, inner, types)
-    return _scalar_to_wire(value, port, path)
+        expand: Callable[[str], Any] = getattr(cls, "expand")  # noqa: B009 - any structure class
+        try:
+            return await expand(value)
+        except Exception as e:
+            raise _Mismatch(
+                path, f"{value!r} could not be expanded ({type(e).__name__}: {e})"
+            ) from e
+    if kind is PortKind.LIST:
+        if not isinstance(value, list):
+            raise _bad(path, port, value)
+        item, inner = port.children[0], _arg(annotation, 0)
+        return [
+            await _afrom_wire(v, item, f"{path}[{i}]", inner, types) for i, v in enumerate(value)
+        ]
+    if kind is PortKind.DICT:
+        child, inner = port.children[0], _arg(annotation, 1)
+        return {
+            k: await _afrom_wire(v, child, f"{path}[{k!r}]", inner, types)
+            for k, v in _as_mapping(value, port, path).items()
+        }
+    if kind is PortKind.MODEL:
+        cls = _class_for(annotation, port, types)
+        hints = _field_annotations(cls)
+        fields = {}
+        for field, item, given in _model_values(_as_mapping(value, port, path), port, path):
+            raw = item if given else _field_default(field, path)
+            fields[field.key] = await _afrom_wire(
+                raw, field, f"{path}.{field.key}", hints.get(field.key), types
+            )
+        return _build_model(cls, fields, path)
+    index, inner_value = _union_index(value, port, path)
+    members = [a for a in typing.get_args(annotation) if a is not type(None)]
+    inner = members[index] if index < len(members) else None
+    return await _afrom_wire(inner_value, port.children[index], path, inner, types)
 
 
-# -- the four directions -----------------------------------------------------------------------
+# -- the four directions ---------------------------------------------------------------------------
 
 
 async def ashrink_args(
@@ -300,19 +559,23 @@ async def ashrink_args(
     kwargs: dict[str, Any],
     *,
     types: TypeRegistry = default_types,
-) -> dict[str, Any]:
-    """Caller: bind and check arguments like Python would, then put them in wire form."""
+) -> dict[str, JSONValue]:
+    """Caller: bind arguments like Python would, check them, and give their wire form.
+
+    Raises :class:`ArgumentError` for too many positional arguments, an unknown or duplicate
+    keyword, a missing required argument, or a value that does not fit its port. Defaults are
+    filled in from the definition.
+    """
     name = definition.name
     ports = definition.args
     if len(args) > len(ports):
         raise ArgumentError(
             name,
-            ports[-1].key if ports else "*",
-            f"is the last one: {name}() takes {len(ports)} arguments, {len(args)} were given",
+            "",
+            f"takes {len(ports)} argument{'s' if len(ports) != 1 else ''} "
+            f"({', '.join(p.key for p in ports) or 'none'}) but {len(args)} were given",
         )
-    bound: dict[str, Any] = {}
-    for port, value in zip(ports, args, strict=False):
-        bound[port.key] = value
+    bound = {port.key: value for port, value in zip(ports, args, strict=False)}
     by_key = {port.key: port for port in ports}
     for key, value in kwargs.items():
         if key not in by_key:
@@ -324,67 +587,72 @@ async def ashrink_args(
         if key in bound:
             raise ArgumentError(name, key, "was given twice (by position and by name)")
         bound[key] = value
-    payload: dict[str, Any] = {}
+    missing = [p.key for p in ports if p.key not in bound and not p.has_default]
+    if missing:
+        names = ", ".join(repr(k) for k in missing)
+        raise ArgumentError(name, missing[0], f"is required (missing: {names})")
+    payload: dict[str, JSONValue] = {}
     for port in ports:
-        if port.key in bound:
-            try:
-                payload[port.key] = await _to_wire(bound[port.key], port, port.key)
-            except _Mismatch as e:
-                raise ArgumentError(name, e.path, e.reason) from None
-        elif port.has_default:
+        if port.key not in bound:
             payload[port.key] = port.default
-        else:
-            raise ArgumentError(name, port.key, "is required")
+            continue
+        try:
+            payload[port.key] = await _ato_wire(bound[port.key], port, port.key, types)
+        except _Mismatch as e:
+            raise ArgumentError(name, e.path, e.reason) from e.__cause__
     return payload
 
 
 async def aexpand_returns(
-    definition: Definition, values: list[Any], *, types: TypeRegistry = default_types
+    definition: Definition, values: Sequence[JSONValue], *, types: TypeRegistry = default_types
 ) -> Any:
-    """Caller: wire returns -> Python (None, one value, or a tuple)."""
+    """Caller: wire returns -> Python: None for no return port, the value for one, else a tuple.
+
+    Classes come from ``types``: a known Enum gives members (else raw values), a known model
+    instances (else dicts), a known structure ``await cls.expand(...)`` (else a
+    :class:`StructureReference`). Datetimes come back as ``datetime``.
+    """
     ports = definition.returns
-    if len(values) != len(ports):
+    if not isinstance(values, list | tuple) or len(values) != len(ports):
         raise ReturnValueError(
-            f"{definition.name}: expected {len(ports)} return values, got {len(values)}"
+            definition.name,
+            "",
+            f"expected {len(ports)} return value{'s' if len(ports) != 1 else ''}, "
+            f"got {_show(values)}",
         )
     out = []
     for port, value in zip(ports, values, strict=True):
         try:
-            out.append(await _from_wire(value, port, port.key, None, types))
+            out.append(await _afrom_wire(value, port, port.key, None, types))
         except _Mismatch as e:
-            raise ReturnValueError(f"{definition.name}: return value {e.path} {e.reason}") from None
+            raise ReturnValueError(definition.name, e.path, e.reason) from e.__cause__
     if not out:
         return None
     return out[0] if len(out) == 1 else tuple(out)
 
 
-@lru_cache(maxsize=1024)
-def _hints(function: Callable[..., Any]) -> dict[str, Any]:
-    return typing.get_type_hints(function, include_extras=True)
-
-
-def _return_annotations(definition: Definition, function: Callable[..., Any]) -> list[Any]:
-    annotation = _hints(function).get("return")
-    origin = typing.get_origin(annotation)
-    if (
-        origin is not None
-        and origin.__module__ == "collections.abc"
-        and typing.get_args(annotation)
-    ):
-        annotation = typing.get_args(annotation)[0]  # what a generator yields
-    if typing.get_origin(annotation) is tuple:
-        return list(typing.get_args(annotation))
-    return [annotation] * len(definition.returns)
-
-
 async def aexpand_args(
-    definition: Definition, function: Callable[..., Any], payload: dict[str, Any]
+    definition: Definition,
+    func: Callable[..., Any],
+    payload: Mapping[str, JSONValue],
+    *,
+    types: TypeRegistry = default_types,
 ) -> dict[str, Any]:
-    """Agent: check the wire arguments again and build the function's keyword arguments."""
-    hints = _hints(function)
-    unknown = [k for k in payload if k not in {p.key for p in definition.args}]
-    if unknown:
-        raise ArgumentError(definition.name, unknown[0], "is not a parameter")
+    """Agent: check the wire arguments again and build the function's keyword arguments.
+
+    Values become instances of the annotated classes (models, dataclasses, enums, structures
+    via ``await cls.expand``); pydantic constraints in ``Annotated`` metadata are checked here.
+    Raises :class:`ArgumentError` naming the argument.
+    """
+    name = definition.name
+    if not isinstance(payload, Mapping):
+        raise ArgumentError(name, "", f"the arguments must be a JSON object, got {_show(payload)}")
+    by_key = {port.key for port in definition.args}
+    for key in payload:
+        if key not in by_key:
+            raise ArgumentError(name, str(key), f"is not a parameter of {name}()")
+    hints = function_hints(func)
+    adapters = argument_adapters(func)
     kwargs: dict[str, Any] = {}
     for port in definition.args:
         if port.key in payload:
@@ -392,25 +660,44 @@ async def aexpand_args(
         elif port.has_default:
             value = port.default
         else:
-            raise ArgumentError(definition.name, port.key, "is required")
+            raise ArgumentError(name, port.key, "is required")
         try:
-            kwargs[port.key] = await _from_wire(
-                value, port, port.key, hints.get(port.key), default_types
-            )
+            converted = await _afrom_wire(value, port, port.key, hints.get(port.key), types)
         except _Mismatch as e:
-            raise ArgumentError(definition.name, e.path, e.reason) from None
+            raise ArgumentError(name, e.path, e.reason) from e.__cause__
+        adapter = adapters.get(port.key)
+        if adapter is not None:
+            try:
+                converted = adapter.validate_python(converted)
+            except ValidationError as e:
+                error = e.errors()[0]
+                where = "".join(f".{p}" if isinstance(p, str) else f"[{p}]" for p in error["loc"])
+                raise ArgumentError(name, f"{port.key}{where}", str(error["msg"])) from e
+        kwargs[port.key] = converted
     return kwargs
 
 
 async def ashrink_returns(
-    definition: Definition, function: Callable[..., Any], value: Any
-) -> list[Any]:
-    """Agent: a return value (or one yielded item) -> wire values, checked."""
+    definition: Definition,
+    func: Callable[..., Any],
+    value: Any,
+    *,
+    types: TypeRegistry = default_types,
+) -> list[JSONValue]:
+    """Agent: what the function returned (or one yielded item) -> the wire return values.
+
+    Several return ports need a tuple (or list) of that length. Raises
+    :class:`ReturnValueError` naming the function and the return port.
+    """
+    name = definition.name
     ports = definition.returns
     if not ports:
+        verb = "yield" if definition.kind is NodeKind.GENERATOR else "return"
         if value is not None:
             raise ReturnValueError(
-                f"{definition.name}() is annotated to return None but returned {_type_name(value)}"
+                name,
+                "",
+                f"is annotated to {verb} None but gave {_show(value)} ({type(value).__name__})",
             )
         return []
     if len(ports) == 1:
@@ -418,14 +705,16 @@ async def ashrink_returns(
     else:
         if not isinstance(value, tuple | list) or len(value) != len(ports):
             raise ReturnValueError(
-                f"{definition.name}() must return a tuple of {len(ports)} "
-                f"values, returned {value!r:.60}"
+                name,
+                "",
+                f"must give a tuple of {len(ports)} values, gave {_show(value)} "
+                f"({type(value).__name__})",
             )
         values = list(value)
     out = []
     for port, item in zip(ports, values, strict=True):
         try:
-            out.append(await _to_wire(item, port, port.key))
+            out.append(await _ato_wire(item, port, port.key, types))
         except _Mismatch as e:
-            raise ReturnValueError(f"{definition.name}(): return value {e.reason}") from None
+            raise ReturnValueError(name, e.path, e.reason) from e.__cause__
     return out
