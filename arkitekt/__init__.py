@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from .services.rpc.definitions import DefinitionError
     from .services.rpc.node import Node
     from .services.rpc.serialization import ArgumentError
-    from .services.rpc.structures import structure
+    from .services.rpc.structures import register_type, structure
     from .settings import Settings, get_settings
 
 _EXPORTS = {
@@ -94,6 +94,7 @@ _EXPORTS = {
     "DefinitionError": "services.rpc.definitions",
     "Node": "services.rpc.node",
     "ArgumentError": "services.rpc.serialization",
+    "register_type": "services.rpc.structures",
     "structure": "services.rpc.structures",
     "Settings": "settings",
     "get_settings": "settings",
@@ -140,6 +141,7 @@ __all__ = [
     "log",
     "progress",
     "register",
+    "register_type",
     "structure",
 ]
 
