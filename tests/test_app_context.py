@@ -259,3 +259,21 @@ def test_jupy_stays_entered_and_replaces_itself(tmp_path: Path) -> None:
     second.close()  # idempotent
     with pytest.raises(NoActiveAppError):
         get_current_app()
+
+
+def test_every_public_name_resolves_and_import_stays_light() -> None:
+    import subprocess
+    import sys
+
+    import arkitekt
+
+    for name in arkitekt.__all__:
+        assert getattr(arkitekt, name) is not None, name
+    code = (
+        "import sys, arkitekt;"
+        "heavy = [m for m in ('arkitekt.server', 'arkitekt.services.rpc.service', 'pydantic',"
+        " 'websockets', 'fakts') if m in sys.modules];"
+        "print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
