@@ -182,6 +182,27 @@ def test_another_user_cannot_see_or_call_a_private_function(
             find(node_id=node_id)
 
 
+def test_sharing_a_function_with_another_user(server: RpcServer, worker: object) -> None:
+    bob = easy("bobs-app", url=server.url, mandate_key=server.keys["bob"])  # type: ignore[attr-defined]
+    # only the app serving a function may share it: here, alice's "worker" app
+    with easy("worker", url=server.url, mandate_key=server.keys["alice"]) as owner:  # type: ignore[attr-defined]
+        assert owner.rpc.share("add", users=["bob"]) == ["bob"]
+        with bob:
+            add = find(interface="add")
+            assert add(1, b=2) == 3
+        assert owner.rpc.unshare("add", users=["bob"]) == []
+        with bob, pytest.raises(NodeNotFoundError):
+            find(interface="add")
+        with pytest.raises(NodeNotFoundError, match="no such user"):
+            owner.rpc.share("add", users=["nobody"])
+        with pytest.raises(TypeError, match="list of usernames"):
+            owner.rpc.share("add", users="bob")
+    with alice(server, "not-the-owner"), pytest.raises(NodeNotFoundError, match="no function"):
+        from arkitekt import get_current_app
+
+        get_current_app().rpc.share("add", everyone=True)
+
+
 def test_the_example_pair(server: RpcServer, tmp_path: Path) -> None:
     # as bob: his only agent is the example (alice's worker also has a `count`)
     agent = start_agent(

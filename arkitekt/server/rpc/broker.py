@@ -41,6 +41,8 @@ from arkitekt.services.rpc.messages import (
     Report,
     ReservationStatus,
     Reserve,
+    Share,
+    Shared,
     TemplateInfo,
     Unreserve,
     Watch,
@@ -248,6 +250,8 @@ class Broker:
             await self.find(peer, message)
         elif isinstance(message, Register):
             await self.register(peer, message)
+        elif isinstance(message, Share):
+            await self.share(peer, message)
 
     # -- agents ----------------------------------------------------------------------------------
 
@@ -289,6 +293,29 @@ class Broker:
                     for route, h in routes
                 ],
             )
+        )
+
+    async def share(self, peer: Peer, message: Share) -> None:
+        try:
+            route, usernames = await self.catalogue.share(
+                user_id=peer.user_id,
+                app_identifier=peer.app_identifier,
+                interface=message.interface,
+                usernames=message.users,
+                everyone=message.everyone,
+                revoke=message.revoke,
+            )
+        except LookupError as e:
+            peer.send(Failed(rid=message.rid, code="not_found", message=str(e.args[0])))
+            return
+        # routing honours it at once: every connected agent providing the template
+        for agent in self.agents.values():
+            live = agent.routes.get(route.id)
+            if live is not None:
+                live.everyone, live.shared_with = route.everyone, set(route.shared_with)
+        self._reservations_changed(route.node_id)
+        peer.send(
+            Shared(rid=message.rid, template=route.id, everyone=route.everyone, users=usernames)
         )
 
     def resume_agent(self, peer: Peer, known: list[str]) -> None:

@@ -169,6 +169,58 @@ class Catalogue:
             await s.execute(update(Agent).values(connected=False))
             await s.execute(update(Provision).values(active=False))
 
+    async def share(
+        self,
+        *,
+        user_id: str,
+        app_identifier: str,
+        interface: str,
+        usernames: list[str],
+        everyone: bool,
+        revoke: bool,
+    ) -> tuple[TemplateRoute, list[str]]:
+        """Change who may use the user's template; returns its route and the usernames now
+        shared with. Raises LookupError naming what was not found."""
+        from ..models import User
+
+        async with self.db.new_session() as s, s.begin():
+            template = await s.scalar(
+                select(Template).where(
+                    Template.user_id == user_id,
+                    Template.app_identifier == app_identifier,
+                    Template.interface == interface,
+                )
+            )
+            if template is None:
+                raise LookupError(
+                    f"this app has no function registered as {interface!r} (serve it first)"
+                )
+            users = {
+                u.username: u.id
+                for u in await s.scalars(select(User).where(User.username.in_(usernames)))
+            }
+            missing = sorted(set(usernames) - set(users))
+            if missing:
+                raise LookupError(f"no such user: {', '.join(missing)}")
+            existing = set(
+                await s.scalars(
+                    select(TemplateShare.user_id).where(TemplateShare.template_id == template.id)
+                )
+            )
+            for uid in users.values():
+                if revoke and uid in existing:
+                    await s.delete(await s.get(TemplateShare, (template.id, uid)))
+                elif not revoke and uid not in existing and uid != user_id:
+                    s.add(TemplateShare(template_id=template.id, user_id=uid))
+            if everyone:
+                template.shared_with_everyone = not revoke
+            await s.flush()
+            route = await self._route(s, template)
+            names = list(
+                await s.scalars(select(User.username).where(User.id.in_(route.shared_with)))
+            )
+            return route, sorted(names)
+
     async def reservation_started(
         self, reservation_id: str, user_id: str, node_id: str, agents: list[str] | None
     ) -> None:

@@ -39,6 +39,8 @@ from .messages import (
     NodeInfo,
     ReservationStatus,
     Reserve,
+    Share,
+    Shared,
     Unreserve,
     Watch,
     Welcome,
@@ -133,7 +135,7 @@ class Caller:
                 call.put(message)
         elif isinstance(message, Failed):
             self._failed(message)
-        elif isinstance(message, Found):
+        elif isinstance(message, Found | Shared):
             self._resolve(message.rid, message)
         elif isinstance(message, ReservationStatus):
             state = self.reservations.get(message.reservation)
@@ -164,7 +166,8 @@ class Caller:
         elif message.rid is not None:
             request = self._requests.get(message.rid)
             if request is not None and not request[1].done():
-                request[1].set_exception(ArkitektError(f"{message.code}: {message.message}"))
+                error = NodeNotFoundError if message.code == "not_found" else ArkitektError
+                request[1].set_exception(error(message.message))
         else:
             logger.warning("the server refused a message: %s", message.message)
 
@@ -190,6 +193,21 @@ class Caller:
         finally:
             self._requests.pop(rid, None)
         return found.nodes
+
+    async def ashare(
+        self, timeout: float, interface: str, users: list[str], everyone: bool, revoke: bool
+    ) -> Shared:
+        rid = next(self._rid)
+        message = Share(rid=rid, interface=interface, users=users, everyone=everyone, revoke=revoke)
+        future: asyncio.Future[Shared] = asyncio.get_running_loop().create_future()
+        self._requests[rid] = (message, future)
+        try:
+            self.connection.send(message)
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            raise ArkitektError(f"the server did not answer within {timeout:g} s") from None
+        finally:
+            self._requests.pop(rid, None)
 
     # -- calls -----------------------------------------------------------------------------------
 

@@ -201,6 +201,18 @@ class Unreserve(Message):
     reservation: ID
 
 
+class Share(Message):
+    """Owner only: share one of this app's templates with users (by username) or everyone, or
+    take that back (``revoke``)."""
+
+    type: Literal["share"] = "share"
+    rid: int
+    interface: str
+    users: list[str] = []
+    everyone: bool = False
+    revoke: bool = False
+
+
 class Report(Message):
     """Agent: something happened in an assignation it runs."""
 
@@ -233,6 +245,7 @@ ClientMessage = Annotated[
     | Watch
     | Reserve
     | Unreserve
+    | Share
     | Report
     | Pong
     | Ping,
@@ -263,6 +276,16 @@ class Found(Message):
     type: Literal["found"] = "found"
     rid: int
     nodes: list[NodeInfo]
+
+
+class Shared(Message):
+    """Who a template is shared with now."""
+
+    type: Literal["shared"] = "shared"
+    rid: int
+    template: ID
+    everyone: bool
+    users: list[str]
 
 
 class Failed(Message):
@@ -337,6 +360,7 @@ ServerMessage = Annotated[
     Welcome
     | Registered
     | Found
+    | Shared
     | Failed
     | Event
     | Assignment

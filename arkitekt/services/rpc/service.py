@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import TYPE_CHECKING, Any
+
+from koil import unkoil
 
 from ...errors import AppStateError, ConfigurationError, NodeNotFoundError
 from .agent import Agent
@@ -220,6 +222,39 @@ class RpcService:
             else:
                 raise_for_event(event, node.name)
                 log_event(event, node.name)
+
+    async def ashare(
+        self, interface: str, *, users: Sequence[str] = (), everyone: bool = False
+    ) -> list[str]:
+        """Let other users (by username), or everyone, find and call one of this app's
+        functions; returns who it is shared with now. Only the app that serves it may."""
+        if isinstance(users, str):
+            raise TypeError("users= takes a list of usernames, e.g. users=['bob']")
+        await self.aconnection()
+        shared = await self.caller.ashare(self.timeout, interface, list(users), everyone, False)
+        return ["*", *shared.users] if shared.everyone else shared.users
+
+    def share(
+        self, interface: str, *, users: Sequence[str] = (), everyone: bool = False
+    ) -> list[str]:
+        """Sync :meth:`ashare`."""
+        return unkoil(self.ashare, interface, users=users, everyone=everyone)
+
+    async def aunshare(
+        self, interface: str, *, users: Sequence[str] = (), everyone: bool = False
+    ) -> list[str]:
+        """Take back what :meth:`ashare` gave."""
+        if isinstance(users, str):
+            raise TypeError("users= takes a list of usernames, e.g. users=['bob']")
+        await self.aconnection()
+        shared = await self.caller.ashare(self.timeout, interface, list(users), everyone, True)
+        return ["*", *shared.users] if shared.everyone else shared.users
+
+    def unshare(
+        self, interface: str, *, users: Sequence[str] = (), everyone: bool = False
+    ) -> list[str]:
+        """Sync :meth:`aunshare`."""
+        return unkoil(self.aunshare, interface, users=users, everyone=everyone)
 
     async def areserve(self, node: Node) -> str:
         await self.aconnection()
