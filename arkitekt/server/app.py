@@ -21,7 +21,7 @@ from .config import ServerConfig
 from .db import Database
 from .keys import KeyStore
 from .oauth import OAuthCore
-from .rpc import gateway
+from .rpc import gateway, graphql_api
 from .rpc.state import RpcState
 from .services import SERVICE_NAMES, challenge_routes
 from .state import ServerState
@@ -107,6 +107,7 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
             *challenge_routes(),
             *pages.routes(),
             *gateway.routes(),
+            *graphql_api.routes(),
         ],
         lifespan=lifespan,
     )

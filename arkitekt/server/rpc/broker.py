@@ -150,6 +150,8 @@ class Broker:
         """node id -> (template, agent) of every connected agent providing it."""
         self._round_robin = itertools.count()
         self._finished: deque[tuple[float, str]] = deque()
+        self.listeners: dict[str, set[asyncio.Queue[Event]]] = {}
+        """assignation id -> queues of live subscribers (GraphQL subscriptions)."""
 
     def _forget_finished(self, call_id: str) -> None:
         """Keep finished calls a while (for callers catching up), then let them go."""
@@ -716,6 +718,8 @@ class Broker:
             error=error,
         )
         call.history.append(event)
+        for queue in self.listeners.get(call.id, ()):
+            queue.put_nowait(event)
         caller = self.callers.get(call.caller)
         if caller is not None and caller.peer is not None:
             caller.peer.send(event)

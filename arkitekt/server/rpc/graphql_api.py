@@ -1,0 +1,474 @@
+"""``/rekuest/graphql``: the control plane of remote functions (Strawberry).
+
+Queries for nodes, templates, agents and assignations; ``assign`` / ``cancel`` mutations routed
+through the same broker as the websocket (so they are authorised the same way); a subscription
+to an assignation's events, over ``graphql-transport-ws`` and the legacy ``graphql-ws``.
+
+Authentication: ``Authorization: Bearer <access token>`` on HTTP; on websockets the token in the
+connection-init payload (``{"authorization": "Bearer ..."}`` or ``{"token": "..."}``). Every
+resolver filters by the authenticated user: what is not theirs (or shared with them) does not
+exist for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import strawberry
+from sqlalchemy import select
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.scalars import JSON
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.types import Info
+
+from arkitekt.services.rpc.messages import FINAL_EVENTS, Assign, Cancel, Event, Failed, Message
+
+from ..oauth import AccessClaims, OAuthError
+from .broker import Peer
+from .catalogue import visible_to
+from .models import Agent as AgentRow
+from .models import Assignation as AssignationRow
+from .models import AssignationEvent as EventRow
+from .models import Template as TemplateRow
+
+MAX_PAGE = 200
+
+
+def _state(info: Info) -> Any:
+    return info.context["state"]
+
+
+def _claims(info: Info) -> AccessClaims:
+    claims: AccessClaims = info.context["claims"]
+    return claims
+
+
+# -- types -----------------------------------------------------------------------------------------
+
+
+@strawberry.type
+class Me:
+    id: strawberry.ID
+    username: str
+
+
+@strawberry.type(name="Node")
+class NodeType:
+    id: strawberry.ID
+    hash: str
+    name: str
+    description: str | None
+    kind: str
+    definition: Any = strawberry.field(graphql_type=JSON)
+    interfaces: list[str]
+    providers: int
+
+
+@strawberry.type(name="Template")
+class TemplateType:
+    id: strawberry.ID
+    interface: str
+    app: str
+    node_id: strawberry.ID
+    mine: bool
+    shared_with_everyone: bool
+
+
+@strawberry.type(name="Agent")
+class AgentType:
+    id: strawberry.ID
+    app: str
+    instance_id: str
+    connected: bool
+    last_seen_at: dt.datetime
+
+
+@strawberry.type(name="AssignationEvent")
+class EventType:
+    index: int
+    kind: str
+    progress: int | None
+    message: str | None
+    values: Any = strawberry.field(graphql_type=JSON | None)
+    error: Any = strawberry.field(graphql_type=JSON | None)
+    created_at: dt.datetime | None
+
+
+@strawberry.type(name="Assignation")
+class AssignationType:
+    id: strawberry.ID
+    node_id: strawberry.ID
+    status: str
+    args: Any = strawberry.field(graphql_type=JSON)
+    parent_id: strawberry.ID | None
+    created_at: dt.datetime
+    finished_at: dt.datetime | None
+
+    @strawberry.field
+    async def events(self, info: Info) -> list[EventType]:
+        async with _state(info).db.new_session() as s:
+            rows = await s.scalars(
+                select(EventRow)
+                .where(EventRow.assignation_id == str(self.id))
+                .order_by(EventRow.index)
+            )
+            return [_event(row.index, row.kind, row.data, row.created_at) for row in rows]
+
+
+def _event(index: int, kind: str, data: dict[str, Any], at: dt.datetime | None) -> EventType:
+    return EventType(
+        index=index,
+        kind=kind,
+        progress=data.get("progress"),
+        message=data.get("message"),
+        values=data.get("values"),
+        error=data.get("error"),
+        created_at=at,
+    )
+
+
+def _assignation(row: AssignationRow) -> AssignationType:
+    return AssignationType(
+        id=strawberry.ID(row.id),
+        node_id=strawberry.ID(row.node_id),
+        status=row.status,
+        args=row.args,
+        parent_id=strawberry.ID(row.parent_id) if row.parent_id else None,
+        created_at=row.created_at,
+        finished_at=row.finished_at,
+    )
+
+
+# -- queries ---------------------------------------------------------------------------------------
+
+
+async def _nodes(info: Info, **filters: Any) -> list[NodeType]:
+    state, claims = _state(info), _claims(info)
+    rows = await state.rpc.catalogue.find(claims.user_id, **filters)
+    return [
+        NodeType(
+            id=strawberry.ID(node_id),
+            hash=node_hash,
+            name=str(definition.get("name", "")),
+            description=definition.get("description"),
+            kind=str(definition.get("kind", "function")),
+            definition=definition,
+            interfaces=sorted(interfaces),
+            providers=state.rpc.broker.provider_count(node_id, claims.user_id),
+        )
+        for node_id, node_hash, definition, interfaces in rows
+    ]
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def me(self, info: Info) -> Me:
+        claims = _claims(info)
+        return Me(id=strawberry.ID(claims.user_id), username=claims.username)
+
+    @strawberry.field
+    async def nodes(
+        self,
+        info: Info,
+        search: str | None = None,
+        interface: str | None = None,
+        limit: int = 50,
+    ) -> list[NodeType]:
+        return await _nodes(
+            info, search=search, interface=interface, limit=max(1, min(limit, MAX_PAGE))
+        )
+
+    @strawberry.field
+    async def node(self, info: Info, id: strawberry.ID) -> NodeType | None:
+        found = await _nodes(info, node=str(id), limit=1)
+        return found[0] if found else None
+
+    @strawberry.field
+    async def templates(self, info: Info, mine: bool = False) -> list[TemplateType]:
+        claims = _claims(info)
+        condition = TemplateRow.user_id == claims.user_id if mine else visible_to(claims.user_id)
+        async with _state(info).db.new_session() as s:
+            rows = await s.scalars(select(TemplateRow).where(condition).limit(MAX_PAGE))
+            return [
+                TemplateType(
+                    id=strawberry.ID(t.id),
+                    interface=t.interface,
+                    app=t.app_identifier,
+                    node_id=strawberry.ID(t.node_id),
+                    mine=t.user_id == claims.user_id,
+                    shared_with_everyone=t.shared_with_everyone,
+                )
+                for t in rows
+            ]
+
+    @strawberry.field
+    async def agents(self, info: Info) -> list[AgentType]:
+        claims = _claims(info)
+        async with _state(info).db.new_session() as s:
+            rows = await s.scalars(
+                select(AgentRow)
+                .where(AgentRow.user_id == claims.user_id)
+                .order_by(AgentRow.last_seen_at.desc())
+                .limit(MAX_PAGE)
+            )
+            return [
+                AgentType(
+                    id=strawberry.ID(a.id),
+                    app=a.app_identifier,
+                    instance_id=a.instance_id,
+                    connected=a.connected,
+                    last_seen_at=a.last_seen_at,
+                )
+                for a in rows
+            ]
+
+    @strawberry.field
+    async def assignations(
+        self, info: Info, status: str | None = None, limit: int = 50, offset: int = 0
+    ) -> list[AssignationType]:
+        state, claims = _state(info), _claims(info)
+        await state.rpc.recorder.flush()
+        query = select(AssignationRow).where(AssignationRow.user_id == claims.user_id)
+        if status is not None:
+            query = query.where(AssignationRow.status == status)
+        query = (
+            query.order_by(AssignationRow.created_at.desc())
+            .offset(max(0, offset))
+            .limit(max(1, min(limit, MAX_PAGE)))
+        )
+        async with state.db.new_session() as s:
+            return [_assignation(row) for row in await s.scalars(query)]
+
+    @strawberry.field
+    async def assignation(self, info: Info, id: strawberry.ID) -> AssignationType | None:
+        state, claims = _state(info), _claims(info)
+        await state.rpc.recorder.flush()
+        async with state.db.new_session() as s:
+            row = await s.get(AssignationRow, str(id))
+        if row is None or row.user_id != claims.user_id:
+            return None  # not yours: it does not exist for you
+        return _assignation(row)
+
+
+# -- mutations -------------------------------------------------------------------------------------
+
+
+def _http_peer(claims: AccessClaims, client_pk: str, refusals: list[Failed]) -> Peer:
+    def send(message: Message) -> None:
+        if isinstance(message, Failed):
+            refusals.append(message)
+
+    return Peer(
+        user_id=claims.user_id,
+        username=claims.username,
+        client_pk=client_pk,
+        app_identifier=claims.app_identifier,
+        instance_id="graphql",
+        session=uuid.uuid4().hex,
+        send=send,
+        close=lambda code, reason: None,
+    )
+
+
+async def _client_pk(info: Info) -> str:
+    state, claims = _state(info), _claims(info)
+    async with state.db.new_session() as s:
+        client = await state.oauth.client_by_id(s, claims.client_id)
+    if client is None:
+        raise PermissionError("the app's registration was removed")
+    return str(client.id)
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation
+    async def assign(self, info: Info, node: strawberry.ID, args: JSON) -> AssignationType:
+        """Call a function; follow it with ``assignationEvents`` or ``assignation``."""
+        from arkitekt.services.rpc.ports import Definition
+        from arkitekt.services.rpc.serialization import ArgumentError, ashrink_args
+
+        state, claims = _state(info), _claims(info)
+        found = await state.rpc.catalogue.find(claims.user_id, node=str(node), limit=1)
+        if not found:
+            raise ValueError("no such function")
+        if not isinstance(args, dict):
+            raise ValueError("args must be an object of argument name -> value")
+        definition = Definition.model_validate(found[0][2])
+        # the same checks a Python caller makes before sending (types, required, unknown)
+        try:
+            payload = await ashrink_args(definition, (), dict(args))
+        except ArgumentError as e:
+            raise ValueError(str(e)) from None
+        refusals: list[Failed] = []
+        peer = _http_peer(claims, await _client_pk(info), refusals)
+        call_id = uuid.uuid4().hex
+        state.rpc.broker.assign(peer, Assign(id=call_id, node=str(node), args=payload))
+        if refusals:
+            raise ValueError(f"{refusals[0].code}: {refusals[0].message}")
+        call = state.rpc.broker.calls[call_id]
+        # results go to subscribers and the database, not to this throwaway peer
+        state.rpc.broker.callers.pop(peer.key, None)
+        return AssignationType(
+            id=strawberry.ID(call_id),
+            node_id=strawberry.ID(call.node_id),
+            status="assigned" if call.agent is not None else "queued",
+            args=payload,
+            parent_id=None,
+            created_at=dt.datetime.now(dt.UTC),
+            finished_at=None,
+        )
+
+    @strawberry.mutation
+    async def cancel(self, info: Info, assignation: strawberry.ID) -> bool:
+        """Cancel one of your calls; false when there is no such running call."""
+        state, claims = _state(info), _claims(info)
+        call = state.rpc.broker.calls.get(str(assignation))
+        if call is None or call.user_id != claims.user_id or call.final:
+            return False
+        refusals: list[Failed] = []
+        state.rpc.broker.cancel(
+            _http_peer(claims, await _client_pk(info), refusals),
+            Cancel(assignation=str(assignation)),
+        )
+        return not refusals
+
+
+# -- subscriptions ---------------------------------------------------------------------------------
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription
+    async def assignation_events(
+        self, info: Info, assignation: strawberry.ID
+    ) -> AsyncGenerator[EventType, None]:
+        """The call's events from the start, live, ending with its final event."""
+        state, claims = _state(info), _claims(info)
+        broker = state.rpc.broker
+        call_id = str(assignation)
+        call = broker.calls.get(call_id)
+        if call is None:
+            await state.rpc.recorder.flush()
+            async with state.db.new_session() as s:
+                row = await s.get(AssignationRow, call_id)
+                if row is None or row.user_id != claims.user_id:
+                    raise ValueError("no such assignation")
+                events = await s.scalars(
+                    select(EventRow)
+                    .where(EventRow.assignation_id == call_id)
+                    .order_by(EventRow.index)
+                )
+                for event in events:
+                    yield _event(event.index, event.kind, event.data, event.created_at)
+            return
+        if call.user_id != claims.user_id:
+            raise ValueError("no such assignation")
+        queue: asyncio.Queue[Event] = asyncio.Queue()
+        listeners = broker.listeners.setdefault(call_id, set())
+        listeners.add(queue)
+        try:
+            sent = -1
+            for event in list(call.history):
+                sent = event.index
+                yield _from_wire(event)
+            if call.final and call.history and call.history[-1].kind in FINAL_EVENTS:
+                return
+            while True:
+                event = await queue.get()
+                if event.index <= sent:
+                    continue
+                yield _from_wire(event)
+                if event.kind in FINAL_EVENTS:
+                    return
+        finally:
+            listeners.discard(queue)
+            if not listeners:
+                broker.listeners.pop(call_id, None)
+
+
+def _from_wire(event: Event) -> EventType:
+    data = event.model_dump(mode="json", exclude_none=True)
+    return _event(event.index, event.kind.value, data, None)
+
+
+schema = strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription)
+
+
+# -- the ASGI app ----------------------------------------------------------------------------------
+
+
+def _bearer(value: object) -> str | None:
+    if not isinstance(value, str):
+        return None
+    scheme, _, token = value.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+class RekuestGraphQL(GraphQL[dict[str, Any], None]):
+    async def get_context(self, request: Request | WebSocket, response: Any) -> dict[str, Any]:
+        state = request.app.state.arkitekt
+        context: dict[str, Any] = {"request": request, "response": response, "state": state}
+        if isinstance(request, Request):
+            token = _bearer(request.headers.get("authorization"))
+            context["claims"] = state.oauth.verify_access_token(token) if token else None
+        return context
+
+    async def on_ws_connect(self, context: dict[str, Any]) -> Any:
+        params = context.get("connection_params") or {}
+        token = None
+        if isinstance(params, dict):
+            token = _bearer(params.get("authorization")) or params.get("token")
+        if not isinstance(token, str) or not token:
+            raise ConnectionRejectionError({"reason": "send the access token in connection_init"})
+        try:
+            context["claims"] = context["state"].oauth.verify_access_token(token)
+        except OAuthError as e:
+            raise ConnectionRejectionError({"reason": e.description}) from None
+        return None
+
+
+_graphql = RekuestGraphQL(
+    schema,
+    graphql_ide=None,
+    subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
+)
+
+
+class AuthenticatedGraphQL:
+    """Refuses HTTP requests without a valid token before Strawberry sees them (websockets
+    authenticate in their connection-init message, see ``on_ws_connect``)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            request = Request(scope, receive)
+            token = _bearer(request.headers.get("authorization"))
+            problem = "send 'Authorization: Bearer <access token>'" if token is None else None
+            if token is not None:
+                try:
+                    request.app.state.arkitekt.oauth.verify_access_token(token)
+                except OAuthError as e:
+                    problem = e.description
+            if problem is not None:
+                response = JSONResponse({"errors": [{"message": problem}]}, status_code=401)
+                await response(scope, receive, send)
+                return
+        await _graphql(scope, receive, send)
+
+
+def routes() -> list[BaseRoute]:
+    app = AuthenticatedGraphQL()
+    return [
+        Route("/rekuest/graphql", app, methods=["GET", "POST"]),
+        WebSocketRoute("/rekuest/graphql", app),
+    ]
