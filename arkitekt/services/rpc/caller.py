@@ -109,7 +109,9 @@ class Caller:
         self.reservations: dict[str, ReservationState] = {}
         self._requests: dict[int, tuple[Message, asyncio.Future[Any]]] = {}
         self._rid = itertools.count(1)
-        self._unsent_cancels: set[str] = set()
+        self._cancelling: set[str] = set()
+        """Calls this side cancelled, until the server confirms they ended (a Cancel can be
+        lost with a dropping link: these are cancelled again after a reconnect)."""
 
     # -- connection callbacks --------------------------------------------------------------------
 
@@ -120,14 +122,15 @@ class Caller:
             self.connection.send(
                 Watch(assignations={cid: c.last_index for cid, c in self.calls.items()})
             )
-        cancels, self._unsent_cancels = self._unsent_cancels, set()
-        for call_id in cancels:  # cancels asked for while the link was down
+        for call_id in self._cancelling:
             self.connection.send(Cancel(assignation=call_id))
         for message, _ in self._requests.values():
             self.connection.send(message)
 
     def on_message(self, message: Message) -> bool:
         if isinstance(message, Event):
+            if message.kind in FINAL_EVENTS:
+                self._cancelling.discard(message.assignation)
             call = self.calls.get(message.assignation)
             if call is not None and message.index > call.last_index:
                 call.last_index = message.index
@@ -148,6 +151,7 @@ class Caller:
 
     def _failed(self, message: Failed) -> None:
         if message.assignation is not None:
+            self._cancelling.discard(message.assignation)  # not (or no longer) on the server
             call = self.calls.get(message.assignation)
             if call is None:
                 return
@@ -237,10 +241,8 @@ class Caller:
     def cancel(self, call: PendingCall) -> None:
         if not call.cancelled:
             call.cancelled = True
-            if self.connection.connected:
-                self.connection.send(Cancel(assignation=call.message.id))
-            else:
-                self._unsent_cancels.add(call.message.id)
+            self._cancelling.add(call.message.id)
+            self.connection.send(Cancel(assignation=call.message.id))
 
     def finish(self, call: PendingCall) -> None:
         self.calls.pop(call.message.id, None)
