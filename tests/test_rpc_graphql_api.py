@@ -192,3 +192,34 @@ async def test_another_users_call_cannot_be_followed_or_cancelled(served: Any) -
     with pytest.raises(AssertionError) as caught:
         await _subscribe(served.url, bob, "graphql-transport-ws", call_id)
     assert "no such assignation" in str(caught.value)
+
+
+async def test_share_template_opens_a_function_to_another_user(served: Any) -> None:
+    alice, bob = token_for(served.url, "alice"), token_for(served.url, "bob")
+    template = gql(served.url, alice, "{ templates(mine: true) { id interface } }")["data"][
+        "templates"
+    ][0]
+    assert template["interface"] == "double"
+    share = 'mutation($t: ID!) { shareTemplate(template: $t, users: ["bob"]) { users } }'
+    # bob cannot share alice's template with himself
+    assert (
+        "no such template" in gql(served.url, bob, share, t=template["id"])["errors"][0]["message"]
+    )
+    assert gql(served.url, alice, share, t=template["id"])["data"]["shareTemplate"] == {
+        "users": ["bob"]
+    }
+    node = gql(served.url, bob, "{ nodes { id providers } }")["data"]["nodes"]
+    assert [n["providers"] for n in node] == [1]
+    call_id = gql(
+        served.url,
+        bob,
+        "mutation($n: ID!) { assign(node: $n, args: {x: 4}) { id } }",
+        n=node[0]["id"],
+    )["data"]["assign"]["id"]
+    events = await _subscribe(served.url, bob, "graphql-ws", call_id)
+    assert events[-1]["kind"] == "done" and events[-1]["values"] == [8]
+    unshare = 'mutation($t: ID!) { unshareTemplate(template: $t, users: ["bob"]) { users } }'
+    assert gql(served.url, alice, unshare, t=template["id"])["data"]["unshareTemplate"] == {
+        "users": []
+    }
+    assert gql(served.url, bob, "{ nodes { id } }")["data"]["nodes"] == []

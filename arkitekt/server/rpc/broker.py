@@ -310,15 +310,18 @@ class Broker:
         except LookupError as e:
             peer.send(Failed(rid=message.rid, code="not_found", message=str(e.args[0])))
             return
-        # routing honours it at once: every connected agent providing the template
+        self.sharing_changed(route)
+        peer.send(
+            Shared(rid=message.rid, template=route.id, everyone=route.everyone, users=usernames)
+        )
+
+    def sharing_changed(self, route: TemplateRoute) -> None:
+        """Routing honours a share at once: every connected agent providing the template."""
         for agent in self.agents.values():
             live = agent.routes.get(route.id)
             if live is not None:
                 live.everyone, live.shared_with = route.everyone, set(route.shared_with)
         self._reservations_changed(route.node_id)
-        peer.send(
-            Shared(rid=message.rid, template=route.id, everyone=route.everyone, users=usernames)
-        )
 
     def resume_agent(self, peer: Peer, known: list[str]) -> None:
         """An agent came back within the grace window: continue its calls."""

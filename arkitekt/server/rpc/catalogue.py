@@ -173,27 +173,32 @@ class Catalogue:
         self,
         *,
         user_id: str,
-        app_identifier: str,
-        interface: str,
         usernames: list[str],
         everyone: bool,
         revoke: bool,
+        app_identifier: str | None = None,
+        interface: str | None = None,
+        template_id: str | None = None,
     ) -> tuple[TemplateRoute, list[str]]:
-        """Change who may use the user's template; returns its route and the usernames now
-        shared with. Raises LookupError naming what was not found."""
+        """Change who may use one of the user's templates (given by app + interface, or by id);
+        returns its route and the usernames now shared with. Raises LookupError naming what was
+        not found; another user's template is not found either."""
         from ..models import User
 
         async with self.db.new_session() as s, s.begin():
-            template = await s.scalar(
-                select(Template).where(
-                    Template.user_id == user_id,
-                    Template.app_identifier == app_identifier,
-                    Template.interface == interface,
+            query = select(Template).where(Template.user_id == user_id)
+            if template_id is not None:
+                query = query.where(Template.id == template_id)
+            else:
+                query = query.where(
+                    Template.app_identifier == app_identifier, Template.interface == interface
                 )
-            )
+            template = await s.scalar(query)
             if template is None:
                 raise LookupError(
-                    f"this app has no function registered as {interface!r} (serve it first)"
+                    "you have no such template"
+                    if template_id is not None
+                    else f"this app has no function registered as {interface!r} (serve it first)"
                 )
             users = {
                 u.username: u.id

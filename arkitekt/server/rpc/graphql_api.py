@@ -264,6 +264,56 @@ class Query:
 # -- mutations -------------------------------------------------------------------------------------
 
 
+@strawberry.type(name="Sharing")
+class SharingType:
+    template: strawberry.ID
+    everyone: bool
+    users: list[str]
+
+
+async def _share(
+    info: Info, template: strawberry.ID, users: list[str], everyone: bool, revoke: bool
+) -> SharingType:
+    state, claims = _state(info), _claims(info)
+    try:
+        route, usernames = await state.rpc.catalogue.share(
+            user_id=claims.user_id,
+            template_id=str(template),
+            usernames=users,
+            everyone=everyone,
+            revoke=revoke,
+        )
+    except LookupError as e:
+        raise ValueError(str(e.args[0])) from None
+    state.rpc.broker.sharing_changed(route)
+    return SharingType(template=strawberry.ID(route.id), everyone=route.everyone, users=usernames)
+
+
+@strawberry.type
+class SharingMutation:
+    @strawberry.mutation
+    async def share_template(
+        self,
+        info: Info,
+        template: strawberry.ID,
+        users: list[str] | None = None,
+        everyone: bool = False,
+    ) -> SharingType:
+        """Owner only: let these users (or everyone) find and call the template's function."""
+        return await _share(info, template, users or [], everyone, False)
+
+    @strawberry.mutation
+    async def unshare_template(
+        self,
+        info: Info,
+        template: strawberry.ID,
+        users: list[str] | None = None,
+        everyone: bool = False,
+    ) -> SharingType:
+        """Owner only: take back what shareTemplate gave."""
+        return await _share(info, template, users or [], everyone, True)
+
+
 def _http_peer(claims: AccessClaims, client_pk: str, refusals: list[Failed]) -> Peer:
     def send(message: Message) -> None:
         if isinstance(message, Failed):
@@ -291,7 +341,7 @@ async def _client_pk(info: Info) -> str:
 
 
 @strawberry.type
-class Mutation:
+class Mutation(SharingMutation):
     @strawberry.mutation
     async def assign(self, info: Info, node: strawberry.ID, args: JSON) -> AssignationType:
         """Call a function; follow it with ``assignationEvents`` or ``assignation``."""
