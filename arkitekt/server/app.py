@@ -25,6 +25,9 @@ from .rpc import gateway, graphql_api
 from .rpc.state import RpcState
 from .services import SERVICE_NAMES, challenge_routes
 from .state import ServerState
+from .storage import graphql_api as storage_graphql_api
+from .storage import local_routes
+from .storage.state import StorageState
 
 logger = logging.getLogger("arkitekt.server")
 
@@ -93,8 +96,11 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
         app.state.arkitekt = state
         try:
             state.rpc = await RpcState.start(config, state.db)
+            state.storage = await StorageState.start(config, state.db, state.keys)
             yield {}
         finally:
+            if state.storage is not None:
+                await state.storage.stop()
             if state.rpc is not None:
                 await state.rpc.stop()
             await state.db.dispose()
@@ -108,6 +114,8 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
             *pages.routes(),
             *gateway.routes(),
             *graphql_api.routes(),
+            *storage_graphql_api.routes(),
+            *local_routes.routes(),
         ],
         lifespan=lifespan,
     )

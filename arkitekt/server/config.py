@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from arkitekt.settings import _user_data_dir
@@ -50,6 +51,33 @@ class ServerConfig(BaseSettings):
     its calls are cancelled)."""
     rpc_share_with_everyone: bool = False
     """Share newly registered functions with every user (by default only their owner sees them)."""
+
+    datalayer: Literal["local", "s3"] = "local"
+    """Where image and file bytes live: ``local`` (a folder in ``data_dir``, served over HTTP)
+    or ``s3`` (any S3-compatible store, see the ``s3_*`` settings)."""
+    storage_grant_ttl: int = 900
+    """Seconds a grant to read or write the datalayer stays valid (clients renew them)."""
+    storage_upload_grace: int = 3600
+    """An upload whose last write grant ended this many seconds ago is abandoned: its record
+    and partial objects are removed."""
+    storage_sweep_interval: float = 300.0
+    """Seconds between sweeps for abandoned uploads."""
+    storage_max_object_bytes: int = 5 << 30
+    """Largest single object the local datalayer accepts (a zarr chunk, or a file)."""
+
+    s3_endpoint_url: str | None = None
+    """The S3 API the server talks to (None: AWS)."""
+    s3_public_endpoint_url: str | None = None
+    """The S3 API as clients reach it, when it differs (e.g. behind a proxy)."""
+    s3_sts_endpoint_url: str | None = None
+    """The STS API that issues scoped credentials (default: ``s3_endpoint_url``)."""
+    s3_region: str = "us-east-1"
+    s3_bucket: str = "arkitekt"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_role_arn: str = "arn:aws:iam::000000000000:role/arkitekt-datalayer"
+    """The role whose temporary credentials are handed out, narrowed to one prefix by a
+    session policy (AWS needs a real role; MinIO and Ceph accept any)."""
 
     def sqlalchemy_url(self) -> str:
         """The database URL, defaulting to ``sqlite+aiosqlite`` in the data folder."""

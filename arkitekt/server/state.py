@@ -12,6 +12,7 @@ from .oauth import OAuthCore
 
 if TYPE_CHECKING:
     from .rpc.state import RpcState
+    from .storage.state import StorageState
 
 
 @dataclass
@@ -22,3 +23,4 @@ class ServerState:
     oauth: OAuthCore
     stats: dict[str, int] = field(default_factory=dict)
     rpc: RpcState | None = None
+    storage: StorageState | None = None

@@ -2,7 +2,9 @@
 
 from alembic import context
 
-import arkitekt.server.rpc.models  # noqa: F401  (registers the tables)
+# Imported for their side effect: they register their tables on Base.metadata.
+import arkitekt.server.rpc.models
+import arkitekt.server.storage.models  # noqa: F401
 from arkitekt.server.models import Base
 
 connection = context.config.attributes.get("connection")

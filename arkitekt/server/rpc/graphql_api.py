@@ -20,20 +20,14 @@ from typing import Any
 
 import strawberry
 from sqlalchemy import select
-from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
-from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
 from strawberry.scalars import JSON
-from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.types import Info
 
 from arkitekt.services.rpc.messages import FINAL_EVENTS, Assign, Cancel, Event, Failed, Message
 
-from ..oauth import AccessClaims, OAuthError
+from ..graphql_app import AuthenticatedGraphQL, claims_of, state_of
+from ..oauth import AccessClaims
 from .broker import Peer
 from .catalogue import visible_to
 from .models import Agent as AgentRow
@@ -44,13 +38,8 @@ from .models import Template as TemplateRow
 MAX_PAGE = 200
 
 
-def _state(info: Info) -> Any:
-    return info.context["state"]
-
-
-def _claims(info: Info) -> AccessClaims:
-    claims: AccessClaims = info.context["claims"]
-    return claims
+_state = state_of
+_claims = claims_of
 
 
 # -- types -----------------------------------------------------------------------------------------
@@ -458,66 +447,8 @@ schema = strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscrip
 # -- the ASGI app ----------------------------------------------------------------------------------
 
 
-def _bearer(value: object) -> str | None:
-    if not isinstance(value, str):
-        return None
-    scheme, _, token = value.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-
-
-class RekuestGraphQL(GraphQL[dict[str, Any], None]):
-    async def get_context(self, request: Request | WebSocket, response: Any) -> dict[str, Any]:
-        state = request.app.state.arkitekt
-        context: dict[str, Any] = {"request": request, "response": response, "state": state}
-        if isinstance(request, Request):
-            token = _bearer(request.headers.get("authorization"))
-            context["claims"] = state.oauth.verify_access_token(token) if token else None
-        return context
-
-    async def on_ws_connect(self, context: dict[str, Any]) -> Any:
-        params = context.get("connection_params") or {}
-        token = None
-        if isinstance(params, dict):
-            token = _bearer(params.get("authorization")) or params.get("token")
-        if not isinstance(token, str) or not token:
-            raise ConnectionRejectionError({"reason": "send the access token in connection_init"})
-        try:
-            context["claims"] = context["state"].oauth.verify_access_token(token)
-        except OAuthError as e:
-            raise ConnectionRejectionError({"reason": e.description}) from None
-        return None
-
-
-_graphql = RekuestGraphQL(
-    schema,
-    graphql_ide=None,
-    subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
-)
-
-
-class AuthenticatedGraphQL:
-    """Refuses HTTP requests without a valid token before Strawberry sees them (websockets
-    authenticate in their connection-init message, see ``on_ws_connect``)."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            request = Request(scope, receive)
-            token = _bearer(request.headers.get("authorization"))
-            problem = "send 'Authorization: Bearer <access token>'" if token is None else None
-            if token is not None:
-                try:
-                    request.app.state.arkitekt.oauth.verify_access_token(token)
-                except OAuthError as e:
-                    problem = e.description
-            if problem is not None:
-                response = JSONResponse({"errors": [{"message": problem}]}, status_code=401)
-                await response(scope, receive, send)
-                return
-        await _graphql(scope, receive, send)
-
-
 def routes() -> list[BaseRoute]:
-    app = AuthenticatedGraphQL()
+    app = AuthenticatedGraphQL(schema)
     return [
         Route("/rekuest/graphql", app, methods=["GET", "POST"]),
         WebSocketRoute("/rekuest/graphql", app),

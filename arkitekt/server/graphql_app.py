@@ -1,0 +1,91 @@
+"""Serving a Strawberry schema the way every GraphQL API of this server is served.
+
+Authentication: ``Authorization: Bearer <access token>`` on HTTP (refused with 401 before
+Strawberry sees the request); on websockets the token in the connection-init payload
+(``{"authorization": "Bearer ..."}`` or ``{"token": "..."}``). Resolvers find the verified
+claims in ``info.context["claims"]`` and the server state in ``info.context["state"]``.
+Both websocket subprotocols are served: ``graphql-transport-ws`` and the legacy ``graphql-ws``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.types import Info
+
+from .oauth import AccessClaims, OAuthError
+
+
+def bearer(value: object) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` value, else None."""
+    if not isinstance(value, str):
+        return None
+    scheme, _, token = value.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def state_of(info: Info) -> Any:
+    return info.context["state"]
+
+
+def claims_of(info: Info) -> AccessClaims:
+    claims: AccessClaims = info.context["claims"]
+    return claims
+
+
+class _ArkitektGraphQL(GraphQL[dict[str, Any], None]):
+    async def get_context(self, request: Request | WebSocket, response: Any) -> dict[str, Any]:
+        state = request.app.state.arkitekt
+        context: dict[str, Any] = {"request": request, "response": response, "state": state}
+        if isinstance(request, Request):
+            token = bearer(request.headers.get("authorization"))
+            context["claims"] = state.oauth.verify_access_token(token) if token else None
+        return context
+
+    async def on_ws_connect(self, context: dict[str, Any]) -> Any:
+        params = context.get("connection_params") or {}
+        token = None
+        if isinstance(params, dict):
+            token = bearer(params.get("authorization")) or params.get("token")
+        if not isinstance(token, str) or not token:
+            raise ConnectionRejectionError({"reason": "send the access token in connection_init"})
+        try:
+            context["claims"] = context["state"].oauth.verify_access_token(token)
+        except OAuthError as e:
+            raise ConnectionRejectionError({"reason": e.description}) from None
+        return None
+
+
+class AuthenticatedGraphQL:
+    """A schema's ASGI app that refuses HTTP requests without a valid token."""
+
+    def __init__(self, schema: strawberry.Schema) -> None:
+        self._graphql: ASGIApp = _ArkitektGraphQL(
+            schema,
+            graphql_ide=None,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            request = Request(scope, receive)
+            token = bearer(request.headers.get("authorization"))
+            problem = "send 'Authorization: Bearer <access token>'" if token is None else None
+            if token is not None:
+                try:
+                    request.app.state.arkitekt.oauth.verify_access_token(token)
+                except OAuthError as e:
+                    problem = e.description
+            if problem is not None:
+                response = JSONResponse({"errors": [{"message": problem}]}, status_code=401)
+                await response(scope, receive, send)
+                return
+        await self._graphql(scope, receive, send)

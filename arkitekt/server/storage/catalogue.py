@@ -1,0 +1,277 @@
+"""Images and files in the database: uploads, visibility, sharing, deletion, sweeping."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import delete, exists, func, or_, select, update
+
+from ..db import Database
+from ..models import User, new_id, utcnow
+from .models import READY, UPLOADING, File, Image, ImageTag, StorageShare
+
+Row = TypeVar("Row", Image, File)
+MAX_PAGE = 500
+IMAGE = "image"
+FILE = "file"
+
+
+class NotFound(LookupError):
+    """No such object, or not one this user may see (the same answer, on purpose)."""
+
+
+def _visible(model: type[Image] | type[File], kind: str, user_id: str) -> Any:
+    return or_(
+        model.owner_id == user_id,
+        model.shared_with_everyone.is_(True),
+        exists().where(
+            StorageShare.kind == kind,
+            StorageShare.object_id == model.id,
+            StorageShare.user_id == user_id,
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class ImageFilter:
+    name: str | None = None
+    name_contains: str | None = None
+    tags: Sequence[str] = ()
+    mine: bool = False
+    created_after: dt.datetime | None = None
+    created_before: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class FileFilter:
+    name: str | None = None
+    name_contains: str | None = None
+    mine: bool = False
+
+
+class StorageCatalogue:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- images ----------------------------------------------------------------------------------
+
+    async def start_image(
+        self,
+        *,
+        owner_id: str,
+        name: str,
+        shape: list[int],
+        dims: list[str],
+        dtype: str,
+        chunks: list[int],
+        tags: list[str],
+        datalayer: str,
+        deadline: dt.datetime,
+    ) -> Image:
+        image_id = new_id()
+        row = Image(
+            id=image_id,
+            owner_id=owner_id,
+            name=name,
+            store=f"images/{image_id}",
+            datalayer=datalayer,
+            status=UPLOADING,
+            shape=shape,
+            dims=dims,
+            dtype=dtype,
+            chunks=chunks,
+            upload_deadline=deadline,
+        )
+        async with self.db.new_session() as s, s.begin():
+            s.add(row)
+            s.add_all(ImageTag(image_id=image_id, tag=tag) for tag in dict.fromkeys(tags))
+        return row
+
+    async def upload(self, model: type[Row], object_id: str, owner_id: str) -> Row:
+        """An upload in progress of this owner (else :class:`NotFound`)."""
+        async with self.db.new_session() as s:
+            row = await s.get(model, object_id)
+        if row is None or row.owner_id != owner_id or row.status != UPLOADING:
+            raise NotFound(f"no upload {object_id!r} in progress")
+        return row
+
+    async def extend_upload(
+        self, model: type[Image] | type[File], object_id: str, deadline: dt.datetime
+    ) -> None:
+        async with self.db.new_session() as s, s.begin():
+            await s.execute(
+                update(model).where(model.id == object_id).values(upload_deadline=deadline)
+            )
+
+    async def finish(self, model: type[Row], object_id: str, size_bytes: int) -> Row:
+        async with self.db.new_session() as s, s.begin():
+            row = await s.get(model, object_id)
+            if row is None or row.status != UPLOADING:
+                raise NotFound(f"no upload {object_id!r} in progress")
+            row.status = READY
+            row.size_bytes = size_bytes
+            row.finished_at = utcnow()
+            row.upload_deadline = None
+        return row
+
+    async def remove(self, model: type[Image] | type[File], object_id: str) -> None:
+        kind = IMAGE if model is Image else FILE
+        async with self.db.new_session() as s, s.begin():
+            await s.execute(
+                delete(StorageShare).where(
+                    StorageShare.kind == kind, StorageShare.object_id == object_id
+                )
+            )
+            await s.execute(delete(model).where(model.id == object_id))
+
+    async def visible(self, model: type[Row], object_id: str, user_id: str) -> Row:
+        kind = IMAGE if model is Image else FILE
+        async with self.db.new_session() as s:
+            row = await s.scalar(
+                select(model).where(
+                    model.id == object_id, model.status == READY, _visible(model, kind, user_id)
+                )
+            )
+        if row is None:
+            raise NotFound(f"no {kind} {object_id!r} (or it is not shared with you)")
+        return row
+
+    async def owned(self, model: type[Row], object_id: str, user_id: str) -> Row:
+        row = await self.visible(model, object_id, user_id)
+        if row.owner_id != user_id:
+            kind = IMAGE if model is Image else FILE
+            raise PermissionError(f"only the owner of {kind} {object_id!r} may do this")
+        return row
+
+    async def images(
+        self, user_id: str, where: ImageFilter, limit: int, offset: int
+    ) -> list[Image]:
+        query = select(Image).where(Image.status == READY, _visible(Image, IMAGE, user_id))
+        if where.mine:
+            query = query.where(Image.owner_id == user_id)
+        if where.name is not None:
+            query = query.where(Image.name == where.name)
+        if where.name_contains:
+            query = query.where(func.lower(Image.name).contains(where.name_contains.lower()))
+        for tag in dict.fromkeys(where.tags):
+            query = query.where(exists().where(ImageTag.image_id == Image.id, ImageTag.tag == tag))
+        if where.created_after is not None:
+            query = query.where(Image.created_at > where.created_after)
+        if where.created_before is not None:
+            query = query.where(Image.created_at < where.created_before)
+        query = query.order_by(Image.created_at.desc(), Image.id).limit(limit).offset(offset)
+        async with self.db.new_session() as s:
+            return list(await s.scalars(query))
+
+    async def tags(self, image_ids: Sequence[str]) -> dict[str, list[str]]:
+        if not image_ids:
+            return {}
+        async with self.db.new_session() as s:
+            rows = await s.execute(
+                select(ImageTag.image_id, ImageTag.tag).where(ImageTag.image_id.in_(image_ids))
+            )
+        found: dict[str, list[str]] = {}
+        for image_id, tag in rows:
+            found.setdefault(image_id, []).append(tag)
+        return found
+
+    # -- files -----------------------------------------------------------------------------------
+
+    async def start_file(
+        self,
+        *,
+        owner_id: str,
+        name: str,
+        size_bytes: int,
+        content_type: str,
+        datalayer: str,
+        deadline: dt.datetime,
+    ) -> File:
+        file_id = new_id()
+        row = File(
+            id=file_id,
+            owner_id=owner_id,
+            name=name,
+            store=f"files/{file_id}",
+            datalayer=datalayer,
+            status=UPLOADING,
+            size_bytes=size_bytes,
+            content_type=content_type,
+            upload_deadline=deadline,
+        )
+        async with self.db.new_session() as s, s.begin():
+            s.add(row)
+        return row
+
+    async def files(self, user_id: str, where: FileFilter, limit: int, offset: int) -> list[File]:
+        query = select(File).where(File.status == READY, _visible(File, FILE, user_id))
+        if where.mine:
+            query = query.where(File.owner_id == user_id)
+        if where.name is not None:
+            query = query.where(File.name == where.name)
+        if where.name_contains:
+            query = query.where(func.lower(File.name).contains(where.name_contains.lower()))
+        query = query.order_by(File.created_at.desc(), File.id).limit(limit).offset(offset)
+        async with self.db.new_session() as s:
+            return list(await s.scalars(query))
+
+    # -- sharing ---------------------------------------------------------------------------------
+
+    async def share(
+        self,
+        model: type[Row],
+        object_id: str,
+        owner_id: str,
+        usernames: Sequence[str],
+        everyone: bool,
+        *,
+        remove: bool,
+    ) -> tuple[bool, list[str]]:
+        """Share (or unshare) with users/everyone; returns (everyone, usernames) afterwards."""
+        kind = IMAGE if model is Image else FILE
+        await self.owned(model, object_id, owner_id)
+        async with self.db.new_session() as s, s.begin():
+            users = list(await s.scalars(select(User).where(User.username.in_(usernames))))
+            unknown = sorted(set(usernames) - {u.username for u in users})
+            if unknown:
+                raise LookupError(f"no such user: {', '.join(unknown)}")
+            row = await s.get(model, object_id)
+            assert row is not None
+            if everyone:
+                row.shared_with_everyone = not remove
+            for user in users:
+                if user.id == owner_id:
+                    continue
+                share = await s.get(StorageShare, (kind, object_id, user.id))
+                if remove and share is not None:
+                    await s.delete(share)
+                elif not remove and share is None:
+                    s.add(StorageShare(kind=kind, object_id=object_id, user_id=user.id))
+            await s.flush()
+            names = list(
+                await s.scalars(
+                    select(User.username)
+                    .join(StorageShare, StorageShare.user_id == User.id)
+                    .where(StorageShare.kind == kind, StorageShare.object_id == object_id)
+                    .order_by(User.username)
+                )
+            )
+            return row.shared_with_everyone, names
+
+    # -- sweeping --------------------------------------------------------------------------------
+
+    async def abandoned(self, now: dt.datetime) -> list[tuple[type[Image] | type[File], str, str]]:
+        """Uploads past their deadline: (model, id, store prefix)."""
+        found: list[tuple[type[Image] | type[File], str, str]] = []
+        async with self.db.new_session() as s:
+            for model in (Image, File):
+                rows = await s.execute(
+                    select(model.id, model.store).where(
+                        model.status == UPLOADING, model.upload_deadline < now
+                    )
+                )
+                found.extend((model, object_id, store) for object_id, store in rows)
+        return found

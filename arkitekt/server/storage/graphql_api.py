@@ -1,0 +1,492 @@
+"""``/mikro/graphql``: images and files — queries, uploads, grants, sharing (Strawberry).
+
+An upload is three steps: ``requestImageUpload`` records the announced array (invisible while
+``uploading``) and returns a write grant for its prefix; the client writes the zarr array
+straight to the datalayer; ``finishImageUpload`` checks what was written against what was
+announced and makes the image visible (or removes it, with its objects). ``abortUpload`` and the
+server's sweeper remove uploads that never finish. Reads take a read grant (``imageGrant``).
+
+Every resolver works for the authenticated user only: an image that is neither theirs nor
+shared with them does not exist for them, and only its owner may share or delete it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from typing import Any, NewType
+
+import strawberry
+from graphql import GraphQLError
+from starlette.routing import BaseRoute, Route
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import Info
+
+from ..graphql_app import AuthenticatedGraphQL, claims_of, state_of
+from . import catalogue as cat
+from .datalayer import Grant
+from .models import File as FileRow
+from .models import Image as ImageRow
+from .validation import InvalidUpload, check_image_metadata, check_name, check_zarr_metadata
+
+BigInt = NewType("BigInt", int)
+"""An integer that may exceed 32 bits (GraphQL's Int has 32)."""
+
+_SCALARS: dict[object, Any] = {
+    BigInt: strawberry.scalar(
+        name="BigInt",
+        serialize=int,
+        parse_value=int,
+        description="An integer that may exceed 32 bits (sizes in bytes).",
+    )
+}
+
+
+def _error(code: str, message: str) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": code})
+
+
+def _not_found(e: Exception) -> GraphQLError:
+    return _error("NOT_FOUND", str(e))
+
+
+def _storage(info: Info) -> Any:
+    return state_of(info).storage
+
+
+def _user(info: Info) -> str:
+    return claims_of(info).user_id
+
+
+# -- types -----------------------------------------------------------------------------------------
+
+
+@strawberry.type(
+    name="Grant", description="Access to one key prefix of the datalayer, for a while."
+)
+class GrantType:
+    kind: str = strawberry.field(description="'http' (the local datalayer) or 's3'.")
+    prefix: str
+    write: bool
+    expires_at: dt.datetime
+    url: str | None
+    token: str | None
+    path: str | None = strawberry.field(
+        description="The prefix's folder on the server's machine (loopback clients only)."
+    )
+    bucket: str | None
+    endpoint: str | None
+    region: str | None
+    access_key_id: str | None
+    secret_access_key: str | None
+    session_token: str | None
+
+    @classmethod
+    def of(cls, grant: Grant) -> GrantType:
+        return cls(
+            kind=grant.kind,
+            prefix=grant.prefix,
+            write=grant.write,
+            expires_at=dt.datetime.fromtimestamp(grant.expires_at, dt.UTC),
+            url=grant.url,
+            token=grant.token,
+            path=grant.path,
+            bucket=grant.bucket,
+            endpoint=grant.endpoint,
+            region=grant.region,
+            access_key_id=grant.access_key_id,
+            secret_access_key=grant.secret_access_key,
+            session_token=grant.session_token,
+        )
+
+
+@strawberry.type(name="Image", description="An n-dimensional array stored as zarr v3.")
+class ImageType:
+    id: strawberry.ID
+    name: str
+    shape: list[int]
+    dims: list[str]
+    dtype: str
+    chunks: list[int]
+    tags: list[str]
+    size_bytes: BigInt | None
+    created_at: dt.datetime
+    mine: bool
+    shared_with_everyone: bool
+
+    @classmethod
+    def of(cls, row: ImageRow, user_id: str, tags: list[str]) -> ImageType:
+        return cls(
+            id=strawberry.ID(row.id),
+            name=row.name,
+            shape=list(row.shape),
+            dims=list(row.dims),
+            dtype=row.dtype,
+            chunks=list(row.chunks),
+            tags=tags,
+            size_bytes=None if row.size_bytes is None else BigInt(row.size_bytes),
+            created_at=row.created_at,
+            mine=row.owner_id == user_id,
+            shared_with_everyone=row.shared_with_everyone,
+        )
+
+
+@strawberry.type(name="File", description="A file, stored as one object.")
+class FileType:
+    id: strawberry.ID
+    name: str
+    size_bytes: BigInt
+    content_type: str
+    created_at: dt.datetime
+    mine: bool
+    shared_with_everyone: bool
+
+    @classmethod
+    def of(cls, row: FileRow, user_id: str) -> FileType:
+        return cls(
+            id=strawberry.ID(row.id),
+            name=row.name,
+            size_bytes=BigInt(row.size_bytes),
+            content_type=row.content_type,
+            created_at=row.created_at,
+            mine=row.owner_id == user_id,
+            shared_with_everyone=row.shared_with_everyone,
+        )
+
+
+@strawberry.type
+class Upload:
+    id: strawberry.ID
+    grant: GrantType
+
+
+@strawberry.type
+class Sharing:
+    everyone: bool
+    users: list[str]
+
+
+@strawberry.input
+class ImageUploadInput:
+    name: str
+    shape: list[int]
+    dims: list[str]
+    dtype: str
+    chunks: list[int]
+    tags: list[str] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class FileUploadInput:
+    name: str
+    size_bytes: BigInt
+    content_type: str = "application/octet-stream"
+
+
+@strawberry.input
+class ImageFilter:
+    name: str | None = None
+    name_contains: str | None = None
+    tags: list[str] = strawberry.field(default_factory=list)
+    mine: bool = False
+    created_after: dt.datetime | None = None
+    created_before: dt.datetime | None = None
+
+
+@strawberry.input
+class FileFilter:
+    name: str | None = None
+    name_contains: str | None = None
+    mine: bool = False
+
+
+@strawberry.input
+class Pagination:
+    limit: int = 100
+    offset: int = 0
+
+
+def _page(pagination: Pagination | None) -> tuple[int, int]:
+    page = pagination or Pagination()
+    if not 1 <= page.limit <= cat.MAX_PAGE:
+        raise _error("BAD_INPUT", f"pagination.limit must be 1 to {cat.MAX_PAGE}")
+    if page.offset < 0:
+        raise _error("BAD_INPUT", "pagination.offset must not be negative")
+    return page.limit, page.offset
+
+
+async def _grant(info: Info, prefix: str, *, write: bool) -> GrantType:
+    request = info.context["request"]
+    host = request.client.host if request.client else ""
+    try:
+        local_client = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        local_client = False
+    grant = await _storage(info).datalayer.grant(
+        prefix,
+        write=write,
+        subject=_user(info),
+        base_url=str(request.base_url),
+        local_client=local_client,
+    )
+    return GrantType.of(grant)
+
+
+async def _image(info: Info, row: ImageRow) -> ImageType:
+    tags = await _storage(info).catalogue.tags([row.id])
+    return ImageType.of(row, _user(info), tags.get(row.id, []))
+
+
+# -- queries ---------------------------------------------------------------------------------------
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="One image you may see.")
+    async def image(self, info: Info, id: strawberry.ID) -> ImageType:
+        try:
+            row = await _storage(info).catalogue.visible(ImageRow, str(id), _user(info))
+        except cat.NotFound as e:
+            raise _not_found(e) from None
+        return await _image(info, row)
+
+    @strawberry.field(description="Images you may see, newest first.")
+    async def images(
+        self, info: Info, filter: ImageFilter | None = None, pagination: Pagination | None = None
+    ) -> list[ImageType]:
+        limit, offset = _page(pagination)
+        f = filter or ImageFilter()
+        where = cat.ImageFilter(
+            name=f.name,
+            name_contains=f.name_contains,
+            tags=tuple(f.tags),
+            mine=f.mine,
+            created_after=f.created_after,
+            created_before=f.created_before,
+        )
+        storage, user = _storage(info), _user(info)
+        rows = await storage.catalogue.images(user, where, limit, offset)
+        tags = await storage.catalogue.tags([r.id for r in rows])
+        return [ImageType.of(r, user, tags.get(r.id, [])) for r in rows]
+
+    @strawberry.field(description="One file you may see.")
+    async def file(self, info: Info, id: strawberry.ID) -> FileType:
+        try:
+            row = await _storage(info).catalogue.visible(FileRow, str(id), _user(info))
+        except cat.NotFound as e:
+            raise _not_found(e) from None
+        return FileType.of(row, _user(info))
+
+    @strawberry.field(description="Files you may see, newest first.")
+    async def files(
+        self, info: Info, filter: FileFilter | None = None, pagination: Pagination | None = None
+    ) -> list[FileType]:
+        limit, offset = _page(pagination)
+        f = filter or FileFilter()
+        where = cat.FileFilter(name=f.name, name_contains=f.name_contains, mine=f.mine)
+        rows = await _storage(info).catalogue.files(_user(info), where, limit, offset)
+        return [FileType.of(r, _user(info)) for r in rows]
+
+    @strawberry.field(description="A read-only grant for an image's zarr array.")
+    async def image_grant(self, info: Info, id: strawberry.ID) -> GrantType:
+        try:
+            row = await _storage(info).catalogue.visible(ImageRow, str(id), _user(info))
+        except cat.NotFound as e:
+            raise _not_found(e) from None
+        return await _grant(info, row.store, write=False)
+
+    @strawberry.field(description="A read-only grant for a file's content.")
+    async def file_grant(self, info: Info, id: strawberry.ID) -> GrantType:
+        try:
+            row = await _storage(info).catalogue.visible(FileRow, str(id), _user(info))
+        except cat.NotFound as e:
+            raise _not_found(e) from None
+        return await _grant(info, row.store, write=False)
+
+
+# -- mutations -------------------------------------------------------------------------------------
+
+
+async def _upload_row(info: Info, upload_id: str) -> ImageRow | FileRow:
+    catalogue = _storage(info).catalogue
+    for model in (ImageRow, FileRow):
+        try:
+            row: ImageRow | FileRow = await catalogue.upload(model, upload_id, _user(info))
+            return row
+        except cat.NotFound:
+            continue
+    raise _error("NOT_FOUND", f"no upload {upload_id!r} in progress")
+
+
+async def _share(
+    info: Info,
+    model: type[ImageRow] | type[FileRow],
+    object_id: str,
+    users: list[str],
+    everyone: bool,
+    remove: bool,
+) -> Sharing:
+    try:
+        shared, names = await _storage(info).catalogue.share(
+            model, object_id, _user(info), users, everyone, remove=remove
+        )
+    except cat.NotFound as e:
+        raise _not_found(e) from None
+    except PermissionError as e:
+        raise _error("FORBIDDEN", str(e)) from None
+    except LookupError as e:
+        raise _error("BAD_INPUT", str(e)) from None
+    return Sharing(everyone=shared, users=names)
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Announce an image and get a grant to write its array.")
+    async def request_image_upload(self, info: Info, input: ImageUploadInput) -> Upload:
+        try:
+            check_image_metadata(
+                input.name, input.shape, input.dims, input.dtype, input.chunks, input.tags
+            )
+        except InvalidUpload as e:
+            raise _error("BAD_INPUT", str(e)) from None
+        storage = _storage(info)
+        row = await storage.catalogue.start_image(
+            owner_id=_user(info),
+            name=input.name,
+            shape=list(input.shape),
+            dims=list(input.dims),
+            dtype=input.dtype,
+            chunks=list(input.chunks),
+            tags=list(input.tags),
+            datalayer=storage.datalayer.name,
+            deadline=storage.upload_deadline(),
+        )
+        return Upload(id=strawberry.ID(row.id), grant=await _grant(info, row.store, write=True))
+
+    @strawberry.mutation(description="Announce a file and get a grant to write its content.")
+    async def request_file_upload(self, info: Info, input: FileUploadInput) -> Upload:
+        try:
+            check_name(input.name)
+        except InvalidUpload as e:
+            raise _error("BAD_INPUT", str(e)) from None
+        if input.size_bytes < 0:
+            raise _error("BAD_INPUT", "size_bytes must not be negative")
+        storage = _storage(info)
+        row = await storage.catalogue.start_file(
+            owner_id=_user(info),
+            name=input.name,
+            size_bytes=input.size_bytes,
+            content_type=input.content_type[:255] or "application/octet-stream",
+            datalayer=storage.datalayer.name,
+            deadline=storage.upload_deadline(),
+        )
+        return Upload(id=strawberry.ID(row.id), grant=await _grant(info, row.store, write=True))
+
+    @strawberry.mutation(description="A fresh write grant for an upload in progress.")
+    async def renew_upload_grant(self, info: Info, id: strawberry.ID) -> GrantType:
+        row = await _upload_row(info, str(id))
+        storage = _storage(info)
+        await storage.catalogue.extend_upload(type(row), row.id, storage.upload_deadline())
+        return await _grant(info, row.store, write=True)
+
+    @strawberry.mutation(description="Check the written array and make the image visible.")
+    async def finish_image_upload(self, info: Info, id: strawberry.ID) -> ImageType:
+        storage = _storage(info)
+        try:
+            row = await storage.catalogue.upload(ImageRow, str(id), _user(info))
+        except cat.NotFound as e:
+            raise _not_found(e) from None
+        raw = await storage.datalayer.read(f"{row.store}/zarr.json")
+        try:
+            check_zarr_metadata(raw, row.shape, row.dims, row.dtype, row.chunks)
+        except InvalidUpload as e:
+            await storage.datalayer.delete(row.store)
+            await storage.catalogue.remove(ImageRow, row.id)
+            raise _error("BAD_INPUT", f"{e}; the upload was discarded") from None
+        _, size = await storage.datalayer.usage(row.store)
+        row = await storage.catalogue.finish(ImageRow, row.id, size)
+        return await _image(info, row)
+
+    @strawberry.mutation(description="Check the written content and make the file visible.")
+    async def finish_file_upload(self, info: Info, id: strawberry.ID) -> FileType:
+        storage = _storage(info)
+        try:
+            row = await storage.catalogue.upload(FileRow, str(id), _user(info))
+        except cat.NotFound as e:
+            raise _not_found(e) from None
+        _, size = await storage.datalayer.usage(row.store)
+        if size != row.size_bytes:
+            await storage.datalayer.delete(row.store)
+            await storage.catalogue.remove(FileRow, row.id)
+            raise _error(
+                "BAD_INPUT",
+                f"{size} bytes were written, {row.size_bytes} announced; the upload was discarded",
+            )
+        row = await storage.catalogue.finish(FileRow, row.id, size)
+        return FileType.of(row, _user(info))
+
+    @strawberry.mutation(description="Give up an upload: its record and objects are removed.")
+    async def abort_upload(self, info: Info, id: strawberry.ID) -> bool:
+        row = await _upload_row(info, str(id))
+        storage = _storage(info)
+        await storage.datalayer.delete(row.store)
+        await storage.catalogue.remove(type(row), row.id)
+        return True
+
+    @strawberry.mutation(description="Delete one of your images and its data.")
+    async def delete_image(self, info: Info, id: strawberry.ID) -> strawberry.ID:
+        storage = _storage(info)
+        try:
+            row = await storage.catalogue.owned(ImageRow, str(id), _user(info))
+        except cat.NotFound as e:
+            raise _not_found(e) from None
+        except PermissionError as e:
+            raise _error("FORBIDDEN", str(e)) from None
+        await storage.catalogue.remove(ImageRow, row.id)
+        await storage.datalayer.delete(row.store)
+        return id
+
+    @strawberry.mutation(description="Delete one of your files and its content.")
+    async def delete_file(self, info: Info, id: strawberry.ID) -> strawberry.ID:
+        storage = _storage(info)
+        try:
+            row = await storage.catalogue.owned(FileRow, str(id), _user(info))
+        except cat.NotFound as e:
+            raise _not_found(e) from None
+        except PermissionError as e:
+            raise _error("FORBIDDEN", str(e)) from None
+        await storage.catalogue.remove(FileRow, row.id)
+        await storage.datalayer.delete(row.store)
+        return id
+
+    @strawberry.mutation(description="Share one of your images with users or everyone (or stop).")
+    async def share_image(
+        self,
+        info: Info,
+        id: strawberry.ID,
+        users: list[str] | None = None,
+        everyone: bool = False,
+        unshare: bool = False,
+    ) -> Sharing:
+        return await _share(info, ImageRow, str(id), users or [], everyone, unshare)
+
+    @strawberry.mutation(description="Share one of your files with users or everyone (or stop).")
+    async def share_file(
+        self,
+        info: Info,
+        id: strawberry.ID,
+        users: list[str] | None = None,
+        everyone: bool = False,
+        unshare: bool = False,
+    ) -> Sharing:
+        return await _share(info, FileRow, str(id), users or [], everyone, unshare)
+
+
+schema = strawberry.Schema(
+    query=Query, mutation=Mutation, config=StrawberryConfig(scalar_map=_SCALARS)
+)
+
+
+def routes() -> list[BaseRoute]:
+    app = AuthenticatedGraphQL(schema)
+    return [Route("/mikro/graphql", app, methods=["GET", "POST"])]

@@ -1,0 +1,110 @@
+"""``/datalayer/o/<key>``: the local datalayer's objects over HTTP, for holders of a grant.
+
+Just enough of an object store for zarr and file transfers (what obstore's HTTP store speaks):
+``GET`` (with ``Range``), ``HEAD``, ``PUT`` (atomic: written aside, then renamed) and ``DELETE``.
+Every request carries ``Authorization: Bearer <grant>``; the grant must cover the key, and
+writing needs a write grant. Keys are checked so that none can leave the datalayer's folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from .grants import GrantClaims, GrantError
+
+_CHUNK = 1 << 20
+
+
+def clean_key(key: str) -> str | None:
+    """The key if it is a plain relative path, else None (``..``, empty parts, backslashes)."""
+    if not key or len(key) > 1024 or "\\" in key or "\x00" in key:
+        return None
+    parts = key.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        return None
+    return key
+
+
+def _problem(status: int, message: str) -> Response:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def _authorize(request: Request, key: str, *, write: bool) -> GrantClaims | Response:
+    storage = request.app.state.arkitekt.storage
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return _problem(401, "send 'Authorization: Bearer <grant>' (ask the server for a grant)")
+    try:
+        claims: GrantClaims = storage.signer.verify(token.strip())
+    except GrantError as e:
+        return _problem(401, str(e))
+    if not claims.covers(key):
+        return _problem(403, "the grant does not cover this key")
+    if write and not claims.write:
+        return _problem(403, "the grant is read-only")
+    return claims
+
+
+async def object_route(request: Request) -> Response:
+    key = clean_key(request.path_params["key"])
+    if key is None:
+        return _problem(400, "invalid key")
+    method = request.method
+    claims = _authorize(request, key, write=method in ("PUT", "DELETE"))
+    if isinstance(claims, Response):
+        return claims
+    state = request.app.state.arkitekt
+    path = state.storage.datalayer.path_of(key)
+    if method in ("GET", "HEAD"):
+        if not path.is_file():
+            return _problem(404, "no such object")
+        stats = state.stats
+        stats["datalayer_gets"] = stats.get("datalayer_gets", 0) + 1
+        return FileResponse(path, media_type="application/octet-stream")
+    if method == "DELETE":
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        return Response(status_code=204)
+    return await _put(request, path, state.config.storage_max_object_bytes)
+
+
+async def _put(request: Request, path: Any, limit: int) -> Response:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return _problem(413, f"objects are limited to {limit} bytes")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
+    written = 0
+    try:
+        with open(partial, "wb") as f:
+            async for chunk in request.stream():
+                written += len(chunk)
+                if written > limit:
+                    raise OverflowError
+                f.write(chunk)
+        os.replace(partial, path)
+    except OverflowError:
+        partial.unlink(missing_ok=True)
+        return _problem(413, f"objects are limited to {limit} bytes")
+    except BaseException:
+        partial.unlink(missing_ok=True)  # a client that went away leaves nothing behind
+        raise
+    return Response(status_code=201)
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route(
+            "/datalayer/o/{key:path}",
+            object_route,
+            methods=["GET", "HEAD", "PUT", "DELETE"],
+        )
+    ]

@@ -1,0 +1,86 @@
+"""Database models of stored data: images (zarr arrays), files, their tags and shares.
+
+A record is created when an upload is requested (``status="uploading"``, invisible to queries)
+and becomes ``ready`` only when the server has checked what the client wrote. The bytes live in
+the datalayer under ``store`` (a key prefix), never in the database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..models import Base, new_id, utcnow
+
+UPLOADING = "uploading"
+READY = "ready"
+
+
+class Image(Base):
+    __tablename__ = "storage_images"
+    __table_args__ = (Index("ix_storage_images_owner_created", "owner_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(1024), index=True)
+    store: Mapped[str] = mapped_column(String(255))
+    """The key prefix of the zarr array in the datalayer."""
+    datalayer: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    shape: Mapped[list[Any]] = mapped_column()
+    dims: Mapped[list[Any]] = mapped_column()
+    dtype: Mapped[str] = mapped_column(String(32))
+    chunks: Mapped[list[Any]] = mapped_column()
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    """Bytes stored (compressed), known once the upload is verified."""
+    shared_with_everyone: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    upload_deadline: Mapped[dt.datetime | None] = mapped_column(default=None, index=True)
+    """While uploading: when an abandoned upload may be swept away."""
+
+
+class ImageTag(Base):
+    __tablename__ = "storage_image_tags"
+
+    image_id: Mapped[str] = mapped_column(
+        ForeignKey("storage_images.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(200), primary_key=True, index=True)
+
+
+class File(Base):
+    __tablename__ = "storage_files"
+    __table_args__ = (Index("ix_storage_files_owner_created", "owner_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(1024), index=True)
+    store: Mapped[str] = mapped_column(String(255))
+    """The key prefix; the content is the object ``<store>/data``."""
+    datalayer: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    content_type: Mapped[str] = mapped_column(String(255))
+    shared_with_everyone: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    upload_deadline: Mapped[dt.datetime | None] = mapped_column(default=None, index=True)
+    """While uploading: when an abandoned upload may be swept away."""
+
+
+class StorageShare(Base):
+    """One user an image or a file is shared with."""
+
+    __tablename__ = "storage_shares"
+
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    """``image`` or ``file``."""
+    object_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
