@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .services.auth import AuthService
     from .services.fakts import FaktsService
     from .services.rpc.service import RpcService
+    from .services.storage.service import StorageService
 
 logger = logging.getLogger("arkitekt")
 
@@ -119,6 +120,9 @@ class App:
 
         @property
         def rpc(self) -> RpcService: ...
+
+        @property
+        def storage(self) -> StorageService: ...
 
     @property
     def identifier(self) -> str:

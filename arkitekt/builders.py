@@ -199,6 +199,7 @@ def easy(
     from .services.auth import AuthService
     from .services.fakts import FaktsService
     from .services.rpc.service import RpcService
+    from .services.storage.service import StorageService
 
     manifest = build_manifest(identifier, version, settings)
     login = _choose_login(
@@ -222,6 +223,7 @@ def easy(
                 proxy=proxy or settings.proxy,
             ),
             RpcService(instance_id=instance_id, timeout=settings.timeout),
+            StorageService(),
         ],
     )
 
@@ -248,6 +250,7 @@ def local(
     from .services.fakts import FaktsService
     from .services.rpc.service import RpcService
     from .services.server import IntegratedServer, load_server
+    from .services.storage.service import StorageService
 
     load_server()  # import the server now, so entering the app only starts it
     manifest = build_manifest(identifier, version, settings)
@@ -259,6 +262,7 @@ def local(
             FaktsService(manifest, None, None, cache_dir=settings.cache_dir, no_cache=True),
             AuthService(timeout=settings.timeout, proxy=proxy or settings.proxy),
             RpcService(instance_id=instance_id, timeout=settings.timeout),
+            StorageService(),
         ],
     )
 

@@ -57,6 +57,23 @@ class NoProviderError(ArkitektError):
     """No connected agent provides the function to you right now."""
 
 
+class DataNotFoundError(ArkitektError, LookupError):
+    """No image or file with that id that you may see (it does not exist, or is not shared with
+    you: the server does not tell these apart)."""
+
+
+class ForbiddenError(ArkitektError, PermissionError):
+    """You may see this object but not do that to it (e.g. delete someone else's image)."""
+
+
+class InvalidDataError(ArkitektError, ValueError):
+    """What was given or written cannot be stored (bad dims, dtype, a corrupt upload, ...)."""
+
+
+class TransferError(ArkitektError):
+    """Moving bytes to or from the datalayer failed (the upload was discarded)."""
+
+
 class RemoteError(ArkitektError):
     """A remote function raised. Carries the remote exception's type, message and traceback.
 

@@ -21,6 +21,8 @@ import pytest
 
 from arkitekt.settings import get_settings
 
+pytest_plugins = ["s3_helpers"]
+
 PASSWORD = "correct horse battery staple"
 
 

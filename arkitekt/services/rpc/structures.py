@@ -23,6 +23,22 @@ from typing import Any, TypeVar, overload
 T = TypeVar("T", bound=type)
 
 
+BUILTIN_STRUCTURES = {
+    "@arkitekt/image": ("arkitekt.services.storage.image", "Image"),
+    "@arkitekt/file": ("arkitekt.services.storage.file", "File"),
+}
+"""The SDK's own structures, known to every process without importing them first (a fixed
+table: identifiers from the network never name a module to import)."""
+
+
+def _import_builtin(identifier: str) -> type:
+    import importlib
+
+    module, name = BUILTIN_STRUCTURES[identifier]
+    cls: type = getattr(importlib.import_module(module), name)
+    return cls
+
+
 def is_structure(tp: object) -> bool:
     """Whether ``tp`` is a class with ``async shrink(self)`` and ``async classmethod expand``."""
     if not isinstance(tp, type):
@@ -84,7 +100,13 @@ class TypeRegistry:
 
     def get(self, identifier: str | None) -> type | None:
         """The class known under ``identifier``, or None."""
-        return None if identifier is None else self._types.get(identifier)
+        if identifier is None:
+            return None
+        found = self._types.get(identifier)
+        if found is None and identifier in BUILTIN_STRUCTURES:
+            found = _import_builtin(identifier)
+            self.add(found)
+        return found
 
     def __contains__(self, identifier: object) -> bool:
         return identifier in self._types

@@ -1,0 +1,196 @@
+"""Arrays into zarr: what users hand to ``from_xarray``, checked, chunked and written.
+
+Written as zarr v3 with dimension names, Blosc-zstd compression (byte shuffle) and chunks made
+for images: whole planes of the last two dimensions (up to 1024 x 1024), one step of every other
+dimension, grown along the outer dimensions while a chunk is under 1 MiB. A dask array is
+computed and written a few chunks at a time, so it is never held in memory whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+import re
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+PLANE_EDGE = 1024
+MIN_CHUNK_BYTES = 1 << 20
+WRITE_CONCURRENCY = 8
+"""Chunks computed and written at once (the client's memory holds about this many)."""
+_DIM = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+@dataclass(frozen=True)
+class ArraySource:
+    """A checked array to store: its data (numpy or dask), dimension names and chunks."""
+
+    data: Any
+    dims: tuple[str, ...]
+    chunks: tuple[int, ...]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(int(n) for n in self.data.shape)
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        dtype: np.dtype[Any] = np.dtype(self.data.dtype)
+        return dtype
+
+    @property
+    def nbytes(self) -> int:
+        return math.prod(self.shape) * self.dtype.itemsize
+
+
+def default_chunks(shape: Sequence[int], itemsize: int) -> tuple[int, ...]:
+    """Whole planes (up to 1024 x 1024) of the last two dims, grown outwards to >= 1 MiB."""
+    chunks = [1] * len(shape)
+    for axis in range(max(0, len(shape) - 2), len(shape)):
+        chunks[axis] = max(1, min(shape[axis], PLANE_EDGE))
+    for axis in reversed(range(max(0, len(shape) - 2))):
+        size = math.prod(chunks) * itemsize
+        if size >= MIN_CHUNK_BYTES:
+            break
+        wanted = math.ceil(MIN_CHUNK_BYTES / size)
+        chunks[axis] = max(1, min(shape[axis], wanted))
+    return tuple(chunks)
+
+
+def _is_dask(value: Any) -> bool:
+    return type(value).__module__.startswith("dask.")
+
+
+def as_source(
+    array: Any, dims: Sequence[str] | None, chunks: Sequence[int] | dict[str, int] | None
+) -> ArraySource:
+    """Check what was given to ``from_xarray`` and settle dims and chunks."""
+    import xarray as xr
+
+    if isinstance(array, xr.DataArray):
+        named = tuple(str(d) for d in array.dims)
+        if dims is not None and tuple(dims) != named:
+            raise ValueError(
+                f"dims={list(dims)} disagrees with the DataArray's dims {list(named)}; "
+                "rename the DataArray's dims instead (array.rename(...))"
+            )
+        data, dims = array.data, named
+    elif isinstance(array, np.ndarray) or _is_dask(array):
+        if dims is None:
+            raise ValueError(
+                f"dims= is required for a {type(array).__name__} with {array.ndim} dimensions, "
+                f"e.g. dims={['c', 'z', 'y', 'x'][-array.ndim :] if array.ndim <= 4 else '...'} "
+                "(or pass an xarray.DataArray)"
+            )
+        data = array
+    else:
+        raise TypeError(
+            f"array must be an xarray.DataArray, a numpy array or a dask array, "
+            f"not {type(array).__name__}"
+        )
+    dims = tuple(dims)
+    if data.ndim == 0:
+        raise ValueError("array must have at least one dimension")
+    if len(dims) != data.ndim:
+        raise ValueError(f"dims={list(dims)} must name each of the array's {data.ndim} dimensions")
+    if len(set(dims)) != len(dims) or not all(isinstance(d, str) and _DIM.match(d) for d in dims):
+        raise ValueError(
+            f"dims={list(dims)} must be distinct identifiers (letters, digits, '_'), "
+            "e.g. ['c', 'z', 'y', 'x']"
+        )
+    dtype = np.dtype(data.dtype)
+    if dtype.kind not in "biufc" or dtype.byteorder == ">":
+        raise TypeError(
+            f"array has dtype {dtype}; images must be bool, integer, float or complex "
+            "(little-endian)"
+        )
+    shape = tuple(int(n) for n in data.shape)
+    return ArraySource(data, dims, _settle_chunks(chunks, shape, dims, dtype.itemsize))
+
+
+def _settle_chunks(
+    chunks: Sequence[int] | dict[str, int] | None,
+    shape: tuple[int, ...],
+    dims: tuple[str, ...],
+    itemsize: int,
+) -> tuple[int, ...]:
+    if chunks is None:
+        return default_chunks(shape, itemsize)
+    if isinstance(chunks, dict):
+        unknown = sorted(set(chunks) - set(dims))
+        if unknown:
+            raise ValueError(f"chunks= names dims {unknown} that the array does not have {dims}")
+        base = default_chunks(shape, itemsize)
+        settled = tuple(chunks.get(d, c) for d, c in zip(dims, base, strict=True))
+    else:
+        settled = tuple(chunks)
+    if len(settled) != len(shape) or not all(isinstance(c, int) and c >= 1 for c in settled):
+        raise ValueError(
+            f"chunks={chunks!r} must give one positive size per dimension {dims} "
+            "(a tuple, or a dict by dim name)"
+        )
+    return tuple(min(c, max(n, 1)) for c, n in zip(settled, shape, strict=True))
+
+
+def compressors() -> list[Any]:
+    from zarr.codecs import BloscCodec
+
+    return [BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")]
+
+
+def chunk_regions(shape: Sequence[int], chunks: Sequence[int]) -> Iterator[tuple[slice, ...]]:
+    """Every chunk's region, in C order."""
+    ranges = [range(0, n, c) for n, c in zip(shape, chunks, strict=True)]
+    for starts in itertools.product(*ranges):
+        yield tuple(slice(s, min(s + c, n)) for s, c, n in zip(starts, chunks, shape, strict=True))
+
+
+async def awrite(
+    target: Any,
+    source: ArraySource,
+    *,
+    on_chunk: Callable[[int], None] | None = None,
+    concurrency: int = WRITE_CONCURRENCY,
+) -> None:
+    """Write ``source`` into the zarr ``AsyncArray`` ``target``, chunk by chunk.
+
+    At most ``concurrency`` chunks are in flight; a dask chunk is computed (in a worker thread)
+    just before it is written. ``on_chunk`` gets the bytes of each chunk written.
+    """
+    data = source.data
+    dask = _is_dask(data)
+
+    async def write(region: tuple[slice, ...]) -> None:
+        block = data[region]
+        if dask:
+            block = await asyncio.to_thread(block.compute, scheduler="synchronous")
+        block = np.ascontiguousarray(block)
+        await target.setitem(region, block)
+        if on_chunk is not None:
+            on_chunk(block.nbytes)
+
+    await _bounded(chunk_regions(source.shape, source.chunks), write, concurrency)
+
+
+async def _bounded(
+    items: Iterator[tuple[slice, ...]],
+    work: Callable[[tuple[slice, ...]], Awaitable[None]],
+    limit: int,
+) -> None:
+    """Run ``work`` over ``items`` with at most ``limit`` at once; the first error cancels."""
+    async with asyncio.TaskGroup() as group:
+        slots = asyncio.Semaphore(limit)
+
+        async def run(item: tuple[slice, ...]) -> None:
+            try:
+                await work(item)
+            finally:
+                slots.release()
+
+        for item in items:
+            await slots.acquire()
+            group.create_task(run(item))

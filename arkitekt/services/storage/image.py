@@ -1,0 +1,180 @@
+"""Image: an array in the central store, passed by reference, its data read lazily."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from typing import TYPE_CHECKING, Any
+
+from koil import unkoil
+
+from . import api
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from ...app import App
+
+
+class Image:
+    """An image stored as zarr: its metadata at hand, its data read only where computed.
+
+    ``img.data`` is an ``xarray.DataArray`` backed by dask over the stored chunks:
+    ``img.data.sel(c=0, z=10).compute()`` reads just the chunks of that plane. In a remote
+    function's signature an Image travels as its id and is opened again on the other side.
+    """
+
+    __structure_identifier__ = "@arkitekt/image"
+
+    def __init__(self, info: api.Image, app: App) -> None:
+        self._info = info
+        self._app = app
+        self._data: xr.DataArray | None = None
+
+    # -- metadata --------------------------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        return self._info.id
+
+    @property
+    def name(self) -> str:
+        return self._info.name
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self._info.shape)
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        return tuple(self._info.dims)
+
+    @property
+    def dtype(self) -> Any:
+        import numpy as np
+
+        return np.dtype(self._info.dtype)
+
+    @property
+    def chunks(self) -> tuple[int, ...]:
+        return tuple(self._info.chunks)
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        return tuple(self._info.tags)
+
+    @property
+    def size_bytes(self) -> int | None:
+        """Bytes stored (compressed)."""
+        return self._info.size_bytes
+
+    @property
+    def created_at(self) -> dt.datetime:
+        return self._info.created_at
+
+    @property
+    def mine(self) -> bool:
+        """Whether you own it (else it is shared with you)."""
+        return self._info.mine
+
+    # -- data ------------------------------------------------------------------------------------
+
+    async def adata(self) -> xr.DataArray:
+        """The lazy data (opened once; reading happens on ``.compute()`` / ``.values``)."""
+        if self._data is None:
+            self._data = await self._app.storage.aopen_image(self)
+        return self._data
+
+    @property
+    def data(self) -> xr.DataArray:
+        """Sync :meth:`adata` (in async code, use ``await img.adata()``)."""
+        if self._data is None:
+            self._data = unkoil(self._app.storage.aopen_image, self)
+        return self._data
+
+    # -- actions ---------------------------------------------------------------------------------
+
+    async def adelete(self) -> None:
+        """Delete the image and its data (owner only)."""
+        await self._app.storage.adelete_image(self.id)
+
+    def delete(self) -> None:
+        """Sync :meth:`adelete`."""
+        unkoil(self.adelete)
+
+    async def ashare(
+        self, users: list[str] | tuple[str, ...] = (), *, everyone: bool = False
+    ) -> list[str]:
+        """Let users (by username), or everyone, see and read it; returns who may now."""
+        return await self._app.storage.ashare("image", self.id, users, everyone, unshare=False)
+
+    def share(
+        self, users: list[str] | tuple[str, ...] = (), *, everyone: bool = False
+    ) -> list[str]:
+        """Sync :meth:`ashare`."""
+        return unkoil(self.ashare, users, everyone=everyone)
+
+    async def aunshare(
+        self, users: list[str] | tuple[str, ...] = (), *, everyone: bool = False
+    ) -> list[str]:
+        """Take back what :meth:`ashare` gave."""
+        return await self._app.storage.ashare("image", self.id, users, everyone, unshare=True)
+
+    def unshare(
+        self, users: list[str] | tuple[str, ...] = (), *, everyone: bool = False
+    ) -> list[str]:
+        """Sync :meth:`aunshare`."""
+        return unkoil(self.aunshare, users, everyone=everyone)
+
+    # -- by reference ----------------------------------------------------------------------------
+
+    async def shrink(self) -> str:
+        """What travels in a remote call: the id."""
+        return self.id
+
+    @classmethod
+    async def expand(cls, value: str) -> Image:
+        """The image of an id received in a remote call (metadata now, data on demand)."""
+        from ...app import get_current_app
+
+        return await get_current_app().storage.aget_image(value)
+
+    # -- display ---------------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        shape = ", ".join(f"{d}: {n}" for d, n in zip(self.dims, self.shape, strict=True))
+        return f"Image(id={self.id!r}, name={self.name!r}, {{{shape}}}, dtype={self._info.dtype})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Image) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(("Image", self.id))
+
+    def _repr_html_(self) -> str:
+        from .thumbnail import first_plane, png_data_url, to_png
+
+        try:
+            plane = first_plane(self.data).values
+            source = png_data_url(to_png(plane))
+            picture = f'<img src="{source}" style="image-rendering:pixelated;width:128px">'
+        except Exception as e:  # display must never raise; show why there is no picture
+            picture = f"<em>no preview ({html.escape(type(e).__name__)})</em>"
+        rows = [
+            ("id", self.id),
+            ("shape", " x ".join(f"{d} {n}" for d, n in zip(self.dims, self.shape, strict=True))),
+            ("dtype", self._info.dtype),
+            ("chunks", " x ".join(str(c) for c in self.chunks)),
+            ("tags", ", ".join(self.tags) or "—"),
+            ("created", self.created_at.strftime("%Y-%m-%d %H:%M UTC")),
+            ("owner", "you" if self.mine else "shared with you"),
+        ]
+        table = "".join(
+            f"<tr><th style='text-align:left'>{k}</th><td>{html.escape(str(v))}</td></tr>"
+            for k, v in rows
+        )
+        return (
+            "<div style='display:flex;gap:1em;align-items:flex-start'>"
+            f"<div>{picture}</div><div><strong>{html.escape(self.name)}</strong>"
+            f"<table>{table}</table></div></div>"
+        )

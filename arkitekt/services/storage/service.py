@@ -1,0 +1,372 @@
+"""``app.storage``: images and files by reference.
+
+The control plane is GraphQL (the generated :mod:`.api` over :mod:`.graphql_client`); the bytes
+go straight between this process and the datalayer, with grants the server hands out for one
+image or file at a time. When the server runs inside this process, its folder is used directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import mimetypes
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from ...errors import AppStateError, ArkitektError, TransferError
+from . import api
+from .arrays import as_source, awrite, compressors
+from .file import File
+from .graphql_client import GraphQLClient
+from .image import Image
+from .progress import transfer_progress
+from .stores import GrantedStore, GrantKeeper, object_store
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from ...app import App
+
+logger = logging.getLogger("arkitekt.storage")
+
+ABORT_TIMEOUT = 10.0
+"""Seconds a failed upload waits for the server to discard it."""
+TRANSFER_CHUNK = 8 << 20
+SPOOL_IN_MEMORY = 16 << 20
+"""``File.open()`` keeps content up to this size in memory, larger in a temp file."""
+
+
+class StorageService:
+    """Images and files for one app (``app.storage``)."""
+
+    name = "storage"
+
+    def __init__(self, *, write_concurrency: int = 8) -> None:
+        self.write_concurrency = write_concurrency
+        self._app: App | None = None
+        self._graphql: GraphQLClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def astart(self, app: App) -> None:
+        self._app = app
+        self._loop = asyncio.get_running_loop()
+        self._graphql = GraphQLClient(app, "mikro")
+
+    async def astop(self) -> None:
+        graphql, self._graphql = self._graphql, None
+        if graphql is not None:
+            await graphql.aclose()
+
+    @property
+    def app(self) -> App:
+        if self._app is None:
+            raise AppStateError("the app is not entered: use `with app:` first")
+        return self._app
+
+    @property
+    def graphql(self) -> GraphQLClient:
+        if self._graphql is None:
+            raise AppStateError("the app is not entered: use `with app:` first")
+        return self._graphql
+
+    @property
+    def direct(self) -> bool:
+        """Whether the server runs in this process (its datalayer folder may be used as is)."""
+        return "server" in self.app.services
+
+    def _keeper(self, grant: api.Grant, renew: Any) -> GrantKeeper:
+        assert self._loop is not None
+        return GrantKeeper(grant, renew, self._loop, direct=self.direct)
+
+    # -- images ----------------------------------------------------------------------------------
+
+    async def afrom_xarray(
+        self,
+        array: Any,
+        name: str,
+        *,
+        dims: Sequence[str] | None = None,
+        chunks: Sequence[int] | dict[str, int] | None = None,
+        tags: Sequence[str] = (),
+        progress: bool | None = None,
+    ) -> Image:
+        import zarr.api.asynchronous as zarr_async
+
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError("name must be a non-empty string, e.g. name='cells'")
+        if isinstance(tags, str):
+            raise TypeError("tags= takes a list of strings, e.g. tags=['raw']")
+        source = as_source(array, dims, chunks)
+        upload = await api.arequest_image_upload(
+            api.ImageUploadInput(
+                name=name,
+                shape=source.shape,
+                dims=source.dims,
+                dtype=source.dtype.name,
+                chunks=source.chunks,
+                tags=tuple(tags),
+            ),
+            client=self.graphql,
+        )
+        bar = transfer_progress(source.nbytes, f"uploading {name}", show=progress)
+        try:
+            keeper = self._keeper(
+                upload.grant, lambda: api.arenew_upload_grant(upload.id, client=self.graphql)
+            )
+            target = await zarr_async.create_array(
+                store=GrantedStore(keeper),
+                shape=source.shape,
+                dtype=source.dtype,
+                chunks=source.chunks,
+                dimension_names=source.dims,
+                compressors=compressors(),
+                fill_value=0,
+            )
+            await awrite(target, source, on_chunk=bar.update, concurrency=self.write_concurrency)
+            info = await api.afinish_image_upload(upload.id, client=self.graphql)
+        except BaseException as e:
+            await self._abort(upload.id)
+            if isinstance(e, Exception) and not isinstance(e, ArkitektError | ValueError):
+                raise TransferError(
+                    f"uploading image {name!r} failed ({type(e).__name__}: {e}); "
+                    "the upload was discarded"
+                ) from e
+            raise
+        finally:
+            bar.close()
+        return Image(info, self.app)
+
+    async def _abort(self, upload_id: str) -> None:
+        """Ask the server to discard an upload; never raises (the sweeper is the fallback)."""
+        try:
+            await asyncio.shield(
+                asyncio.wait_for(
+                    api.aabort_upload(upload_id, client=self.graphql), timeout=ABORT_TIMEOUT
+                )
+            )
+        except BaseException as e:  # the error that made us abort matters more
+            logger.warning(
+                "could not discard upload %s (%s); the server will sweep it", upload_id, e
+            )
+
+    async def aopen_image(self, image: Image) -> xr.DataArray:
+        import dask.array as da
+        import xarray as xr
+        import zarr
+        import zarr.api.asynchronous as zarr_async
+
+        grant = await api.aimage_grant(image.id, client=self.graphql)
+        keeper = self._keeper(grant, lambda: api.aimage_grant(image.id, client=self.graphql))
+        opened = await zarr_async.open_array(store=GrantedStore(keeper, read_only=True), mode="r")
+        array = zarr.Array(opened)
+        lazy = da.from_array(  # type: ignore[no-untyped-call]
+            array, chunks=array.chunks, lock=False, asarray=True, name=f"image-{image.id}"
+        )
+        return xr.DataArray(lazy, dims=image.dims, name=image.name, attrs={"image_id": image.id})
+
+    async def aget_image(self, image_id: str) -> Image:
+        if not isinstance(image_id, str) or not image_id:
+            raise ValueError(f"image id must be a non-empty string, got {image_id!r}")
+        return Image(await api.aget_image(image_id, client=self.graphql), self.app)
+
+    async def aimages(
+        self,
+        *,
+        name: str | None = None,
+        name__contains: str | None = None,
+        tags: Sequence[str] = (),
+        mine: bool = False,
+        created_after: Any = None,
+        created_before: Any = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Image]:
+        if isinstance(tags, str):
+            raise TypeError("tags= takes a list of strings, e.g. tags=['raw']")
+        found = await api.alist_images(
+            filter=api.ImageFilter(
+                name=name,
+                nameContains=name__contains,
+                tags=tuple(tags),
+                mine=mine,
+                createdAfter=created_after,
+                createdBefore=created_before,
+            ),
+            pagination=api.Pagination(limit=limit, offset=offset),
+            client=self.graphql,
+        )
+        return [Image(info, self.app) for info in found]
+
+    async def adelete_image(self, image_id: str) -> None:
+        await api.adelete_image(image_id, client=self.graphql)
+
+    async def ashare(
+        self, kind: str, object_id: str, users: Sequence[str], everyone: bool, *, unshare: bool
+    ) -> list[str]:
+        if isinstance(users, str):
+            raise TypeError("users= takes a list of usernames, e.g. users=['bob']")
+        share = api.ashare_image if kind == "image" else api.ashare_file
+        result = await share(
+            object_id, users=list(users), everyone=everyone, unshare=unshare, client=self.graphql
+        )
+        return ["*", *result.users] if result.everyone else list(result.users)
+
+    # -- files -----------------------------------------------------------------------------------
+
+    async def afrom_file(
+        self,
+        source: str | os.PathLike[str] | IO[bytes],
+        name: str | None = None,
+        *,
+        content_type: str | None = None,
+        progress: bool | None = None,
+    ) -> File:
+        with contextlib.ExitStack() as stack:
+            if isinstance(source, str | os.PathLike):
+                path = Path(source)
+                if not path.is_file():
+                    raise FileNotFoundError(f"from_file: {str(path)!r} is not a file")
+                stream: IO[bytes] = stack.enter_context(open(path, "rb"))
+                name = name or path.name
+            elif hasattr(source, "read"):
+                stream = source
+                name = name or os.path.basename(str(getattr(source, "name", ""))) or "file"
+            else:
+                raise TypeError(
+                    f"source must be a path or a binary file object, not {type(source).__name__}"
+                )
+            if not stream.seekable():  # the size must be known up front: spool it first
+                spool = stack.enter_context(tempfile.TemporaryFile())
+                await asyncio.to_thread(shutil.copyfileobj, stream, spool, TRANSFER_CHUNK)
+                spool.seek(0)
+                stream = spool
+            start = stream.tell()
+            size = stream.seek(0, os.SEEK_END) - start
+            stream.seek(start)
+            content_type = (
+                content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+            )
+            upload = await api.arequest_file_upload(
+                api.FileUploadInput(name=name, sizeBytes=size, contentType=content_type),
+                client=self.graphql,
+            )
+            bar = transfer_progress(size, f"uploading {name}", show=progress)
+            try:
+                await self._put_file(upload.grant, stream, size, bar.update)
+                info = await api.afinish_file_upload(upload.id, client=self.graphql)
+            except BaseException as e:
+                await self._abort(upload.id)
+                if isinstance(e, Exception) and not isinstance(e, ArkitektError):
+                    raise TransferError(
+                        f"uploading file {name!r} failed ({type(e).__name__}: {e}); "
+                        "the upload was discarded"
+                    ) from e
+                raise
+            finally:
+                bar.close()
+        return File(info, self.app)
+
+    async def _put_file(self, grant: api.Grant, stream: IO[bytes], size: int, seen: Any) -> None:
+        async def chunks() -> AsyncIterator[bytes]:
+            while True:
+                block = await asyncio.to_thread(stream.read, TRANSFER_CHUNK)
+                if not block:
+                    return
+                seen(len(block))
+                yield block
+
+        if grant.kind == "http" and not (self.direct and grant.path):
+            import httpx
+
+            assert grant.url is not None
+            async with httpx.AsyncClient(timeout=httpx.Timeout(120, connect=10)) as http:
+                response = await http.put(
+                    grant.url.rstrip("/") + "/data",
+                    content=chunks(),
+                    headers={
+                        "authorization": f"Bearer {grant.token}",
+                        "content-length": str(size),
+                    },
+                )
+                response.raise_for_status()
+            return
+        import obstore
+
+        store = object_store(grant, direct=self.direct)
+        await obstore.put_async(store, "data", chunks(), chunk_size=TRANSFER_CHUNK)
+
+    async def _get_file(self, file: File, sink: IO[bytes], progress: bool | None) -> None:
+        import obstore
+
+        grant = await api.afile_grant(file.id, client=self.graphql)
+        store = object_store(grant, direct=self.direct)
+        bar = transfer_progress(file.size_bytes, f"downloading {file.name}", show=progress)
+        try:
+            result = await obstore.get_async(store, "data")
+            async for block in result.stream(min_chunk_size=TRANSFER_CHUNK):
+                data = bytes(block)
+                await asyncio.to_thread(sink.write, data)
+                bar.update(len(data))
+        except ArkitektError:
+            raise
+        except Exception as e:
+            raise TransferError(f"downloading file {file.name!r} failed ({e})") from e
+        finally:
+            bar.close()
+
+    async def adownload_file(
+        self, file: File, path: Path, *, overwrite: bool = False, progress: bool | None = None
+    ) -> Path:
+        target = path / file.name if path.is_dir() else path
+        if target.exists() and not overwrite:
+            raise FileExistsError(f"{str(target)!r} exists; pass overwrite=True to replace it")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as sink:
+                await self._get_file(file, sink, progress)
+            os.replace(partial, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(partial)
+            raise
+        return target
+
+    async def aopen_file(self, file: File) -> IO[bytes]:
+        sink = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - returned open
+        try:
+            await self._get_file(file, sink, progress=None)
+        except BaseException:
+            sink.close()
+            raise
+        sink.seek(0)
+        return sink
+
+    async def aget_file(self, file_id: str) -> File:
+        if not isinstance(file_id, str) or not file_id:
+            raise ValueError(f"file id must be a non-empty string, got {file_id!r}")
+        return File(await api.aget_file(file_id, client=self.graphql), self.app)
+
+    async def afiles(
+        self,
+        *,
+        name: str | None = None,
+        name__contains: str | None = None,
+        mine: bool = False,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[File]:
+        found = await api.alist_files(
+            filter=api.FileFilter(name=name, nameContains=name__contains, mine=mine),
+            pagination=api.Pagination(limit=limit, offset=offset),
+            client=self.graphql,
+        )
+        return [File(info, self.app) for info in found]
+
+    async def adelete_file(self, file_id: str) -> None:
+        await api.adelete_file(file_id, client=self.graphql)
