@@ -27,7 +27,6 @@ from arkitekt.server.storage.s3 import (
     session_policy,
 )
 
-
 Opener = Callable[..., Any]
 
 

@@ -171,7 +171,9 @@ class StorageCatalogue:
             return {}
         async with self.db.new_session() as s:
             rows = await s.execute(
-                select(ImageTag.image_id, ImageTag.tag).where(ImageTag.image_id.in_(image_ids))
+                select(ImageTag.image_id, ImageTag.tag)
+                .where(ImageTag.image_id.in_(image_ids))
+                .order_by(ImageTag.tag)
             )
         found: dict[str, list[str]] = {}
         for image_id, tag in rows:

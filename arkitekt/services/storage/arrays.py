@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from ...errors import TransferError
+
 PLANE_EDGE = 1024
 MIN_CHUNK_BYTES = 1 << 20
 WRITE_CONCURRENCY = 8
@@ -136,6 +138,12 @@ def _settle_chunks(
     return tuple(min(c, max(n, 1)) for c, n in zip(settled, shape, strict=True))
 
 
+def brief(error: BaseException) -> str:
+    """An error's type and first line (obstore appends a long debug dump)."""
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"
+
+
 def compressors() -> list[Any]:
     from zarr.codecs import BloscCodec
 
@@ -166,10 +174,13 @@ async def awrite(
 
     async def write(region: tuple[slice, ...]) -> None:
         block = data[region]
-        if dask:
+        if dask:  # the user's computation: its errors go up unchanged
             block = await asyncio.to_thread(block.compute, scheduler="synchronous")
         block = np.ascontiguousarray(block)
-        await target.setitem(region, block)
+        try:
+            await target.setitem(region, block)
+        except Exception as e:
+            raise TransferError(f"writing a chunk failed ({brief(e)})") from e
         if on_chunk is not None:
             on_chunk(block.nbytes)
 
@@ -182,15 +193,18 @@ async def _bounded(
     limit: int,
 ) -> None:
     """Run ``work`` over ``items`` with at most ``limit`` at once; the first error cancels."""
-    async with asyncio.TaskGroup() as group:
-        slots = asyncio.Semaphore(limit)
+    try:
+        async with asyncio.TaskGroup() as group:
+            slots = asyncio.Semaphore(limit)
 
-        async def run(item: tuple[slice, ...]) -> None:
-            try:
-                await work(item)
-            finally:
-                slots.release()
+            async def run(item: tuple[slice, ...]) -> None:
+                try:
+                    await work(item)
+                finally:
+                    slots.release()
 
-        for item in items:
-            await slots.acquire()
-            group.create_task(run(item))
+            for item in items:
+                await slots.acquire()
+                group.create_task(run(item))
+    except ExceptionGroup as failed:  # the first error is the story; the rest were cancelled
+        raise failed.exceptions[0] from None

@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from ...errors import AppStateError, ArkitektError, TransferError
 from . import api
-from .arrays import as_source, awrite, compressors
+from .arrays import as_source, awrite, brief, compressors
 from .file import File
 from .graphql_client import GraphQLClient
 from .image import Image
@@ -118,24 +118,24 @@ class StorageService:
             keeper = self._keeper(
                 upload.grant, lambda: api.arenew_upload_grant(upload.id, client=self.graphql)
             )
-            target = await zarr_async.create_array(
-                store=GrantedStore(keeper),
-                shape=source.shape,
-                dtype=source.dtype,
-                chunks=source.chunks,
-                dimension_names=source.dims,
-                compressors=compressors(),
-                fill_value=0,
-            )
+            try:
+                target = await zarr_async.create_array(
+                    store=GrantedStore(keeper),
+                    shape=source.shape,
+                    dtype=source.dtype,
+                    chunks=source.chunks,
+                    dimension_names=source.dims,
+                    compressors=compressors(),
+                    fill_value=0,
+                )
+            except Exception as e:
+                raise TransferError(f"creating the array failed ({brief(e)})") from e
             await awrite(target, source, on_chunk=bar.update, concurrency=self.write_concurrency)
             info = await api.afinish_image_upload(upload.id, client=self.graphql)
         except BaseException as e:
             await self._abort(upload.id)
-            if isinstance(e, Exception) and not isinstance(e, ArkitektError | ValueError):
-                raise TransferError(
-                    f"uploading image {name!r} failed ({type(e).__name__}: {e}); "
-                    "the upload was discarded"
-                ) from e
+            if isinstance(e, Exception):
+                e.add_note(f"arkitekt: the upload of image {name!r} was discarded")
             raise
         finally:
             bar.close()
@@ -263,7 +263,7 @@ class StorageService:
                 await self._abort(upload.id)
                 if isinstance(e, Exception) and not isinstance(e, ArkitektError):
                     raise TransferError(
-                        f"uploading file {name!r} failed ({type(e).__name__}: {e}); "
+                        f"uploading file {name!r} failed ({brief(e)}); "
                         "the upload was discarded"
                     ) from e
                 raise
@@ -315,7 +315,7 @@ class StorageService:
         except ArkitektError:
             raise
         except Exception as e:
-            raise TransferError(f"downloading file {file.name!r} failed ({e})") from e
+            raise TransferError(f"downloading file {file.name!r} failed ({brief(e)})") from e
         finally:
             bar.close()
 

@@ -49,7 +49,7 @@ def object_store(grant: Grant, *, direct: bool) -> ObstoreStore:
         if not grant.url or not grant.token:
             raise ValueError("an http grant needs a url and a token")
         return HTTPStore.from_url(
-            grant.url.rstrip("/") + "/",
+            grant.url.rstrip("/"),
             client_options={
                 "allow_http": True,
                 "default_headers": {"authorization": f"Bearer {grant.token}"},
