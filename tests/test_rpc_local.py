@@ -146,4 +146,7 @@ def test_the_quickstart_example_runs(tmp_path: object) -> None:
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith("server http://127.0.0.1:") and lines[0].endswith(")")
-    assert lines[2:] == ["Hello world! Hello world!", "server stopped"]
+    assert lines[2] == "Hello world! Hello world!"
+    assert lines[3] == "stored 'cells': {'c': 2, 'z': 16, 'y': 256, 'x': 256}"
+    assert lines[4].startswith("brightest pixel: ") and float(lines[4].split(": ")[1]) > 0.99
+    assert lines[5:] == ["server stopped"]

@@ -392,3 +392,21 @@ def test_bad_input_is_refused_before_anything_is_sent(alice: Any) -> None:
         from_file("/no/such/file")
     with pytest.raises(DataNotFoundError):
         get_image("0" * 32)
+
+
+def test_the_storage_example_runs() -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, str(root / "examples" / "storage.py")],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("Image(id=") and "{c: 2, z: 32, y: 512, x: 512}" in lines[0]
+    assert lines[1] == "['streamed', 'cells']"
+    assert lines[2] == "notes.txt: 'acquired on the spinning disk'"

@@ -63,6 +63,23 @@ def default_chunks(shape: Sequence[int], itemsize: int) -> tuple[int, ...]:
     return tuple(chunks)
 
 
+DASK_CHUNK_BYTES = 64 << 20
+
+
+def dask_chunks(shape: Sequence[int], chunks: Sequence[int], itemsize: int) -> tuple[int, ...]:
+    """Dask chunks for reading a zarr array: whole zarr chunks, grouped along the outer dims up
+    to ~64 MiB, so that zarr fetches the chunks of one dask task concurrently. Slicing still
+    reads only the zarr chunks a selection touches (dask pushes the slice into the read)."""
+    grouped = list(chunks)
+    for axis in range(len(shape)):
+        size = math.prod(grouped) * itemsize
+        if size >= DASK_CHUNK_BYTES:
+            break
+        factor = max(1, DASK_CHUNK_BYTES // size)
+        grouped[axis] = min(shape[axis], grouped[axis] * factor) or 1
+    return tuple(grouped)
+
+
 def _is_dask(value: Any) -> bool:
     return type(value).__module__.startswith("dask.")
 

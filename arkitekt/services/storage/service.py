@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from ...errors import AppStateError, ArkitektError, TransferError
 from . import api
-from .arrays import as_source, awrite, brief, compressors
+from .arrays import as_source, awrite, brief, compressors, dask_chunks
 from .file import File
 from .graphql_client import GraphQLClient
 from .image import Image
@@ -79,9 +79,16 @@ class StorageService:
         """Whether the server runs in this process (its datalayer folder may be used as is)."""
         return "server" in self.app.services
 
-    def _keeper(self, grant: api.Grant, renew: Any) -> GrantKeeper:
+    def _zarr_store(self, grant: api.Grant, renew: Any, *, read_only: bool = False) -> Any:
+        """The zarr store of a grant: the folder itself when the server runs in this process
+        (zarr's own LocalStore, the fastest path), else a store that keeps its grant fresh."""
+        if self.direct and grant.path:
+            from zarr.storage import LocalStore
+
+            return LocalStore(grant.path, read_only=read_only)
         assert self._loop is not None
-        return GrantKeeper(grant, renew, self._loop, direct=self.direct)
+        keeper = GrantKeeper(grant, renew, self._loop, direct=False)
+        return GrantedStore(keeper, read_only=read_only)
 
     # -- images ----------------------------------------------------------------------------------
 
@@ -115,12 +122,12 @@ class StorageService:
         )
         bar = transfer_progress(source.nbytes, f"uploading {name}", show=progress)
         try:
-            keeper = self._keeper(
+            store = self._zarr_store(
                 upload.grant, lambda: api.arenew_upload_grant(upload.id, client=self.graphql)
             )
             try:
                 target = await zarr_async.create_array(
-                    store=GrantedStore(keeper),
+                    store=store,
                     shape=source.shape,
                     dtype=source.dtype,
                     chunks=source.chunks,
@@ -161,11 +168,17 @@ class StorageService:
         import zarr.api.asynchronous as zarr_async
 
         grant = await api.aimage_grant(image.id, client=self.graphql)
-        keeper = self._keeper(grant, lambda: api.aimage_grant(image.id, client=self.graphql))
-        opened = await zarr_async.open_array(store=GrantedStore(keeper, read_only=True), mode="r")
+        store = self._zarr_store(
+            grant, lambda: api.aimage_grant(image.id, client=self.graphql), read_only=True
+        )
+        opened = await zarr_async.open_array(store=store, mode="r")
         array = zarr.Array(opened)
         lazy = da.from_array(  # type: ignore[no-untyped-call]
-            array, chunks=array.chunks, lock=False, asarray=True, name=f"image-{image.id}"
+            array,
+            chunks=dask_chunks(array.shape, array.chunks, array.dtype.itemsize),
+            lock=False,
+            asarray=True,
+            name=f"image-{image.id}",
         )
         return xr.DataArray(lazy, dims=image.dims, name=image.name, attrs={"image_id": image.id})
 
@@ -263,8 +276,7 @@ class StorageService:
                 await self._abort(upload.id)
                 if isinstance(e, Exception) and not isinstance(e, ArkitektError):
                     raise TransferError(
-                        f"uploading file {name!r} failed ({brief(e)}); "
-                        "the upload was discarded"
+                        f"uploading file {name!r} failed ({brief(e)}); the upload was discarded"
                     ) from e
                 raise
             finally:

@@ -1,0 +1,300 @@
+"""Benchmark of storage. Prints a table; run with ``python bench/storage.py``.
+
+For each datalayer — the local folder used in-process (``local()``), the local datalayer over
+HTTP (a standalone server, a remote-mode client), S3 (moto's server; a Python S3 emulator, so
+its absolute figures are moto's, the ratio is what matters) — with a 1 GiB float32 image
+(``BENCH_STORAGE_MIB`` to change), zarr v3 chunks of 4 MiB, Blosc-zstd:
+
+- upload with ``from_xarray`` vs raw zarr writing the same array to the same backend;
+- full read with ``img.data.values`` vs raw zarr reading it back;
+- latency of reading one chunk of a stored image (random chunks);
+- peak client memory while uploading a 1 GiB dask array (a client process of its own).
+
+Targets are from the issue; they are reported, not asserted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import numpy as np  # noqa: E402
+import zarr  # noqa: E402
+from core import PASSWORD, free_port, percentile  # noqa: E402
+
+from arkitekt import easy, from_xarray, get_image, local  # noqa: E402
+from arkitekt.services.storage import api  # noqa: E402
+from arkitekt.services.storage.arrays import compressors  # noqa: E402
+
+SIZE_MIB = int(os.environ.get("BENCH_STORAGE_MIB", "1024"))
+PLANE = (2048, 2048)
+CHUNKS = (1, 1024, 1024)
+RUNS = 2
+CHUNK_READS = 40
+
+
+def timed(action: Callable[[], Any], runs: int = RUNS) -> list[float]:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def mb_per_s(times: list[float]) -> float:
+    return SIZE_MIB * (1 << 20) / statistics.median(times) / 1e6
+
+
+@contextlib.contextmanager
+def process(args: list[str], env: dict[str, str], health: str) -> Iterator[None]:
+    import httpx
+
+    proc = subprocess.Popen(args, env={**os.environ, **env}, stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(health, timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+@contextlib.contextmanager
+def standalone(data_dir: Path, env: dict[str, str]) -> Iterator[str]:
+    port = free_port()
+    env = {"ARKITEKT_DATA_DIR": str(data_dir), **env}
+    command = [sys.executable, "-m", "arkitekt.cli"]
+    with process(
+        [*command, "server", "--port", str(port), "--log-level", "warning"],
+        env,
+        f"http://127.0.0.1:{port}/health",
+    ):
+        subprocess.run(
+            [*command, "user", "add", "bench", "--password", PASSWORD],
+            env={**os.environ, **env},
+            check=True,
+            capture_output=True,
+        )
+        yield f"http://127.0.0.1:{port}"
+
+
+def raw_store(app: Any, backend: str, scratch: Path, s3: dict[str, str] | None, run: int) -> Any:
+    """A fresh zarr store on the same backend, written without the SDK."""
+    from obstore.store import HTTPStore, S3Store
+    from zarr.storage import LocalStore, ObjectStore
+
+    if backend == "local (in-process folder)":
+        return LocalStore(scratch / "raw" / str(run))
+    if backend == "local over HTTP":
+        upload = app._run(  # a write grant, used by plain zarr over HTTP
+            api.arequest_image_upload,
+            api.ImageUploadInput(name="raw", shape=(1,), dims=("x",), dtype="uint8", chunks=(1,)),
+            client=app.storage.graphql,
+        )
+        grant = upload.grant
+        return ObjectStore(
+            HTTPStore.from_url(
+                grant.url,
+                client_options={
+                    "allow_http": True,
+                    "default_headers": {"authorization": f"Bearer {grant.token}"},
+                },
+            )
+        )
+    assert s3 is not None
+    return ObjectStore(
+        S3Store(
+            s3["bucket"],
+            prefix=f"raw/{run}",
+            endpoint=s3["endpoint"],
+            region="us-east-1",
+            access_key_id="testing",
+            secret_access_key="testing",
+            virtual_hosted_style_request=False,
+            client_options={"allow_http": True},
+        )
+    )
+
+
+def bench_backend(
+    app: Any, backend: str, scratch: Path, s3: dict[str, str] | None
+) -> list[list[str]]:
+    rng = np.random.default_rng(0)
+    planes = SIZE_MIB // 16
+    data = rng.random((planes, *PLANE), dtype=np.float32)
+    rows: list[list[str]] = []
+    stored: list[Any] = []
+
+    def upload() -> None:
+        stored.append(from_xarray(data, name="bench", dims=["z", "y", "x"], chunks=CHUNKS))
+
+    up = timed(upload)
+    stores = [raw_store(app, backend, scratch, s3, run) for run in range(RUNS)]
+    runs = iter(stores)
+
+    def raw_write() -> None:
+        target = zarr.create_array(
+            next(runs),
+            shape=data.shape,
+            dtype=data.dtype,
+            chunks=CHUNKS,
+            compressors=compressors(),
+            dimension_names=["z", "y", "x"],
+        )
+        target[:] = data
+
+    raw_up = timed(raw_write)
+    image = get_image(stored[-1].id)
+
+    def read() -> None:
+        values = get_image(image.id).data.values
+        assert values.shape == data.shape
+
+    down = timed(read)
+    raw_down = timed(lambda: zarr.open_array(stores[0], mode="r")[:])
+    ratio_up = statistics.median(raw_up) / statistics.median(up)
+    ratio_down = statistics.median(raw_down) / statistics.median(down)
+    rows.append(
+        [
+            f"{backend}: upload",
+            f"{mb_per_s(up):.0f} MB/s",
+            "",
+            f"raw zarr {mb_per_s(raw_up):.0f} MB/s",
+            f"{ratio_up:.0%} of raw",
+            ">= 80% of raw",
+        ]
+    )
+    rows.append(
+        [
+            f"{backend}: full read",
+            f"{mb_per_s(down):.0f} MB/s",
+            "",
+            f"raw zarr {mb_per_s(raw_down):.0f} MB/s",
+            f"{ratio_down:.0%} of raw",
+            ">= 80% of raw",
+        ]
+    )
+
+    lazy = image.data
+    _ = lazy[0, :1024, :1024].values  # warm the connection
+    latencies = []
+    for _ in range(CHUNK_READS):
+        z, y, x = random.randrange(planes), random.randrange(2) * 1024, random.randrange(2) * 1024
+        started = time.perf_counter()
+        _ = lazy[z, y : y + 1024, x : x + 1024].values
+        latencies.append(time.perf_counter() - started)
+    rows.append(
+        [
+            f"{backend}: read one 4 MiB chunk",
+            f"{statistics.median(latencies) * 1000:.1f} ms",
+            f"{percentile(latencies, 99) * 1000:.1f} ms",
+            "",
+            "",
+            "<= 50 ms",
+        ]
+    )
+    for img in stored:
+        img.delete()
+    return rows
+
+
+MEMORY_CLIENT = """
+import resource, sys, time
+import dask.array as da
+from arkitekt import easy, from_xarray
+size_mib = int(sys.argv[2])
+with easy("bench-memory", url=sys.argv[1], username="bench", password=sys.argv[3], no_cache=True):
+    shape = (size_mib // 16, 2048, 2048)
+    lazy = da.random.default_rng(1).random(shape, chunks=(1, 1024, 1024), dtype="float32")
+    from_xarray(lazy[:1], name="warm-up", dims=["z", "y", "x"])
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    from_xarray(lazy, name="dask", dims=["z", "y", "x"])
+    elapsed = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(before / 1024, peak / 1024, elapsed)
+"""
+
+
+def bench_memory(url: str) -> list[str]:
+    out = subprocess.run(
+        [sys.executable, "-c", MEMORY_CLIENT, url, str(SIZE_MIB), PASSWORD],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    before, peak, elapsed = (float(v) for v in out[-3:])
+    return [
+        f"dask upload of {SIZE_MIB} MiB over HTTP: client peak RSS",
+        f"{peak:.0f} MiB",
+        "",
+        f"{SIZE_MIB * 1.048576 / elapsed:.0f} MB/s",
+        f"+{peak - before:.0f} MiB over the warmed-up client",
+        "a few 4 MiB chunks, not the array",
+    ]
+
+
+def main() -> None:
+    rows: list[list[str]] = []
+    with tempfile.TemporaryDirectory() as folder:
+        scratch = Path(folder)
+        with local("bench-storage", data_dir=scratch / "integrated") as app:
+            rows += bench_backend(app, "local (in-process folder)", scratch, None)
+        with standalone(scratch / "standalone", {}) as url:
+            with easy(
+                "bench-storage", url=url, username="bench", password=PASSWORD, no_cache=True
+            ) as app:
+                rows += bench_backend(app, "local over HTTP", scratch, None)
+            rows.append(bench_memory(url))
+        moto_port = free_port()
+        endpoint = f"http://127.0.0.1:{moto_port}"
+        with process(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
+            {},
+            f"{endpoint}/moto-api/",
+        ):
+            s3_env = {
+                "ARKITEKT_DATALAYER": "s3",
+                "ARKITEKT_S3_ENDPOINT_URL": endpoint,
+                "ARKITEKT_S3_BUCKET": "bench",
+                "ARKITEKT_S3_ACCESS_KEY_ID": "testing",
+                "ARKITEKT_S3_SECRET_ACCESS_KEY": "testing",
+            }
+            with (
+                standalone(scratch / "s3", s3_env) as url,
+                easy(
+                    "bench-storage", url=url, username="bench", password=PASSWORD, no_cache=True
+                ) as app,
+            ):
+                rows += bench_backend(
+                    app, "S3 (moto)", scratch, {"bucket": "bench", "endpoint": endpoint}
+                )
+
+    headers = ["measurement", "median", "p99", "throughput", "vs raw / memory", "target"]
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
+    print(line)
+    print("-" * len(line))
+    for r in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)))
+
+
+if __name__ == "__main__":
+    main()

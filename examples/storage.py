@@ -1,0 +1,48 @@
+"""Storage: images and files by reference, on the integrated server (or ARKITEKT_URL's).
+
+Run it with ``python examples/storage.py``. It stores a 4-D image, reads one plane back (only
+that plane's chunks are fetched), lists images by name and tag, stores a file and downloads it,
+then tidies up.
+"""
+
+import tempfile
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+from arkitekt import delete, easy, from_file, from_xarray, get_image, images
+
+
+def main() -> None:
+    with easy("storage-example"):
+        stack = xr.DataArray(
+            np.random.default_rng(0).random((2, 32, 512, 512), dtype=np.float32),
+            dims=["c", "z", "y", "x"],
+        )
+        img = from_xarray(stack, name="cells", tags=["example"])
+        print(img)
+        plane = img.data.sel(c=0, z=10).compute()  # reads one chunk of 64
+        assert np.array_equal(plane.values, stack.sel(c=0, z=10).values)
+
+        # a dask array is computed and uploaded a few chunks at a time, never whole
+        lazy = da.random.default_rng(1).random((8, 1024, 1024), chunks=(1, 1024, 1024))
+        streamed = from_xarray(lazy, name="streamed", dims=["t", "y", "x"], tags=["example"])
+
+        print([i.name for i in images(tags=["example"])])
+        assert get_image(img.id) == img
+
+        with tempfile.TemporaryDirectory() as folder:
+            notes = Path(folder) / "notes.txt"
+            notes.write_text("acquired on the spinning disk\n")
+            stored = from_file(notes)
+            copy = stored.download(Path(folder) / "copy.txt")
+            print(f"{stored.name}: {copy.read_text().strip()!r}")
+
+        for item in (img, streamed, stored):
+            delete(item)
+
+
+if __name__ == "__main__":
+    main()
