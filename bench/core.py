@@ -47,6 +47,16 @@ def row(
     ]
 
 
+def print_table(headers: list[str], rows: list[list[str]]) -> None:
+    """Columns padded to their widest cell, a rule under the headers."""
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
+    print(line)
+    print("-" * len(line))
+    for r in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)))
+
+
 def bench_import(runs: int = 15) -> list[float]:
     code = "import time; t=time.perf_counter(); import arkitekt; print(time.perf_counter()-t)"
     times = []
@@ -202,13 +212,7 @@ def main() -> None:
     )
     rows.append(["server RSS at idle", "", "", "", f"{idle:.0f} MiB", "—"])
 
-    headers = ["measurement", "median", "p99", "throughput", "memory", "target"]
-    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
-    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
-    print(line)
-    print("-" * len(line))
-    for r in rows:
-        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)))
+    print_table(["measurement", "median", "p99", "throughput", "memory", "target"], rows)
 
 
 if __name__ == "__main__":

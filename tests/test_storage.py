@@ -410,3 +410,43 @@ def test_the_storage_example_runs() -> None:
     assert lines[0].startswith("Image(id=") and "{c: 2, z: 32, y: 512, x: 512}" in lines[0]
     assert lines[1] == "['streamed', 'cells']"
     assert lines[2] == "notes.txt: 'acquired on the spinning disk'"
+
+
+# -- display, helpers ------------------------------------------------------------------------------
+
+
+def test_image_shows_a_thumbnail_in_notebooks(alice: Any) -> None:
+    img = from_xarray(_random((3, 300, 200), "uint16"), name="<b>shown</b>", dims=["z", "y", "x"])
+    page = img._repr_html_()
+    assert page.count('<img src="data:image/png;base64,') == 1
+    assert "&lt;b&gt;shown&lt;/b&gt;" in page and "<b>shown</b>" not in page  # escaped
+    assert "z 3 x y 300 x x 200" in page and "uint16" in page
+    import base64
+
+    png = base64.b64decode(page.split("base64,")[1].split('"')[0])
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert (height, width) == (100, 100)  # the first plane, strided to at most 128 px
+
+
+def test_bad_pagination_is_refused_by_the_server(alice: Any) -> None:
+    from arkitekt import InvalidDataError
+
+    with pytest.raises(InvalidDataError, match=r"pagination\.limit"):
+        images(limit=0)
+
+
+def test_images_are_known_structures_without_importing_them() -> None:
+    from arkitekt.services.rpc.structures import TypeRegistry
+
+    assert TypeRegistry().get("@arkitekt/image") is Image
+
+
+def test_progress_bar_is_silent_when_not_a_terminal() -> None:
+    from arkitekt.services.storage.progress import transfer_progress
+
+    bar = transfer_progress(1 << 40, "huge")  # stderr is captured here: not a terminal
+    assert type(bar).__name__ == "_Silent"
+    shown = transfer_progress(10, "forced", show=True)
+    shown.update(10)
+    shown.close()

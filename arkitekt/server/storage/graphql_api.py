@@ -318,6 +318,19 @@ async def _upload_row(info: Info, upload_id: str) -> ImageRow | FileRow:
     raise _error("NOT_FOUND", f"no upload {upload_id!r} in progress")
 
 
+async def _delete(info: Info, model: type[ImageRow] | type[FileRow], object_id: str) -> None:
+    """Owner only: the record goes first (nobody gets a grant any more), then the bytes."""
+    storage = _storage(info)
+    try:
+        row = await storage.catalogue.owned(model, object_id, _user(info))
+    except cat.NotFound as e:
+        raise _not_found(e) from None
+    except PermissionError as e:
+        raise _error("FORBIDDEN", str(e)) from None
+    await storage.catalogue.remove(model, row.id)
+    await storage.datalayer.delete(row.store)
+
+
 async def _share(
     info: Info,
     model: type[ImageRow] | type[FileRow],
@@ -435,28 +448,12 @@ class Mutation:
 
     @strawberry.mutation(description="Delete one of your images and its data.")
     async def delete_image(self, info: Info, id: strawberry.ID) -> strawberry.ID:
-        storage = _storage(info)
-        try:
-            row = await storage.catalogue.owned(ImageRow, str(id), _user(info))
-        except cat.NotFound as e:
-            raise _not_found(e) from None
-        except PermissionError as e:
-            raise _error("FORBIDDEN", str(e)) from None
-        await storage.catalogue.remove(ImageRow, row.id)
-        await storage.datalayer.delete(row.store)
+        await _delete(info, ImageRow, str(id))
         return id
 
     @strawberry.mutation(description="Delete one of your files and its content.")
     async def delete_file(self, info: Info, id: strawberry.ID) -> strawberry.ID:
-        storage = _storage(info)
-        try:
-            row = await storage.catalogue.owned(FileRow, str(id), _user(info))
-        except cat.NotFound as e:
-            raise _not_found(e) from None
-        except PermissionError as e:
-            raise _error("FORBIDDEN", str(e)) from None
-        await storage.catalogue.remove(FileRow, row.id)
-        await storage.datalayer.delete(row.store)
+        await _delete(info, FileRow, str(id))
         return id
 
     @strawberry.mutation(description="Share one of your images with users or everyone (or stop).")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 from typing import TYPE_CHECKING, Any
 
 from koil import unkoil
 
 from . import api
+from .stored import Stored
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from ...app import App
 
 
-class Image:
+class Image(Stored):
     """An image stored as zarr: its metadata at hand, its data read only where computed.
 
     ``img.data`` is an ``xarray.DataArray`` backed by dask over the stored chunks:
@@ -25,21 +25,14 @@ class Image:
     """
 
     __structure_identifier__ = "@arkitekt/image"
+    kind = "image"
 
     def __init__(self, info: api.Image, app: App) -> None:
-        self._info = info
-        self._app = app
+        super().__init__(info, app)
+        self._info: api.Image = info
         self._data: xr.DataArray | None = None
 
     # -- metadata --------------------------------------------------------------------------------
-
-    @property
-    def id(self) -> str:
-        return self._info.id
-
-    @property
-    def name(self) -> str:
-        return self._info.name
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -68,15 +61,6 @@ class Image:
         """Bytes stored (compressed)."""
         return self._info.size_bytes
 
-    @property
-    def created_at(self) -> dt.datetime:
-        return self._info.created_at
-
-    @property
-    def mine(self) -> bool:
-        """Whether you own it (else it is shared with you)."""
-        return self._info.mine
-
     # -- data ------------------------------------------------------------------------------------
 
     async def adata(self) -> xr.DataArray:
@@ -92,64 +76,11 @@ class Image:
             self._data = unkoil(self._app.storage.aopen_image, self)
         return self._data
 
-    # -- actions ---------------------------------------------------------------------------------
-
-    async def adelete(self) -> None:
-        """Delete the image and its data (owner only)."""
-        await self._app.storage.adelete_image(self.id)
-
-    def delete(self) -> None:
-        """Sync :meth:`adelete`."""
-        unkoil(self.adelete)
-
-    async def ashare(
-        self, users: list[str] | tuple[str, ...] = (), *, everyone: bool = False
-    ) -> list[str]:
-        """Let users (by username), or everyone, see and read it; returns who may now."""
-        return await self._app.storage.ashare("image", self.id, users, everyone, unshare=False)
-
-    def share(
-        self, users: list[str] | tuple[str, ...] = (), *, everyone: bool = False
-    ) -> list[str]:
-        """Sync :meth:`ashare`."""
-        return unkoil(self.ashare, users, everyone=everyone)
-
-    async def aunshare(
-        self, users: list[str] | tuple[str, ...] = (), *, everyone: bool = False
-    ) -> list[str]:
-        """Take back what :meth:`ashare` gave."""
-        return await self._app.storage.ashare("image", self.id, users, everyone, unshare=True)
-
-    def unshare(
-        self, users: list[str] | tuple[str, ...] = (), *, everyone: bool = False
-    ) -> list[str]:
-        """Sync :meth:`aunshare`."""
-        return unkoil(self.aunshare, users, everyone=everyone)
-
-    # -- by reference ----------------------------------------------------------------------------
-
-    async def shrink(self) -> str:
-        """What travels in a remote call: the id."""
-        return self.id
-
-    @classmethod
-    async def expand(cls, value: str) -> Image:
-        """The image of an id received in a remote call (metadata now, data on demand)."""
-        from ...app import get_current_app
-
-        return await get_current_app().storage.aget_image(value)
-
     # -- display ---------------------------------------------------------------------------------
 
     def __repr__(self) -> str:
         shape = ", ".join(f"{d}: {n}" for d, n in zip(self.dims, self.shape, strict=True))
         return f"Image(id={self.id!r}, name={self.name!r}, {{{shape}}}, dtype={self._info.dtype})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Image) and other.id == self.id
-
-    def __hash__(self) -> int:
-        return hash(("Image", self.id))
 
     def _repr_html_(self) -> str:
         from .thumbnail import first_plane, png_data_url, to_png

@@ -218,6 +218,15 @@ class StorageService:
     async def adelete_image(self, image_id: str) -> None:
         await api.adelete_image(image_id, client=self.graphql)
 
+    async def adelete(self, kind: str, object_id: str) -> None:
+        """Delete an ``image`` or a ``file`` (owner only)."""
+        remove = api.adelete_image if kind == "image" else api.adelete_file
+        await remove(object_id, client=self.graphql)
+
+    async def aget(self, kind: str, object_id: str) -> Image | File:
+        """The ``image`` or ``file`` with this id."""
+        return await (self.aget_image(object_id) if kind == "image" else self.aget_file(object_id))
+
     async def ashare(
         self, kind: str, object_id: str, users: Sequence[str], everyone: bool, *, unshare: bool
     ) -> list[str]:

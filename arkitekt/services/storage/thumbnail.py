@@ -13,10 +13,10 @@ THUMBNAIL_EDGE = 128
 
 
 def first_plane(data: Any) -> Any:
-    """The lazy 2D plane shown: index 0 of every dim but the last two, strided to ~128 px."""
+    """The lazy 2D plane shown: index 0 of every dim but the last two, strided to <= 128 px."""
     index: list[Any] = [0] * max(0, data.ndim - 2)
     for n in data.shape[-2:]:
-        index.append(slice(None, None, max(1, n // THUMBNAIL_EDGE)))
+        index.append(slice(None, None, max(1, -(-n // THUMBNAIL_EDGE))))
     return data[tuple(index)]
 
 
