@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     variables are honoured when this is not set."""
     timeout: float = 30.0
     """Seconds allowed for one HTTP request to the server."""
+    progress: bool | None = None
+    """Progress bars for remote calls and transfers: ``true``/``false``; unset shows them where
+    someone is watching (a terminal or a notebook) and never in logs or pipes."""
 
     def resolved_url(self) -> str | None:
         """The server URL from ``ARKITEKT_URL``, falling back to ``FAKTS_URL``."""

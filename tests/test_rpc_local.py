@@ -150,3 +150,44 @@ def test_the_quickstart_example_runs(tmp_path: object) -> None:
     assert lines[3] == "stored 'cells': {'c': 2, 'z': 16, 'y': 256, 'x': 256}"
     assert lines[4].startswith("brightest pixel: ") and float(lines[4].split(": ")[1]) > 0.99
     assert lines[5:] == ["server stopped"]
+
+
+def test_progress_of_a_long_call_shows_as_a_bar(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Where someone watches (forced here: stderr is captured) a call's progress is a bar."""
+    from arkitekt.settings import get_settings
+
+    monkeypatch.setenv("ARKITEKT_PROGRESS", "true")
+    get_settings.cache_clear()
+    try:
+        with local("progress-bar") as app:
+
+            @app.register
+            def crunch(steps: int) -> int:
+                """Work in steps."""
+                for step in range(1, steps + 1):
+                    progress(100 * step // steps, f"step {step}")
+                return steps
+
+            app.serve()
+            assert call(find(interface="crunch"), 4) == 4
+    finally:
+        get_settings.cache_clear()
+    shown = capsys.readouterr().err
+    assert "crunch" in shown and "%|" in shown  # tqdm draws "crunch:  25%|██▌ ..."
+
+
+def test_no_bar_when_nobody_watches(capsys: pytest.CaptureFixture[str]) -> None:
+    with local("progress-silent") as app:
+
+        @app.register
+        def crunch(steps: int) -> int:
+            """Work in steps."""
+            for step in range(1, steps + 1):
+                progress(100 * step // steps)
+            return steps
+
+        app.serve()
+        assert call(find(interface="crunch"), 3) == 3
+    assert "crunch" not in capsys.readouterr().err

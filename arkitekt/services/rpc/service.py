@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from koil import unkoil
 
 from ...errors import AppStateError, ConfigurationError, NodeNotFoundError
+from ...progress import CallProgress
 from .agent import Agent
 from .caller import Caller, log_event, raise_for_event
 from .connection import Connection
@@ -203,25 +204,37 @@ class RpcService:
         if node.definition.kind is NodeKind.GENERATOR:
             raise TypeError(f"{node.name} is a generator: iterate it with iterate()/aiterate()")
         call = await self._start(node, args, kwargs)
-        async for event in self.caller.events(call):
-            if event.kind is EventKind.DONE:
-                return await aexpand_returns(node.definition, event.values or [])
-            raise_for_event(event, node.name)
-            log_event(event, node.name)
+        bar = CallProgress(node.name)
+        try:
+            async for event in self.caller.events(call):
+                if event.kind is EventKind.DONE:
+                    return await aexpand_returns(node.definition, event.values or [])
+                raise_for_event(event, node.name)
+                log_event(event, node.name)
+                if event.kind is EventKind.PROGRESS:
+                    bar.report(event.progress, event.message)
+        finally:
+            bar.close()
         raise AssertionError("unreachable: events end with a final event")
 
     async def aiterate(self, node: Node, *args: Any, **kwargs: Any) -> AsyncGenerator[Any, None]:
         if node.definition.kind is not NodeKind.GENERATOR:
             raise TypeError(f"{node.name} is not a generator: call it with call()/acall()")
         call = await self._start(node, args, kwargs)
-        async for event in self.caller.events(call):
-            if event.kind is EventKind.YIELD:
-                yield await aexpand_returns(node.definition, event.values or [])
-            elif event.kind is EventKind.DONE:
-                return
-            else:
-                raise_for_event(event, node.name)
-                log_event(event, node.name)
+        bar = CallProgress(node.name)
+        try:
+            async for event in self.caller.events(call):
+                if event.kind is EventKind.YIELD:
+                    yield await aexpand_returns(node.definition, event.values or [])
+                elif event.kind is EventKind.DONE:
+                    return
+                else:
+                    raise_for_event(event, node.name)
+                    log_event(event, node.name)
+                    if event.kind is EventKind.PROGRESS:
+                        bar.report(event.progress, event.message)
+        finally:
+            bar.close()
 
     async def ashare(
         self, interface: str, *, users: Sequence[str] = (), everyone: bool = False

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from ...errors import AppStateError, ArkitektError, TransferError
+from ...progress import transfer_progress
 from . import api
 from .arrays import as_source, awrite, brief, compressors, dask_chunks
 from .file import File
 from .graphql_client import GraphQLClient
 from .image import Image
-from .progress import transfer_progress
 from .stores import GrantedStore, GrantKeeper, object_store
 
 if TYPE_CHECKING:

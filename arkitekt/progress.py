@@ -1,0 +1,88 @@
+"""Progress bars: for remote calls that report progress and for long transfers.
+
+Shown where someone watches — a terminal (rich-looking tqdm text bar) or a notebook (tqdm's
+widget) — and never in logs, pipes or CI. ``ARKITEKT_PROGRESS=true/false`` forces it either way.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Protocol
+
+SHOW_TRANSFERS_ABOVE = 32 << 20
+"""Transfers smaller than this (bytes) never show a bar."""
+
+
+class Progress(Protocol):
+    def update(self, n: int) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+class _Silent:
+    def update(self, n: int) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+def in_notebook() -> bool:
+    """Whether this runs in a Jupyter kernel."""
+    shell = sys.modules.get("IPython")
+    if shell is None:
+        return False
+    ipython = getattr(shell, "get_ipython", lambda: None)()
+    return ipython is not None and "IPKernelApp" in getattr(ipython, "config", {})
+
+
+def watched() -> bool:
+    """Whether progress should show: the setting, else a terminal or a notebook."""
+    from .settings import get_settings
+
+    setting = get_settings().progress
+    if setting is not None:
+        return setting
+    return in_notebook() or (hasattr(sys.stderr, "isatty") and sys.stderr.isatty())
+
+
+def transfer_progress(total: int, description: str, *, show: bool | None = None) -> Progress:
+    """A byte-counting bar when ``show`` (default: watched and the transfer is large), else a
+    no-op with the same methods."""
+    if show is None:
+        show = total >= SHOW_TRANSFERS_ABOVE and watched()
+    if not show:
+        return _Silent()
+    from tqdm.auto import tqdm
+
+    bar: Progress = tqdm(
+        total=total, desc=description, unit="B", unit_scale=True, unit_divisor=1024, leave=False
+    )
+    return bar
+
+
+class CallProgress:
+    """The bar of one remote call: created at its first progress report, moved to each
+    reported percentage, closed when the call ends."""
+
+    def __init__(self, label: str, *, show: bool | None = None) -> None:
+        self.label = label
+        self.show = watched() if show is None else show
+        self._bar: Any = None
+
+    def report(self, percent: int | float | None, message: str | None) -> None:
+        if not self.show or percent is None:
+            return
+        if self._bar is None:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=100, desc=self.label, unit="%", leave=False)
+        bar = self._bar
+        bar.update(max(0.0, min(100.0, float(percent))) - bar.n)
+        if message:
+            bar.set_postfix_str(message[:60], refresh=False)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
