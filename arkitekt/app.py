@@ -351,6 +351,11 @@ class App:
         except KeyboardInterrupt:
             logger.info("stopped serving %s", self.identifier)
 
+    def _repr_html_(self) -> str:
+        from .display import app_html
+
+        return app_html(self)
+
     def __repr__(self) -> str:
         state = "entered" if self._entered else "not entered"
         services = ", ".join(self._services)

@@ -191,3 +191,37 @@ def test_no_bar_when_nobody_watches(capsys: pytest.CaptureFixture[str]) -> None:
         app.serve()
         assert call(find(interface="crunch"), 3) == 3
     assert "crunch" not in capsys.readouterr().err
+
+
+def test_notebook_display_of_apps_nodes_and_listings() -> None:
+    from arkitekt import find_all
+
+    app = local("display")
+    assert "not entered" in app._repr_html_()
+    with app:
+
+        @app.register
+        def scale(values: list[float], factor: float = 2.0) -> list[float]:
+            """Multiply values.
+
+            Args:
+                values: the numbers <to scale>
+                factor: by how much
+            """
+            return [v * factor for v in values]
+
+        app.serve()
+        page = app._repr_html_()
+        assert "display 0.0.1" in page and "entered" in page
+        assert app.auth.user is not None and app.auth.user.username in page
+        assert "rpc: connected" in page
+
+        node = find(interface="scale")
+        card = node._repr_html_()
+        assert "<strong>scale</strong>" in card
+        assert "list[float]" in card and "float = 2.0" in card
+        assert "the numbers &lt;to scale&gt;" in card  # escaped
+        nodes = find_all(interface="scale")
+        assert nodes == [node] or [n.id for n in nodes] == [node.id]
+        listing = nodes._repr_html_()  # type: ignore[attr-defined]
+        assert "(values: list[float], factor: float = 2.0) -&gt; list[float]" in listing

@@ -430,6 +430,8 @@ def test_image_shows_a_thumbnail_in_notebooks(alice: Any) -> None:
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
     assert (height, width) == (100, 100)  # the first plane, strided to at most 128 px
+    table = images(name="<b>shown</b>")._repr_html_()  # type: ignore[attr-defined]
+    assert "&lt;b&gt;shown&lt;/b&gt;" in table and "z 3 x y 300 x x 200" in table
 
 
 def test_bad_pagination_is_refused_by_the_server(alice: Any) -> None:

@@ -114,6 +114,18 @@ class Node:
     ) -> None:
         unkoil(self.__aexit__, exc_type, exc, tb)
 
+    listing_headers = ("name", "signature", "description", "id")
+
+    def listing_row(self) -> tuple[str, ...]:
+        from ...display import signature
+
+        return (self.name, signature(self), self.description or "", self.id)
+
+    def _repr_html_(self) -> str:
+        from ...display import node_html
+
+        return node_html(self)
+
     def __repr__(self) -> str:
         args = ", ".join(port.key for port in self.definition.args)
         kind = "generator " if self.is_generator else ""

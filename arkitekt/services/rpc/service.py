@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from koil import unkoil
 
+from ...display import listing
 from ...errors import AppStateError, ConfigurationError, NodeNotFoundError
 from ...progress import CallProgress
 from .agent import Agent
@@ -169,7 +170,7 @@ class RpcService:
     async def afind_all(self, **filters: Any) -> list[Node]:
         await self.aconnection()
         nodes = await self.caller.afind(self.timeout, **filters)
-        return [Node(info, self.app) for info in nodes]
+        return listing(Node(info, self.app) for info in nodes)
 
     async def afind(self, **filters: Any) -> Node:
         nodes = await self.afind_all(**filters)

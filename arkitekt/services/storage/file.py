@@ -62,5 +62,13 @@ class File(Stored):
         """Sync :meth:`aread_bytes`."""
         return unkoil(self.aread_bytes)
 
+    listing_headers = ("name", "size", "type", "created", "id")
+
+    def listing_row(self) -> tuple[str, ...]:
+        from ...display import size_text
+
+        created = f"{self.created_at:%Y-%m-%d %H:%M}"
+        return (self.name, size_text(self.size_bytes), self.content_type, created, self.id)
+
     def __repr__(self) -> str:
         return f"File(id={self.id!r}, name={self.name!r}, size_bytes={self.size_bytes})"

@@ -78,6 +78,24 @@ class Image(Stored):
 
     # -- display ---------------------------------------------------------------------------------
 
+    listing_headers = ("name", "shape", "dtype", "tags", "size", "created", "id")
+
+    def listing_row(self) -> tuple[str, ...]:
+        from ...display import size_text
+
+        shape = " x ".join(f"{d} {n}" for d, n in zip(self.dims, self.shape, strict=True))
+        created = f"{self.created_at:%Y-%m-%d %H:%M}"
+        tags = ", ".join(self.tags)
+        return (
+            self.name,
+            shape,
+            self._info.dtype,
+            tags,
+            size_text(self.size_bytes),
+            created,
+            self.id,
+        )
+
     def __repr__(self) -> str:
         shape = ", ".join(f"{d}: {n}" for d, n in zip(self.dims, self.shape, strict=True))
         return f"Image(id={self.id!r}, name={self.name!r}, {{{shape}}}, dtype={self._info.dtype})"

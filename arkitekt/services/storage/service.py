@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from ...display import listing
 from ...errors import AppStateError, ArkitektError, TransferError
 from ...progress import transfer_progress
 from . import api
@@ -213,7 +214,7 @@ class StorageService:
             pagination=api.Pagination(limit=limit, offset=offset),
             client=self.graphql,
         )
-        return [Image(info, self.app) for info in found]
+        return listing(Image(info, self.app) for info in found)
 
     async def adelete_image(self, image_id: str) -> None:
         await api.adelete_image(image_id, client=self.graphql)
@@ -387,7 +388,7 @@ class StorageService:
             pagination=api.Pagination(limit=limit, offset=offset),
             client=self.graphql,
         )
-        return [File(info, self.app) for info in found]
+        return listing(File(info, self.app) for info in found)
 
     async def adelete_file(self, file_id: str) -> None:
         await api.adelete_file(file_id, client=self.graphql)
