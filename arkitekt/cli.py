@@ -2,7 +2,8 @@
 
 Server side (need the ``server`` extra; honour ``--data-dir`` and ``ARKITEKT_DATA_DIR``):
 ``arkitekt server``, ``arkitekt user add/list/remove/passwd/key/mandate``.
-Client side: ``arkitekt login/logout/status`` for one app identifier, and ``arkitekt version``.
+Client side: ``arkitekt login/logout/status`` for one app identifier, ``arkitekt version``, and
+``arkitekt inspect/run/call/nodes/images`` (see :mod:`arkitekt.cli_functions`).
 
 Exit codes: 0 success, 1 the operation failed (message on stderr), 2 bad usage.
 """
@@ -30,7 +31,8 @@ T = TypeVar("T")
 
 app = typer.Typer(
     name="arkitekt",
-    help="Run an arkitekt server, manage its users, and log apps in and out.",
+    help="Run an arkitekt server and manage its users; log apps in and out; inspect, serve and "
+    "call functions; list images.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -400,6 +402,15 @@ def version() -> None:
 def main() -> None:
     """Entry point of the ``arkitekt`` command."""
     app()
+
+
+def _add_client_commands() -> None:
+    from .cli_functions import add_commands
+
+    add_commands(app)
+
+
+_add_client_commands()
 
 
 if __name__ == "__main__":  # pragma: no cover

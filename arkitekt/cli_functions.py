@@ -1,0 +1,232 @@
+"""``arkitekt inspect / run / call / nodes / images``: remote functions and data from a shell.
+
+- ``inspect app.py``: the definitions a file would register, without connecting (table or JSON);
+- ``run app.py``: serve the file's registered functions as an agent until Ctrl-C;
+- ``call INTERFACE --arg k=v``: call a function, print the result (a generator streams);
+- ``nodes`` / ``images``: what you may call / see, as tables (or JSON).
+
+They connect like ``easy()``: ``--url`` / ``ARKITEKT_URL`` (else the integrated server) and the
+cached login of ``--app`` (``arkitekt login``). Exit codes: 0 done, 1 failed, 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+Target = Annotated[Path, typer.Argument(help="A Python file that registers functions.")]
+Url = Annotated[
+    str | None,
+    typer.Option(envvar=["ARKITEKT_URL", "FAKTS_URL"], help="The server URL.", show_default=False),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def load_file(path: Path) -> None:
+    """Import a file as the module ``__arkitekt_app__`` (its ``@register`` calls run)."""
+    if not path.is_file() or path.suffix != ".py":
+        raise _fail(f"{str(path)!r} is not a Python file", 2)
+    spec = importlib.util.spec_from_file_location("__arkitekt_app__", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    sys.path.insert(0, str(path.resolve().parent))  # its sibling modules import as in a script
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:
+        raise _fail(f"importing {path} failed: {type(e).__name__}: {e}") from e
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*headers)
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
+
+
+def inspect(target: Target, as_json: AsJson = False) -> None:
+    """Show the functions a file registers (their definitions), without connecting."""
+    from .display import port_type
+    from .services.rpc.registry import default_registry
+
+    load_file(target)
+    entries = list(default_registry)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                [
+                    {"interface": e.interface, **e.definition.model_dump(mode="json")}
+                    for e in entries
+                ],
+                indent=2,
+            )
+        )
+        return
+    if not entries:
+        raise _fail(f"{target} registers no functions (decorate them with @register)")
+    rows = []
+    for e in entries:
+        d = e.definition
+        args = ", ".join(
+            f"{p.key}: {port_type(p)}" + (f" = {p.default!r}" if p.has_default else "")
+            for p in d.args
+        )
+        returns = ", ".join(port_type(p) for p in d.returns) or "None"
+        rows.append([e.interface, d.kind.value, f"({args}) -> {returns}", d.description or ""])
+    _table(["interface", "kind", "signature", "description"], rows)
+
+
+def run(
+    target: Target,
+    url: Url = None,
+    identifier: Annotated[
+        str | None, typer.Option("--app", help="The app identifier (default: the file's name).")
+    ] = None,
+    instance_id: Annotated[
+        str, typer.Option(help="Tells apart several agents of one app on one machine.")
+    ] = "default",
+) -> None:
+    """Serve the functions a file registers, until Ctrl-C."""
+    from .builders import easy
+    from .errors import ArkitektError
+
+    load_file(target)
+    try:
+        app = easy(identifier or target.stem, url=url, instance_id=instance_id)
+        with app:
+            typer.echo(f"serving {target.name} as {app.identifier}; Ctrl-C stops", err=True)
+            app.run()
+    except ArkitektError as e:
+        raise _fail(str(e)) from e
+
+
+def _parse_value(text: str) -> Any:
+    """``k=v`` values: JSON when they parse (numbers, lists, true, null), else the string."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _printable(value: Any) -> str:
+    from pydantic import BaseModel
+
+    if isinstance(value, BaseModel):
+        return value.model_dump_json()
+    try:
+        return json.dumps(value)
+    except TypeError:
+        return repr(value)
+
+
+def call(
+    interface: Annotated[str, typer.Argument(help="The function's interface name.")],
+    args: Annotated[
+        list[str] | None,
+        typer.Option("--arg", "-a", help="An argument as name=value (value parsed as JSON)."),
+    ] = None,
+    url: Url = None,
+    identifier: Annotated[str, typer.Option("--app", help="The app identifier.")] = "arkitekt-cli",
+) -> None:
+    """Call a remote function and print its result (a generator prints one line per value)."""
+    from .builders import easy
+    from .errors import ArkitektError, NodeNotFoundError
+    from .rpc import find
+
+    kwargs: dict[str, Any] = {}
+    for item in args or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise _fail(f"--arg {item!r} must look like name=value", 2)
+        kwargs[key] = _parse_value(value)
+    try:
+        with easy(identifier, url=url):
+            node = find(interface=interface)
+            if node.is_generator:
+                for value in node.iterate(**kwargs):
+                    typer.echo(_printable(value))
+            else:
+                typer.echo(_printable(node(**kwargs)))
+    except NodeNotFoundError as e:
+        raise _fail(str(e)) from e
+    except (ArkitektError, TypeError, ValueError) as e:
+        raise _fail(f"{type(e).__name__}: {e}") from e
+
+
+def nodes(
+    search: Annotated[str | None, typer.Option(help="Only functions whose name matches.")] = None,
+    url: Url = None,
+    identifier: Annotated[str, typer.Option("--app", help="The app identifier.")] = "arkitekt-cli",
+    as_json: AsJson = False,
+) -> None:
+    """List the functions you may call."""
+    from .builders import easy
+    from .display import signature
+    from .errors import ArkitektError
+    from .rpc import find_all
+
+    try:
+        with easy(identifier, url=url):
+            found = find_all(search=search)
+            rows = [[n.name, signature(n), n.description or "", n.id] for n in found]
+    except ArkitektError as e:
+        raise _fail(str(e)) from e
+    if as_json:
+        typer.echo(
+            json.dumps(
+                [
+                    dict(zip(["name", "signature", "description", "id"], r, strict=True))
+                    for r in rows
+                ],
+                indent=2,
+            )
+        )
+    else:
+        _table(["name", "signature", "description", "id"], rows)
+
+
+def images(
+    name_contains: Annotated[
+        str | None, typer.Option("--name-contains", help="Only images whose name contains this.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="At most this many (newest first).")] = 50,
+    url: Url = None,
+    identifier: Annotated[str, typer.Option("--app", help="The app identifier.")] = "arkitekt-cli",
+    as_json: AsJson = False,
+) -> None:
+    """List the images you may see."""
+    from .builders import easy
+    from .errors import ArkitektError
+    from .storage import images as list_images
+
+    try:
+        with easy(identifier, url=url):
+            found = list_images(name__contains=name_contains, limit=limit)
+            rows = [list(i.listing_row()) for i in found]
+            headers = list(found[0].listing_headers) if found else []
+    except ArkitektError as e:
+        raise _fail(str(e)) from e
+    if as_json:
+        typer.echo(json.dumps([dict(zip(headers, r, strict=True)) for r in rows], indent=2))
+    elif rows:
+        _table(headers, rows)
+    else:
+        typer.echo("no images")
+
+
+def add_commands(app: typer.Typer) -> None:
+    for command in (inspect, run, call, nodes, images):
+        app.command()(command)

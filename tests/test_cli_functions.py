@@ -1,0 +1,152 @@
+"""``arkitekt inspect / run / call / nodes / images`` through typer's runner and as real
+subprocesses against a real server (an agent started with ``arkitekt run``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from rpc_helpers import RpcServer, rpc_server, wait_for
+from typer.testing import CliRunner
+
+from arkitekt.cli import app as cli_app
+
+FUNCTIONS = '''
+from collections.abc import Iterator
+
+from arkitekt import register
+
+
+@register
+def add(a: int, b: int = 2) -> int:
+    """Add two numbers.
+
+    Args:
+        a: the first
+        b: the second
+    """
+    return a + b
+
+
+@register
+def count(to: int) -> Iterator[int]:
+    """Count from 1."""
+    yield from range(1, to + 1)
+'''
+
+
+@pytest.fixture
+def functions_file(tmp_path: Path) -> Path:
+    path = tmp_path / "lab_functions.py"
+    path.write_text(FUNCTIONS)
+    return path
+
+
+def _arkitekt(
+    *args: str, env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "arkitekt.cli", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_inspect_shows_definitions_without_connecting(functions_file: Path) -> None:
+    done = _arkitekt(
+        "inspect", str(functions_file), "--json", env={"ARKITEKT_URL": "http://127.0.0.1:9"}
+    )
+    assert done.returncode == 0, done.stderr
+    found = {d["interface"]: d for d in json.loads(done.stdout)}
+    assert set(found) == {"add", "count"}
+    assert [p["key"] for p in found["add"]["args"]] == ["a", "b"]
+    assert found["count"]["kind"] == "generator"
+
+    table = _arkitekt("inspect", str(functions_file), env={"COLUMNS": "200"})
+    assert table.returncode == 0, table.stderr
+    assert "(a: int, b: int = 2) -> int" in table.stdout and "Add two numbers." in table.stdout
+
+
+def test_inspect_refuses_what_it_cannot_load(tmp_path: Path) -> None:
+    runner = CliRunner()
+    missing = runner.invoke(cli_app, ["inspect", str(tmp_path / "nope.py")])
+    assert missing.exit_code == 2 and "is not a Python file" in missing.output
+    broken = tmp_path / "broken.py"
+    broken.write_text("import does_not_exist\n")
+    failed = runner.invoke(cli_app, ["inspect", str(broken)])
+    assert failed.exit_code == 1 and "ModuleNotFoundError" in failed.output
+    empty = tmp_path / "empty.py"
+    empty.write_text("x = 1\n")
+    nothing = runner.invoke(cli_app, ["inspect", str(empty)])
+    assert nothing.exit_code == 1 and "registers no functions" in nothing.output
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[RpcServer, str]]:
+    with rpc_server(tmp_path / "server") as running:
+        yield running, running.add_user("alice")
+
+
+def test_run_serves_a_file_and_call_calls_it(
+    server: tuple[RpcServer, str], functions_file: Path, tmp_path: Path
+) -> None:
+    running, key = server
+    env = {
+        "ARKITEKT_URL": running.url,
+        "ARKITEKT_MANDATE_KEY": key,
+        "ARKITEKT_CACHE_DIR": str(tmp_path / "cache"),
+        "COLUMNS": "200",
+    }
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "arkitekt.cli", "run", str(functions_file)],
+        env={**os.environ, **env, "ARKITEKT_CACHE_DIR": str(tmp_path / "agent-cache")},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(
+            lambda: "add" in _arkitekt("nodes", "--json", env=env).stdout,
+            timeout=60,
+            what="the agent's functions",
+        )
+        listed = json.loads(_arkitekt("nodes", "--json", env=env).stdout)
+        assert {n["name"] for n in listed} >= {"add", "count"}
+        done = _arkitekt("call", "add", "--arg", "a=40", env=env)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "42"
+        streamed = _arkitekt("call", "count", "-a", "to=3", env=env)
+        assert streamed.stdout.split() == ["1", "2", "3"]
+        wrong = _arkitekt("call", "add", "--arg", "a=many", env=env)
+        assert wrong.returncode == 1 and "a" in wrong.stderr
+        unknown = _arkitekt("call", "nothing-like-this", env=env)
+        assert unknown.returncode == 1 and "no function" in unknown.stderr
+        usage = _arkitekt("call", "add", "--arg", "oops", env=env)
+        assert usage.returncode == 2 and "name=value" in usage.stderr
+    finally:
+        agent.terminate()
+        agent.wait(20)
+    assert agent.returncode is not None
+
+
+def test_images_lists_what_you_may_see(server: tuple[RpcServer, str], tmp_path: Path) -> None:
+    import numpy as np
+
+    from arkitekt import easy, from_xarray
+
+    running, key = server
+    with easy("cli-images", url=running.url, mandate_key=key, no_cache=True):
+        from_xarray(np.zeros((4, 4), "uint8"), name="listed", dims=["y", "x"], tags=["cli"])
+    env = {
+        "ARKITEKT_URL": running.url,
+        "ARKITEKT_MANDATE_KEY": key,
+        "ARKITEKT_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    listed = json.loads(_arkitekt("images", "--json", env=env).stdout)
+    assert [i["name"] for i in listed] == ["listed"] and listed[0]["tags"] == "cli"
