@@ -9,6 +9,7 @@ a private event loop thread (koil); async use runs them on the caller's loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 from collections.abc import Sequence
@@ -16,7 +17,9 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from koil import Koil, unkoil
+from koil.context import global_koil_loop
 
+from ._loops import on_app_loop
 from .errors import AppStateError, NoActiveAppError
 from .services.base import Service
 
@@ -74,6 +77,9 @@ class App:
         self.manifest = manifest
         self._services: dict[str, Service] = {}
         self._koil: Koil | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._koil_loop_token: contextvars.Token[Any] | None = None
+        """The loop the services run on while entered (see :mod:`arkitekt._loops`)."""
         self._token: contextvars.Token[App | None] | None = None
         self._started: list[Service] = []
         self._entered = False
@@ -138,6 +144,7 @@ class App:
         if self._entered:
             raise AppStateError(f"the app {self.identifier!r} is entered already")
         self._entered = True
+        self._loop = asyncio.get_running_loop()
         try:
             for service in self._services.values():
                 await service.astart(self)
@@ -156,11 +163,19 @@ class App:
                 logger.warning("stopping the %s service failed: %s", service.name, e)
                 errors.append(e)
         self._entered = False
+        self._loop = None
         if errors:
             logger.debug("errors while stopping %s: %r", self.identifier, errors)
 
     async def __aenter__(self) -> Self:
-        await self._astart()
+        # Sync code started from here (a served sync function on its thread, a worker thread of
+        # a web framework) finds this loop through koil and runs the sync API on it.
+        self._koil_loop_token = global_koil_loop.set(asyncio.get_running_loop())
+        try:
+            await self._astart()
+        except BaseException:
+            self._reset_koil_loop()
+            raise
         self._token = _current_app.set(self)
         return self
 
@@ -171,7 +186,17 @@ class App:
         tb: TracebackType | None,
     ) -> None:
         self._reset_current()
-        await self._astop()
+        try:
+            await self._astop()
+        finally:
+            self._reset_koil_loop()
+
+    def _reset_koil_loop(self) -> None:
+        token, self._koil_loop_token = self._koil_loop_token, None
+        if token is not None:
+            # ValueError: left in another context than it was entered in (nothing to undo there)
+            with contextlib.suppress(ValueError):
+                global_koil_loop.reset(token)
 
     def __enter__(self) -> Self:
         koil = Koil()
@@ -226,11 +251,15 @@ class App:
             self.__exit__(None, None, None)
 
     async def aclose(self) -> None:
-        """Async twin of :meth:`close`."""
+        """Async twin of :meth:`close` (from any loop: a notebook cell may ``await`` it)."""
         global _process_app
         if _process_app is self:
             _process_app = None
-        if self._entered:
+        if not self._entered:
+            return
+        if self._koil is not None:  # entered sync: its loop lives on a thread of its own
+            await asyncio.to_thread(self.__exit__, None, None, None)
+        else:
             await self.__aexit__(None, None, None)
 
     def _run(self, coro_fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -248,6 +277,7 @@ class App:
         """Log in (again); with ``username``/``password``, switch to that user (direct mode)."""
         self._run(self.alogin, username=username, password=password)
 
+    @on_app_loop
     async def alogin(self, username: str | None = None, password: str | None = None) -> None:
         """Async twin of :meth:`login`."""
         await self.auth.alogin(username=username, password=password)
@@ -256,6 +286,7 @@ class App:
         """Revoke the session on the server and forget it on this machine."""
         self._run(self.alogout)
 
+    @on_app_loop
     async def alogout(self) -> None:
         """Async twin of :meth:`logout`."""
         await self.auth.alogout()
@@ -268,6 +299,7 @@ class App:
         """Async twin of :meth:`is_authenticated`."""
         return self.is_authenticated()
 
+    @on_app_loop
     async def ahttp_request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send a request to the server with the access token attached (async)."""
         return await self.auth.arequest(method, path, **kwargs)

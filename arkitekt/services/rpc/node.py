@@ -100,7 +100,7 @@ class Node:
     ) -> None:
         self._depth -= 1
         if self._depth == 0 and self._reservation is not None:
-            self._app.rpc.unreserve(self._reservation)
+            await self._app.rpc.aunreserve(self._reservation)
             self._reservation = None
 
     def __enter__(self) -> Node:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from koil import unkoil
 
+from ..._loops import on_app_loop, on_app_loop_gen
 from ...display import listing
 from ...errors import AppStateError, ConfigurationError, NodeNotFoundError
 from ...progress import CallProgress
@@ -149,6 +150,7 @@ class RpcService:
         )
         await asyncio.Event().wait()
 
+    @on_app_loop
     async def aserve(self) -> Agent:
         """Start serving in the background and return once the server has the templates."""
         registries = [self.registry, default_registry]
@@ -167,6 +169,7 @@ class RpcService:
 
     # -- calling ---------------------------------------------------------------------------------
 
+    @on_app_loop
     async def afind_all(self, **filters: Any) -> list[Node]:
         await self.aconnection()
         nodes = await self.caller.afind(self.timeout, **filters)
@@ -201,6 +204,7 @@ class RpcService:
             node.id, payload, label=node.name, reservation=node._reservation, parent=parent
         )
 
+    @on_app_loop
     async def acall(self, node: Node, *args: Any, **kwargs: Any) -> Any:
         if node.definition.kind is NodeKind.GENERATOR:
             raise TypeError(f"{node.name} is a generator: iterate it with iterate()/aiterate()")
@@ -218,6 +222,7 @@ class RpcService:
             bar.close()
         raise AssertionError("unreachable: events end with a final event")
 
+    @on_app_loop_gen
     async def aiterate(self, node: Node, *args: Any, **kwargs: Any) -> AsyncGenerator[Any, None]:
         if node.definition.kind is not NodeKind.GENERATOR:
             raise TypeError(f"{node.name} is not a generator: call it with call()/acall()")
@@ -237,6 +242,7 @@ class RpcService:
         finally:
             bar.close()
 
+    @on_app_loop
     async def ashare(
         self, interface: str, *, users: Sequence[str] = (), everyone: bool = False
     ) -> list[str]:
@@ -254,6 +260,7 @@ class RpcService:
         """Sync :meth:`ashare`."""
         return unkoil(self.ashare, interface, users=users, everyone=everyone)
 
+    @on_app_loop
     async def aunshare(
         self, interface: str, *, users: Sequence[str] = (), everyone: bool = False
     ) -> list[str]:
@@ -270,10 +277,12 @@ class RpcService:
         """Sync :meth:`aunshare`."""
         return unkoil(self.aunshare, interface, users=users, everyone=everyone)
 
+    @on_app_loop
     async def areserve(self, node: Node) -> str:
         await self.aconnection()
         return await self.caller.areserve(node.id, self.timeout)
 
-    def unreserve(self, reservation: str) -> None:
+    @on_app_loop
+    async def aunreserve(self, reservation: str) -> None:
         if self._caller is not None:
             self._caller.unreserve(reservation)

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from ..._loops import on_app_loop
 from ...display import listing
 from ...errors import AppStateError, ArkitektError, TransferError
 from ...progress import transfer_progress
@@ -93,6 +94,7 @@ class StorageService:
 
     # -- images ----------------------------------------------------------------------------------
 
+    @on_app_loop
     async def afrom_xarray(
         self,
         array: Any,
@@ -162,6 +164,7 @@ class StorageService:
                 "could not discard upload %s (%s); the server will sweep it", upload_id, e
             )
 
+    @on_app_loop
     async def aopen_image(self, image: Image) -> xr.DataArray:
         import dask.array as da
         import xarray as xr
@@ -183,11 +186,13 @@ class StorageService:
         )
         return xr.DataArray(lazy, dims=image.dims, name=image.name, attrs={"image_id": image.id})
 
+    @on_app_loop
     async def aget_image(self, image_id: str) -> Image:
         if not isinstance(image_id, str) or not image_id:
             raise ValueError(f"image id must be a non-empty string, got {image_id!r}")
         return Image(await api.aget_image(image_id, client=self.graphql), self.app)
 
+    @on_app_loop
     async def aimages(
         self,
         *,
@@ -216,18 +221,22 @@ class StorageService:
         )
         return listing(Image(info, self.app) for info in found)
 
+    @on_app_loop
     async def adelete_image(self, image_id: str) -> None:
         await api.adelete_image(image_id, client=self.graphql)
 
+    @on_app_loop
     async def adelete(self, kind: str, object_id: str) -> None:
         """Delete an ``image`` or a ``file`` (owner only)."""
         remove = api.adelete_image if kind == "image" else api.adelete_file
         await remove(object_id, client=self.graphql)
 
+    @on_app_loop
     async def aget(self, kind: str, object_id: str) -> Image | File:
         """The ``image`` or ``file`` with this id."""
         return await (self.aget_image(object_id) if kind == "image" else self.aget_file(object_id))
 
+    @on_app_loop
     async def ashare(
         self, kind: str, object_id: str, users: Sequence[str], everyone: bool, *, unshare: bool
     ) -> list[str]:
@@ -241,6 +250,7 @@ class StorageService:
 
     # -- files -----------------------------------------------------------------------------------
 
+    @on_app_loop
     async def afrom_file(
         self,
         source: str | os.PathLike[str] | IO[bytes],
@@ -341,6 +351,7 @@ class StorageService:
         finally:
             bar.close()
 
+    @on_app_loop
     async def adownload_file(
         self, file: File, path: Path, *, overwrite: bool = False, progress: bool | None = None
     ) -> Path:
@@ -359,6 +370,7 @@ class StorageService:
             raise
         return target
 
+    @on_app_loop
     async def aopen_file(self, file: File) -> IO[bytes]:
         sink = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - returned open
         try:
@@ -369,11 +381,13 @@ class StorageService:
         sink.seek(0)
         return sink
 
+    @on_app_loop
     async def aget_file(self, file_id: str) -> File:
         if not isinstance(file_id, str) or not file_id:
             raise ValueError(f"file id must be a non-empty string, got {file_id!r}")
         return File(await api.aget_file(file_id, client=self.graphql), self.app)
 
+    @on_app_loop
     async def afiles(
         self,
         *,
@@ -390,5 +404,6 @@ class StorageService:
         )
         return listing(File(info, self.app) for info in found)
 
+    @on_app_loop
     async def adelete_file(self, file_id: str) -> None:
         await api.adelete_file(file_id, client=self.graphql)
