@@ -72,3 +72,27 @@ def test_remote_notebook_runs(
         },
         monkeypatch,
     )
+
+
+def test_device_code_login_shows_a_button_in_a_notebook() -> None:
+    """In a kernel, the approval link is a clickable button in the cell's output (no browser
+    is opened on the kernel's machine, no terminal prompt)."""
+    cells = [
+        "from types import SimpleNamespace\n"
+        "from arkitekt.services.logins import DeviceCodeLogin, show_link_in_notebook\n"
+        "from arkitekt.builders import build_manifest\n"
+        "from arkitekt.settings import get_settings\n"
+        "authorizer = DeviceCodeLogin().authorizer(build_manifest('nb', '1', get_settings()))\n"
+        "assert authorizer.open_browser is False\n"
+        "assert authorizer.device_code_hook is show_link_in_notebook",
+        "await show_link_in_notebook(SimpleNamespace(\n"
+        "    verification_uri_complete='http://host/device?code=ABCD-EFGH&x=<y>',\n"
+        "    user_code='ABCD-EFGH', expires_in=600))",
+    ]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    NotebookClient(notebook, timeout=60, kernel_name="python3").execute()
+    shown = [o for o in notebook.cells[1].outputs if o.output_type == "display_data"]
+    assert len(shown) == 1
+    page = shown[0].data["text/html"]
+    assert "href='http://host/device?code=ABCD-EFGH&amp;x=&lt;y&gt;'" in page
+    assert "ABCD-EFGH" in page and "target='_blank'" in page

@@ -364,7 +364,35 @@ class DeviceCodeLogin:
         self.identity = "device"
 
     def authorizer(self, manifest: BaseModel) -> DeviceCodeAuthorizer:
+        from ..progress import in_notebook
+
         kwargs: dict[str, Any] = {}
+        open_browser = not self.headless
         if self.hook is not None:
             kwargs["device_code_hook"] = self.hook
-        return DeviceCodeAuthorizer(manifest=manifest, open_browser=not self.headless, **kwargs)
+        elif in_notebook():
+            # The kernel may run on another machine than the browser: show a link to click.
+            kwargs["device_code_hook"] = show_link_in_notebook
+            open_browser = False
+        return DeviceCodeAuthorizer(manifest=manifest, open_browser=open_browser, **kwargs)
+
+
+async def show_link_in_notebook(challenge: Any) -> None:
+    """The device-code approval as a button in the notebook's output (not a terminal prompt)."""
+    import html
+    import importlib
+
+    ipython_display: Any = importlib.import_module("IPython.display")  # untyped
+    link = html.escape(str(challenge.verification_uri_complete), quote=True)
+    code = html.escape(str(challenge.user_code))
+    minutes = max(1, int(getattr(challenge, "expires_in", 600)) // 60)
+    ipython_display.display(
+        ipython_display.HTML(
+            f"<div style='padding:8px;border:1px solid #ccc;border-radius:6px'>"
+            f"<a href='{link}' target='_blank' rel='noopener' style='display:inline-block;"
+            f"padding:6px 14px;background:#2563eb;color:#fff;border-radius:4px;"
+            f"text-decoration:none'>Log in to arkitekt</a> "
+            f"&nbsp;and confirm the code <code>{code}</code> "
+            f"<span style='color:#666'>(valid {minutes} min)</span></div>"
+        )
+    )
