@@ -98,17 +98,94 @@ def run(
     instance_id: Annotated[
         str, typer.Option(help="Tells apart several agents of one app on one machine.")
     ] = "default",
+    dev: Annotated[
+        bool, typer.Option("--dev", help="Restart when a .py file next to it is saved.")
+    ] = False,
 ) -> None:
     """Serve the functions a file registers, until Ctrl-C."""
     from .builders import easy
     from .errors import ArkitektError
 
+    if dev:
+        _run_reloading(target, url, identifier, instance_id)
+        return
     load_file(target)
     try:
         app = easy(identifier or target.stem, url=url, instance_id=instance_id)
         with app:
             typer.echo(f"serving {target.name} as {app.identifier}; Ctrl-C stops", err=True)
             app.run()
+    except ArkitektError as e:
+        raise _fail(str(e)) from e
+
+
+def _run_reloading(
+    target: Target, url: str | None, identifier: str | None, instance_id: str
+) -> None:
+    """``run`` in a child process, restarted whenever a Python file of its folder changes."""
+    try:
+        import watchfiles
+    except ImportError:
+        raise _fail("--dev needs watchfiles: pip install watchfiles", 2) from None
+    command = [sys.executable, "-m", "arkitekt.cli", "run", str(target)]
+    command += ["--instance-id", instance_id]
+    if url:
+        command += ["--url", url]
+    if identifier:
+        command += ["--app", identifier]
+    typer.echo(f"serving {target.name}, restarting on changes (Ctrl-C stops)", err=True)
+    watchfiles.run_process(
+        target.resolve().parent,
+        target=" ".join(_quote(part) for part in command),
+        target_type="command",
+        watch_filter=watchfiles.PythonFilter(),
+    )
+
+
+def _quote(part: str) -> str:
+    import shlex
+
+    return shlex.quote(part)
+
+
+def shell(
+    url: Url = None,
+    identifier: Annotated[
+        str, typer.Option("--app", help="The app identifier.")
+    ] = "arkitekt-shell",
+    command: Annotated[
+        str | None,
+        typer.Option("--command", "-c", help="Run this Python code instead of a prompt."),
+    ] = None,
+) -> None:
+    """An IPython prompt with the app entered and find/call/images... at hand."""
+    import arkitekt
+
+    from .builders import easy
+    from .errors import ArkitektError
+
+    names = {name: getattr(arkitekt, name) for name in arkitekt.__all__ if name != "__version__"}
+    try:
+        with easy(identifier, url=url) as app:
+            namespace: dict[str, Any] = {**names, "app": app}
+            if command is not None:
+                exec(compile(command, "<arkitekt shell -c>", "exec"), namespace)
+                return
+            import importlib
+
+            banner = (
+                f"arkitekt {arkitekt.__version__}: app {app.identifier!r} is entered as `app`;"
+                " find, call, from_xarray, images, ... are defined. Ctrl-D leaves."
+            )
+            try:
+                ipython: Any = importlib.import_module("IPython")  # untyped
+            except ImportError:  # the standard library's prompt will do
+                import code
+
+                code.interact(banner=banner, local=namespace, exitmsg="")
+                return
+            typer.echo(banner)
+            ipython.start_ipython(argv=["--no-banner"], user_ns=namespace)
     except ArkitektError as e:
         raise _fail(str(e)) from e
 
@@ -228,5 +305,5 @@ def images(
 
 
 def add_commands(app: typer.Typer) -> None:
-    for command in (inspect, run, call, nodes, images):
+    for command in (inspect, run, call, nodes, images, shell):
         app.command()(command)

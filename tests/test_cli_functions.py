@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -129,10 +130,64 @@ def test_run_serves_a_file_and_call_calls_it(
         assert unknown.returncode == 1 and "no function" in unknown.stderr
         usage = _arkitekt("call", "add", "--arg", "oops", env=env)
         assert usage.returncode == 2 and "name=value" in usage.stderr
+        scripted = _arkitekt(
+            "shell", "-c", "print(call(find(interface='add'), 1, b=1), app.identifier)", env=env
+        )
+        assert scripted.returncode == 0, scripted.stderr
+        assert scripted.stdout.split() == ["2", "arkitekt-shell"]
+        prompt = subprocess.run(
+            [sys.executable, "-m", "arkitekt.cli", "shell"],
+            input="print(call(find(interface='add'), 20, b=1))\n",
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert prompt.returncode == 0, prompt.stderr
+        assert "21" in prompt.stdout
     finally:
-        agent.terminate()
-        agent.wait(20)
-    assert agent.returncode is not None
+        agent.send_signal(signal.SIGINT)  # Ctrl-C: the agent stops promptly and cleanly
+        try:
+            agent.wait(20)
+        except subprocess.TimeoutExpired:
+            agent.kill()
+            raise
+    assert agent.returncode in (0, 130, -signal.SIGINT)
+
+
+def test_run_dev_restarts_on_save(
+    server: tuple[RpcServer, str], functions_file: Path, tmp_path: Path
+) -> None:
+    running, key = server
+    env = {
+        "ARKITEKT_URL": running.url,
+        "ARKITEKT_MANDATE_KEY": key,
+        "ARKITEKT_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "arkitekt.cli", "run", "--dev", str(functions_file)],
+        env={**os.environ, **env, "ARKITEKT_CACHE_DIR": str(tmp_path / "agent-cache")},
+        start_new_session=True,
+    )
+    try:
+        wait_for(
+            lambda: _arkitekt("call", "add", "--arg", "a=1", env=env).stdout.strip() == "3",
+            timeout=60,
+            what="the first version",
+        )
+        functions_file.write_text(FUNCTIONS.replace("return a + b", "return a + b + 100"))
+        wait_for(
+            lambda: _arkitekt("call", "add", "--arg", "a=1", env=env).stdout.strip() == "103",
+            timeout=60,
+            what="the saved version",
+        )
+    finally:
+        os.killpg(agent.pid, signal.SIGINT)
+        try:
+            agent.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(agent.pid, signal.SIGKILL)
+            raise
 
 
 def test_images_lists_what_you_may_see(server: tuple[RpcServer, str], tmp_path: Path) -> None:
