@@ -19,6 +19,9 @@ async def run_in_thread(fn: Callable[[], T], name: str = "arkitekt-worker") -> T
     """
     loop = asyncio.get_running_loop()
     future: asyncio.Future[T] = loop.create_future()
+    # After a cancellation nobody awaits it: mark its error seen (the caller already reported
+    # the cancellation), instead of asyncio logging "exception was never retrieved".
+    future.add_done_callback(lambda f: f.cancelled() or f.exception())
     context = contextvars.copy_context()
 
     def settle(result: T | None, error: BaseException | None) -> None:

@@ -46,6 +46,27 @@ def watched() -> bool:
     return in_notebook() or (hasattr(sys.stderr, "isatty") and sys.stderr.isatty())
 
 
+def _bar_class() -> Any:
+    """tqdm's notebook widget where it can draw (ipywidgets installed), else its text bar; with
+    no monitor thread (one would outlive the app)."""
+    from tqdm.std import tqdm as text_bar
+
+    base = text_bar
+    if in_notebook():
+        try:
+            import ipywidgets  # noqa: F401
+            from tqdm.notebook import tqdm as widget_bar
+
+            base = widget_bar
+        except ImportError:
+            pass
+
+    class Bar(base):  # type: ignore[misc, valid-type]
+        monitor_interval = 0
+
+    return Bar
+
+
 def transfer_progress(total: int, description: str, *, show: bool | None = None) -> Progress:
     """A byte-counting bar when ``show`` (default: watched and the transfer is large), else a
     no-op with the same methods."""
@@ -53,9 +74,7 @@ def transfer_progress(total: int, description: str, *, show: bool | None = None)
         show = total >= SHOW_TRANSFERS_ABOVE and watched()
     if not show:
         return _Silent()
-    from tqdm.auto import tqdm
-
-    bar: Progress = tqdm(
+    bar: Progress = _bar_class()(
         total=total, desc=description, unit="B", unit_scale=True, unit_divisor=1024, leave=False
     )
     return bar
@@ -74,9 +93,7 @@ class CallProgress:
         if not self.show or percent is None:
             return
         if self._bar is None:
-            from tqdm.auto import tqdm
-
-            self._bar = tqdm(total=100, desc=self.label, unit="%", leave=False)
+            self._bar = _bar_class()(total=100, desc=self.label, unit="%", leave=False)
         bar = self._bar
         bar.update(max(0.0, min(100.0, float(percent))) - bar.n)
         if message:

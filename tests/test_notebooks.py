@@ -96,3 +96,47 @@ def test_device_code_login_shows_a_button_in_a_notebook() -> None:
     page = shown[0].data["text/html"]
     assert "href='http://host/device?code=ABCD-EFGH&amp;x=&lt;y&gt;'" in page
     assert "ABCD-EFGH" in page and "target='_blank'" in page
+
+
+def test_interrupting_a_cell_cancels_the_call_and_leaves_no_thread(tmp_path: Path) -> None:
+    """Kernel interrupt (the notebook's stop button) during a long call: the remote call is
+    cancelled, the agent's thread for it ends, and closing the app leaves no thread behind."""
+    cells = [
+        "import threading, time\n"
+        "from arkitekt import jupy, find, call, progress\n"
+        f"app = jupy('interrupt', data_dir={str(tmp_path / 'data')!r})\n"
+        "@app.register\n"
+        "def slow(seconds: int) -> int:\n"
+        "    '''Sleep in steps.'''\n"
+        "    for i in range(seconds * 10):\n"
+        "        time.sleep(0.1)\n"
+        "        progress(100 * i // (seconds * 10))\n"
+        "    return seconds\n"
+        "app.serve()\n"
+        "node = find(interface='slow')",
+        "call(node, 60)  # interrupted",
+        "time.sleep(1)\n"
+        "print(sorted(t.name for t in threading.enumerate() if t.name.startswith('arkitekt-')))",
+        "app.close()\n"
+        "time.sleep(0.5)\n"
+        "print(sorted(t.name for t in threading.enumerate() if t.daemon and not\n"
+        "      t.name.startswith(('Thread-', 'Control', 'Heartbeat', 'IOPub', 'Shell'))))",
+    ]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    NotebookClient(
+        notebook,
+        timeout=60,
+        kernel_name="python3",
+        allow_errors=True,
+        interrupt_on_timeout=True,
+        timeout_func=lambda cell: 4 if "interrupted" in cell.source else 60,
+    ).execute()
+    errors = [o for o in notebook.cells[1].outputs if o.output_type == "error"]
+    assert [e.ename for e in errors] == ["KeyboardInterrupt"]
+    assert not any(
+        o.output_type == "stream" and "never retrieved" in o.text for o in notebook.cells[1].outputs
+    )
+    running = [o.text for o in notebook.cells[2].outputs if o.output_type == "stream"]
+    assert running == ["['arkitekt-server']\n"]  # the agent's thread for the call has ended
+    left = [o.text for o in notebook.cells[3].outputs if o.output_type == "stream"]
+    assert left == ["[]\n"]
