@@ -304,6 +304,71 @@ def images(
         typer.echo("no images")
 
 
+def agents(
+    url: Url = None,
+    identifier: Annotated[str, typer.Option("--app", help="The app identifier.")] = "arkitekt-cli",
+    as_json: AsJson = False,
+) -> None:
+    """List your agents: which app, which instance, online or not, last seen."""
+    from .builders import easy
+    from .errors import ArkitektError
+
+    headers = ["app", "instance", "online", "last seen", "id"]
+    try:
+        with easy(identifier, url=url) as app:
+            rows = [
+                [a.app, a.instance_id, "yes" if a.connected else "no", _when(a.last_seen_at), a.id]
+                for a in app.rpc.agents()
+            ]
+    except ArkitektError as e:
+        raise _fail(str(e)) from e
+    _print(headers, rows, as_json, "no agents")
+
+
+def assignations(
+    status: Annotated[
+        str | None, typer.Option(help="Only calls in this state (done, error, assigned...).")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="At most this many (newest first).")] = 20,
+    url: Url = None,
+    identifier: Annotated[str, typer.Option("--app", help="The app identifier.")] = "arkitekt-cli",
+    as_json: AsJson = False,
+) -> None:
+    """List your recent calls and how they ended."""
+    from .builders import easy
+    from .errors import ArkitektError
+
+    headers = ["function", "status", "started", "finished", "id"]
+    try:
+        with easy(identifier, url=url) as app:
+            rows = [
+                [
+                    c.node_name,
+                    c.status,
+                    _when(c.created_at),
+                    _when(c.finished_at) if c.finished_at else "",
+                    c.id,
+                ]
+                for c in app.rpc.assignations(status=status, limit=limit)
+            ]
+    except ArkitektError as e:
+        raise _fail(str(e)) from e
+    _print(headers, rows, as_json, "no calls")
+
+
+def _when(moment: Any) -> str:
+    return f"{moment:%Y-%m-%d %H:%M:%S}"
+
+
+def _print(headers: list[str], rows: list[list[str]], as_json: bool, empty: str) -> None:
+    if as_json:
+        typer.echo(json.dumps([dict(zip(headers, r, strict=True)) for r in rows], indent=2))
+    elif rows:
+        _table(headers, rows)
+    else:
+        typer.echo(empty)
+
+
 def add_commands(app: typer.Typer) -> None:
-    for command in (inspect, run, call, nodes, images, shell):
+    for command in (inspect, run, call, nodes, agents, assignations, images, shell):
         app.command()(command)

@@ -1,13 +1,13 @@
-"""Regenerate the typed GraphQL client of the storage API from the server's schema.
+"""Regenerate the typed GraphQL clients from the server's schemas.
 
-    python scripts/generate_api.py          # rewrite schema.graphql and api.py
+    python scripts/generate_api.py          # rewrite each schema.graphql and api.py
     python scripts/generate_api.py --check  # exit 1 when the committed files are out of date
 
-Two steps: export the Strawberry schema the server serves to
-``arkitekt/services/storage/schema.graphql``, then run turms (``graphql.config.yaml``) over the
-operations in ``arkitekt/services/storage/graphql/`` to write ``arkitekt/services/storage/api.py``.
-``--check`` does both in a scratch folder and compares, so CI fails when the server's schema or
-the operations changed without regenerating.
+For each API (``PROJECTS``: storage at /mikro/graphql, remote functions at /rekuest/graphql):
+export the Strawberry schema the server serves to ``<package>/schema.graphql``, then run turms
+(``graphql.config.yaml``) over the operations in ``<package>/graphql/`` to write
+``<package>/api.py``. ``--check`` does it all in a scratch folder and compares, so CI fails when
+a schema or the operations changed without regenerating.
 """
 
 from __future__ import annotations
@@ -23,25 +23,29 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGE = ROOT / "arkitekt" / "services" / "storage"
-SCHEMA = PACKAGE / "schema.graphql"
-GENERATED = PACKAGE / "api.py"
 CONFIG = ROOT / "graphql.config.yaml"
+PROJECTS = {
+    # turms project: (the module whose `schema` the server serves, the client package)
+    "mikro": ("arkitekt.server.storage.graphql_api", ROOT / "arkitekt" / "services" / "storage"),
+    "rekuest": ("arkitekt.server.rpc.graphql_api", ROOT / "arkitekt" / "services" / "rpc"),
+}
 
 
-def export_schema() -> str:
-    from arkitekt.server.storage.graphql_api import schema
+def export_schema(module: str) -> str:
+    import importlib
 
-    return schema.as_str() + "\n"
+    return str(importlib.import_module(module).schema.as_str()) + "\n"
 
 
-def generate(workdir: Path) -> tuple[str, str]:
-    """Export and generate inside ``workdir``; returns (schema text, generated code)."""
-    schema_text = export_schema()
+def generate(name: str, workdir: Path) -> tuple[str, str]:
+    """Export and generate one project inside ``workdir``; returns (schema, generated code)."""
+    module, package = PROJECTS[name]
+    schema_text = export_schema(module)
     (workdir / "schema.graphql").write_text(schema_text)
-    shutil.copytree(PACKAGE / "graphql", workdir / "graphql")
+    shutil.copytree(package / "graphql", workdir / "graphql")
     config = yaml.safe_load(CONFIG.read_text())
-    project = config["projects"]["mikro"]
+    config["projects"] = {name: config["projects"][name]}
+    project = config["projects"][name]
     project["schema"] = str(workdir / "schema.graphql")
     project["documents"] = str(workdir / "graphql" / "*.graphql")
     project["extensions"]["turms"]["out_dir"] = str(workdir / "out")
@@ -79,15 +83,29 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="compare instead of writing")
     check = parser.parse_args().check
-    with tempfile.TemporaryDirectory() as scratch:
-        schema_text, code = generate(Path(scratch))
-    if not check:
-        SCHEMA.write_text(schema_text)
-        GENERATED.write_text(code)
-        print(f"wrote {SCHEMA.relative_to(ROOT)} and {GENERATED.relative_to(ROOT)}")
-        return 0
     stale = []
-    for path, fresh in ((SCHEMA, schema_text), (GENERATED, code)):
+    for name, (_, package) in PROJECTS.items():
+        with tempfile.TemporaryDirectory() as scratch:
+            schema_text, code = generate(name, Path(scratch))
+        schema, generated = package / "schema.graphql", package / "api.py"
+        if not check:
+            schema.write_text(schema_text)
+            generated.write_text(code)
+            print(f"wrote {schema.relative_to(ROOT)} and {generated.relative_to(ROOT)}")
+            continue
+        stale += _stale(((schema, schema_text), (generated, code)))
+    if not check:
+        return 0
+    if stale:
+        print("out of date: run `python scripts/generate_api.py`", file=sys.stderr)
+        return 1
+    print("the generated GraphQL clients are up to date")
+    return 0
+
+
+def _stale(pairs: tuple[tuple[Path, str], ...]) -> list[Path]:
+    stale = []
+    for path, fresh in pairs:
         current = path.read_text() if path.exists() else ""
         if path.suffix == ".py":  # another ruff release may format alike code differently
             current = _formatted(current, path)
@@ -97,11 +115,7 @@ def main() -> int:
                 current.splitlines(), fresh.splitlines(), str(path), "regenerated", lineterm=""
             )
             print("\n".join(list(diff)[:40]))
-    if stale:
-        print("out of date: run `python scripts/generate_api.py`", file=sys.stderr)
-        return 1
-    print("the generated GraphQL client is up to date")
-    return 0
+    return stale
 
 
 if __name__ == "__main__":

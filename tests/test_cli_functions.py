@@ -128,6 +128,11 @@ def test_run_serves_a_file_and_call_calls_it(
         assert wrong.returncode == 1 and "a" in wrong.stderr
         unknown = _arkitekt("call", "nothing-like-this", env=env)
         assert unknown.returncode == 1 and "no function" in unknown.stderr
+        agents = json.loads(_arkitekt("agents", "--json", env=env).stdout)
+        assert [(a["app"], a["online"]) for a in agents] == [("lab_functions", "yes")]
+        calls = json.loads(_arkitekt("assignations", "--json", env=env).stdout)
+        assert ("add", "done") in [(c["function"], c["status"]) for c in calls]
+        assert ("count", "done") in [(c["function"], c["status"]) for c in calls]
         usage = _arkitekt("call", "add", "--arg", "oops", env=env)
         assert usage.returncode == 2 and "name=value" in usage.stderr
         scripted = _arkitekt(

@@ -33,6 +33,7 @@ from .catalogue import visible_to
 from .models import Agent as AgentRow
 from .models import Assignation as AssignationRow
 from .models import AssignationEvent as EventRow
+from .models import Node as NodeRow
 from .models import Template as TemplateRow
 
 MAX_PAGE = 200
@@ -97,6 +98,7 @@ class EventType:
 class AssignationType:
     id: strawberry.ID
     node_id: strawberry.ID
+    node_name: str
     status: str
     args: Any = strawberry.field(graphql_type=JSON)
     parent_id: strawberry.ID | None
@@ -126,10 +128,11 @@ def _event(index: int, kind: str, data: dict[str, Any], at: dt.datetime | None) 
     )
 
 
-def _assignation(row: AssignationRow) -> AssignationType:
+def _assignation(row: AssignationRow, node_name: str) -> AssignationType:
     return AssignationType(
         id=strawberry.ID(row.id),
         node_id=strawberry.ID(row.node_id),
+        node_name=node_name,
         status=row.status,
         args=row.args,
         parent_id=strawberry.ID(row.parent_id) if row.parent_id else None,
@@ -228,7 +231,11 @@ class Query:
     ) -> list[AssignationType]:
         state, claims = _state(info), _claims(info)
         await state.rpc.recorder.flush()
-        query = select(AssignationRow).where(AssignationRow.user_id == claims.user_id)
+        query = (
+            select(AssignationRow, NodeRow.name)
+            .join(NodeRow, NodeRow.id == AssignationRow.node_id)
+            .where(AssignationRow.user_id == claims.user_id)
+        )
         if status is not None:
             query = query.where(AssignationRow.status == status)
         query = (
@@ -237,7 +244,7 @@ class Query:
             .limit(max(1, min(limit, MAX_PAGE)))
         )
         async with state.db.new_session() as s:
-            return [_assignation(row) for row in await s.scalars(query)]
+            return [_assignation(row, name) for row, name in await s.execute(query)]
 
     @strawberry.field
     async def assignation(self, info: Info, id: strawberry.ID) -> AssignationType | None:
@@ -245,9 +252,10 @@ class Query:
         await state.rpc.recorder.flush()
         async with state.db.new_session() as s:
             row = await s.get(AssignationRow, str(id))
-        if row is None or row.user_id != claims.user_id:
-            return None  # not yours: it does not exist for you
-        return _assignation(row)
+            if row is None or row.user_id != claims.user_id:
+                return None  # not yours: it does not exist for you
+            node = await s.get(NodeRow, row.node_id)
+        return _assignation(row, node.name if node is not None else "")
 
 
 # -- mutations -------------------------------------------------------------------------------------
@@ -361,6 +369,7 @@ class Mutation(SharingMutation):
         return AssignationType(
             id=strawberry.ID(call_id),
             node_id=strawberry.ID(call.node_id),
+            node_name=definition.name,
             status="assigned" if call.agent is not None else "queued",
             args=payload,
             parent_id=None,

@@ -17,6 +17,8 @@ from ..._loops import on_app_loop, on_app_loop_gen
 from ...display import listing
 from ...errors import AppStateError, ConfigurationError, NodeNotFoundError
 from ...progress import CallProgress
+from ..graphql_client import GraphQLClient
+from . import api
 from .agent import Agent
 from .caller import Caller, log_event, raise_for_event
 from .connection import Connection
@@ -54,6 +56,7 @@ class RpcService:
         self._connection: Connection | None = None
         self._caller: Caller | None = None
         self._agent: Agent | None = None
+        self._graphql: GraphQLClient | None = None
         self._lock = asyncio.Lock()
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -61,6 +64,7 @@ class RpcService:
     async def astart(self, app: App) -> None:
         self._app = app
         self._lock = asyncio.Lock()
+        self._graphql = GraphQLClient(app, "rekuest")
 
     async def astop(self) -> None:
         agent, self._agent = self._agent, None
@@ -70,6 +74,9 @@ class RpcService:
         self._caller = None
         if connection is not None:
             await connection.stop()
+        graphql, self._graphql = self._graphql, None
+        if graphql is not None:
+            await graphql.aclose()
 
     @property
     def app(self) -> App:
@@ -106,6 +113,38 @@ class RpcService:
             connection = self._connection
         await connection.wait_connected(self.timeout)
         return connection
+
+    @property
+    def graphql(self) -> GraphQLClient:
+        """The control plane (``/rekuest/graphql``): listings of agents and calls."""
+        if self._graphql is None:
+            raise AppStateError("the app is not entered: use `with app:` first")
+        return self._graphql
+
+    @on_app_loop
+    async def aagents(self) -> list[api.ListAgentsAgents]:
+        """Your agents (connected or not), with their app and when they were last seen."""
+        return list(await api.alist_agents(client=self.graphql))
+
+    def agents(self) -> list[api.ListAgentsAgents]:
+        """Sync :meth:`aagents`."""
+        return unkoil(self.aagents)
+
+    @on_app_loop
+    async def aassignations(
+        self, *, status: str | None = None, limit: int = 50, offset: int = 0
+    ) -> list[api.ListAssignationsAssignations]:
+        """Your calls, newest first (``status``: e.g. ``done``, ``error``, ``assigned``)."""
+        found = await api.alist_assignations(
+            status=status, limit=limit, offset=offset, client=self.graphql
+        )
+        return list(found)
+
+    def assignations(
+        self, *, status: str | None = None, limit: int = 50, offset: int = 0
+    ) -> list[api.ListAssignationsAssignations]:
+        """Sync :meth:`aassignations`."""
+        return unkoil(self.aassignations, status=status, limit=limit, offset=offset)
 
     @property
     def caller(self) -> Caller:

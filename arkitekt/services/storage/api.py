@@ -1,5 +1,5 @@
 import builtins
-from arkitekt.services.storage.graphql_client import GraphQLClient, aexecute
+from arkitekt.services.graphql_client import GraphQLClient, aexecute
 from datetime import datetime
 from enum import Enum
 from pydantic import BaseModel, ConfigDict, Field
@@ -489,7 +489,7 @@ async def aget_image(id: str, client: GraphQLClient | None = None) -> Image:
 
     Args:
         id (str): No description
-        client (arkitekt.services.storage.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
+        client (arkitekt.services.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
 
     Returns:
         Image
@@ -511,7 +511,7 @@ async def alist_images(
     Args:
         filter (ImageFilter | None, optional): No description.
         pagination (Pagination | None, optional): No description.
-        client (arkitekt.services.storage.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
+        client (arkitekt.services.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
 
     Returns:
         list[Image]
@@ -531,7 +531,7 @@ async def aget_file(id: str, client: GraphQLClient | None = None) -> File:
 
     Args:
         id (str): No description
-        client (arkitekt.services.storage.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
+        client (arkitekt.services.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
 
     Returns:
         File
@@ -553,7 +553,7 @@ async def alist_files(
     Args:
         filter (FileFilter | None, optional): No description.
         pagination (Pagination | None, optional): No description.
-        client (arkitekt.services.storage.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
+        client (arkitekt.services.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
 
     Returns:
         list[File]
@@ -573,7 +573,7 @@ async def aimage_grant(id: str, client: GraphQLClient | None = None) -> Grant:
 
     Args:
         id (str): No description
-        client (arkitekt.services.storage.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
+        client (arkitekt.services.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
 
     Returns:
         Grant
@@ -590,7 +590,7 @@ async def afile_grant(id: str, client: GraphQLClient | None = None) -> Grant:
 
     Args:
         id (str): No description
-        client (arkitekt.services.storage.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
+        client (arkitekt.services.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
 
     Returns:
         Grant
@@ -609,7 +609,7 @@ async def arequest_image_upload(
 
     Args:
         input (ImageUploadInput): No description
-        client (arkitekt.services.storage.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
+        client (arkitekt.services.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
 
     Returns:
         Upload
@@ -628,7 +628,7 @@ async def arequest_file_upload(
 
     Args:
         input (FileUploadInput): No description
-        client (arkitekt.services.storage.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
+        client (arkitekt.services.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
 
     Returns:
         Upload
@@ -645,7 +645,7 @@ async def arenew_upload_grant(id: str, client: GraphQLClient | None = None) -> G
 
     Args:
         id (str): No description
-        client (arkitekt.services.storage.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
+        client (arkitekt.services.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
 
     Returns:
         Grant
@@ -662,7 +662,7 @@ async def afinish_image_upload(id: str, client: GraphQLClient | None = None) -> 
 
     Args:
         id (str): No description
-        client (arkitekt.services.storage.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
+        client (arkitekt.services.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
 
     Returns:
         Image
@@ -679,7 +679,7 @@ async def afinish_file_upload(id: str, client: GraphQLClient | None = None) -> F
 
     Args:
         id (str): No description
-        client (arkitekt.services.storage.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
+        client (arkitekt.services.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
 
     Returns:
         File
@@ -696,7 +696,7 @@ async def aabort_upload(id: str, client: GraphQLClient | None = None) -> bool:
 
     Args:
         id (str): No description
-        client (arkitekt.services.storage.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
+        client (arkitekt.services.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
 
     Returns:
         bool
@@ -713,7 +713,7 @@ async def adelete_image(id: str, client: GraphQLClient | None = None) -> str:
 
     Args:
         id (str): No description
-        client (arkitekt.services.storage.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
+        client (arkitekt.services.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
 
     Returns:
         str
@@ -730,7 +730,7 @@ async def adelete_file(id: str, client: GraphQLClient | None = None) -> str:
 
     Args:
         id (str): No description
-        client (arkitekt.services.storage.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
+        client (arkitekt.services.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
 
     Returns:
         str
@@ -756,7 +756,7 @@ async def ashare_image(
         users (list[str] | None, optional): No description.
         everyone (bool, optional): No description. Defaults to False
         unshare (bool, optional): No description. Defaults to False
-        client (arkitekt.services.storage.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
+        client (arkitekt.services.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
 
     Returns:
         Sharing
@@ -788,7 +788,7 @@ async def ashare_file(
         users (list[str] | None, optional): No description.
         everyone (bool, optional): No description. Defaults to False
         unshare (bool, optional): No description. Defaults to False
-        client (arkitekt.services.storage.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
+        client (arkitekt.services.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
 
     Returns:
         Sharing

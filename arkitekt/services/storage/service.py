@@ -22,10 +22,10 @@ from ..._loops import on_app_loop
 from ...display import listing
 from ...errors import AppStateError, ArkitektError, TransferError
 from ...progress import transfer_progress
+from ..graphql_client import GraphQLClient
 from . import api
 from .arrays import as_source, awrite, brief, compressors, dask_chunks
 from .file import File
-from .graphql_client import GraphQLClient
 from .image import Image
 from .stores import GrantedStore, GrantKeeper, object_store
 

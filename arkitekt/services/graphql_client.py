@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Mapping
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ...errors import (
+from ..errors import (
     ArkitektError,
     DataNotFoundError,
     ForbiddenError,
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
     from rath import Rath
 
-    from ...app import App
+    from ..app import App
 
 _CODES: dict[str, type[ArkitektError]] = {
     "NOT_FOUND": DataNotFoundError,
@@ -116,13 +116,20 @@ class GraphQLClient:
             await rath.__aexit__(None, None, None)
 
 
-def _client(client: GraphQLClient | None) -> GraphQLClient:
+_SERVICE_OF_MODULE = {
+    "arkitekt.services.storage.api": "storage",
+    "arkitekt.services.rpc.api": "rpc",
+}
+"""Which service's client runs the operations of a generated module by default."""
+
+
+def _client(client: GraphQLClient | None, operation: type[Any]) -> GraphQLClient:
     if client is not None:
         return client
-    from ...app import get_current_app
+    from ..app import get_current_app
 
-    storage: Any = get_current_app().storage
-    graphql: GraphQLClient = storage.graphql
+    service: Any = getattr(get_current_app(), _SERVICE_OF_MODULE[operation.__module__])
+    graphql: GraphQLClient = service.graphql
     return graphql
 
 
@@ -134,7 +141,7 @@ async def aexecute(
     arguments = generated.Arguments(**variables).model_dump(
         by_alias=True, exclude_unset=True, mode="json"
     )
-    data = await _client(client).aquery(generated.Meta.document, arguments)
+    data = await _client(client, operation).aquery(generated.Meta.document, arguments)
     return operation(**data)
 
 
@@ -146,5 +153,5 @@ async def asubscribe(
     arguments = generated.Arguments(**variables).model_dump(
         by_alias=True, exclude_unset=True, mode="json"
     )
-    async for data in _client(client).asubscribe(generated.Meta.document, arguments):
+    async for data in _client(client, operation).asubscribe(generated.Meta.document, arguments):
         yield operation(**data)
