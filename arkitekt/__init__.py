@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         AgentLostError,
         AppStateError,
         ArkitektError,
+        CallCancelledError,
         ConfigurationError,
         CriticalRemoteError,
         DataNotFoundError,
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
     from .services.rpc.context import AssignationCancelledError
     from .services.rpc.definitions import DefinitionError
     from .services.rpc.node import Node
+    from .services.rpc.running import Assignation
     from .services.rpc.serialization import ArgumentError
     from .services.rpc.structures import register_type, structure
     from .services.storage.file import File
@@ -98,6 +100,7 @@ _EXPORTS = {
     "NoProviderError": "errors",
     "RemoteCancelledError": "errors",
     "RemoteError": "errors",
+    "CallCancelledError": "errors",
     "DataNotFoundError": "errors",
     "ForbiddenError": "errors",
     "InvalidDataError": "errors",
@@ -135,6 +138,7 @@ _EXPORTS = {
     "AssignationCancelledError": "services.rpc.context",
     "DefinitionError": "services.rpc.definitions",
     "Node": "services.rpc.node",
+    "Assignation": "services.rpc.running",
     "ArgumentError": "services.rpc.serialization",
     "register_type": "services.rpc.structures",
     "structure": "services.rpc.structures",
@@ -148,7 +152,9 @@ __all__ = [
     "AppStateError",
     "ArgumentError",
     "ArkitektError",
+    "Assignation",
     "AssignationCancelledError",
+    "CallCancelledError",
     "ConfigurationError",
     "CriticalRemoteError",
     "DataNotFoundError",

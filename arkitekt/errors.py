@@ -74,6 +74,10 @@ class TransferError(ArkitektError):
     """Moving bytes to or from the datalayer failed (the upload was discarded)."""
 
 
+class CallCancelledError(ArkitektError):
+    """The result of a call you cancelled yourself (``Assignation.cancel()``) was asked for."""
+
+
 class RemoteError(ArkitektError):
     """A remote function raised. Carries the remote exception's type, message and traceback.
 

@@ -64,7 +64,9 @@ def register(
         localns = _user_locals()
         target = app or _current_app.get() or _get_process_app()
         service = target.services.get("rpc") if target is not None else None
-        registry = getattr(service, "registry", None) or default_registry
+        registry = getattr(service, "registry", None)
+        if registry is None:  # (an app's registry may be empty: never fall back for that)
+            registry = default_registry
         registry.register(
             fn, interface=interface, name=name, description=description, localns=localns
         )

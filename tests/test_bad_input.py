@@ -735,6 +735,57 @@ CASES: dict[str, Case] = {
     "logout: POST garbage session cookie": Case(
         "POST", "/logout", {"cookies": {"arkitekt_session": "garbage"}}, 200, mentions="logged out"
     ),
+    # -- /dashboard (its content: tests/test_dashboard.py) ----------------------------------------
+    "dashboard: POST": method("POST", "/dashboard"),
+    "dashboard: PUT": method("PUT", "/dashboard"),
+    "dashboard: logged out": Case("GET", "/dashboard", {}, 303),
+    "dashboard: garbage session cookie": Case(
+        "GET", "/dashboard", {"cookies": {"arkitekt_session": "garbage"}}, 303
+    ),
+    "dashboard: garbage query": Case(
+        "GET", "/dashboard?limit=%ff%00%3C&x", {}, 200, mentions="No agents yet", browser=True
+    ),
+    "dashboard thumbnail: POST": method("POST", "/dashboard/images/abc/thumbnail.png"),
+    "dashboard thumbnail: logged out": Case(
+        "GET", "/dashboard/images/abc/thumbnail.png", {}, 404, mentions="No such image"
+    ),
+    "dashboard thumbnail: garbage session cookie": Case(
+        "GET",
+        "/dashboard/images/abc/thumbnail.png",
+        {"cookies": {"arkitekt_session": "garbage"}},
+        404,
+        mentions="No such image",
+    ),
+    "dashboard thumbnail: unknown id": Case(
+        "GET",
+        "/dashboard/images/" + "0" * 32 + "/thumbnail.png",
+        {},
+        404,
+        mentions="No such image",
+        browser=True,
+    ),
+    "dashboard thumbnail: id too long": Case(
+        "GET",
+        "/dashboard/images/" + "a" * 5000 + "/thumbnail.png",
+        {},
+        404,
+        mentions="No such image",
+        browser=True,
+    ),
+    "dashboard thumbnail: id of garbage": Case(
+        "GET",
+        "/dashboard/images/%ff%00%3C'/thumbnail.png",
+        {},
+        404,
+        mentions="No such image",
+        browser=True,
+    ),
+    "dashboard thumbnail: path traversal": Case(
+        "GET", "/dashboard/images/..%2f..%2farkitekt.db/thumbnail.png", {}, 404, browser=True
+    ),
+    "dashboard thumbnail: no id": Case(
+        "GET", "/dashboard/images//thumbnail.png", {}, 404, browser=True
+    ),
     # -- /mikro/graphql (its resolvers: tests/test_storage.py), /datalayer/o/ ----------------------
     "mikro graphql: no token": Case(
         "POST", "/mikro/graphql", js({"query": "{ images { id } }"}), 401, mentions="Bearer"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -225,3 +226,68 @@ def test_notebook_display_of_apps_nodes_and_listings() -> None:
         assert nodes == [node] or [n.id for n in nodes] == [node.id]
         listing = nodes._repr_html_()  # type: ignore[attr-defined]
         assert "(values: list[float], factor: float = 2.0) -&gt; list[float]" in listing
+
+
+def test_a_started_call_is_followed_and_awaited_later() -> None:
+    from arkitekt import Assignation, CallCancelledError
+
+    with local("started-calls") as app:
+
+        @app.register
+        def steps(n: int, pause: float = 0.05) -> int:
+            """Report progress in n steps."""
+            import time
+
+            for i in range(1, n + 1):
+                time.sleep(pause)
+                progress(100 * i // n, f"step {i}")
+            return n
+
+        app.serve()
+        node = find(interface="steps")
+        running = node.start(4)
+        assert isinstance(running, Assignation) and running.id
+        assert running.result(timeout=30) == 4
+        assert running.done and running.status == "done"
+        assert running.progress == 100 and running.message == "step 4"
+        page = running._repr_html_()
+        assert "<strong>steps</strong>" in page and "done" in page
+
+        slow = node.start(200, pause=0.1)
+        wait_until = time.monotonic() + 20
+        while slow.progress is None and time.monotonic() < wait_until:
+            time.sleep(0.05)
+        assert "<progress" in slow._repr_html_()  # a bar while it runs
+        slow.cancel()
+        assert slow.done
+        assert slow.status in ("cancelled", "progress")  # the last event it saw
+        with pytest.raises(CallCancelledError, match="cancelled"):
+            slow.result(timeout=10)
+
+
+async def test_a_started_call_from_async_code() -> None:
+    async with local("started-async") as app:
+
+        @app.register
+        async def double(x: int) -> int:
+            """Twice x."""
+            return 2 * x
+
+        await app.aserve()
+        node = await afind(interface="double")
+        calls = [await node.astart(i) for i in range(5)]
+        assert [await c.aresult(timeout=30) for c in calls] == [0, 2, 4, 6, 8]
+
+
+def test_app_register_serves_from_that_app_only() -> None:
+    from arkitekt.services.rpc.registry import default_registry
+
+    with local("registers") as app:
+
+        @app.register
+        def only_here(x: int) -> int:
+            """Only this app serves me."""
+            return x
+
+        assert "only_here" in app.rpc.registry
+        assert "only_here" not in default_registry

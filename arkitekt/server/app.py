@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from arkitekt._version import __version__
 
-from . import fakts_routes, oidc_routes, pages
+from . import dashboard, fakts_routes, oidc_routes, pages
 from .config import ServerConfig
 from .db import Database
 from .keys import KeyStore
@@ -112,6 +112,7 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
             *oidc_routes.routes(),
             *challenge_routes(),
             *pages.routes(),
+            *dashboard.routes(),
             *gateway.routes(),
             *graphql_api.routes(),
             *storage_graphql_api.routes(),

@@ -13,6 +13,7 @@ from .ports import Definition, NodeKind
 
 if TYPE_CHECKING:
     from ...app import App
+    from .running import Assignation
 
 
 class Node:
@@ -69,6 +70,14 @@ class Node:
         return unkoil(self._app.rpc.acall, self, *args, **kwargs)
 
     __call__ = call
+
+    async def astart(self, *args: Any, **kwargs: Any) -> Assignation:
+        """Start a call and return at once: an :class:`Assignation` to follow and await."""
+        return await self._app.rpc.astart_call(self, *args, **kwargs)
+
+    def start(self, *args: Any, **kwargs: Any) -> Assignation:
+        """Sync :meth:`astart`; in a notebook, ``node.start(x).show()`` displays live status."""
+        return unkoil(self._app.rpc.astart_call, self, *args, **kwargs)
 
     async def aassign(self, *args: Any, **kwargs: Any) -> Any:
         """Like :meth:`acall` (the rekuest name)."""

@@ -27,6 +27,7 @@ from .messages import EventKind, Message, Welcome
 from .node import Node
 from .ports import NodeKind
 from .registry import Registry, default_registry
+from .running import Assignation
 from .serialization import aexpand_returns, ashrink_args
 
 if TYPE_CHECKING:
@@ -260,6 +261,28 @@ class RpcService:
         finally:
             bar.close()
         raise AssertionError("unreachable: events end with a final event")
+
+    @on_app_loop
+    async def astart_call(self, node: Node, *args: Any, **kwargs: Any) -> Assignation:
+        """Start a call and return at once; its :class:`Assignation` follows it."""
+        if node.definition.kind is NodeKind.GENERATOR:
+            raise TypeError(f"{node.name} is a generator: iterate it with iterate()/aiterate()")
+        call = await self._start(node, args, kwargs)
+        running = Assignation(node, self.app)
+        running.id = call.message.id
+
+        async def follow() -> Any:
+            async for event in self.caller.events(call):
+                running._update(event.kind.value, event.progress, event.message)
+                if event.kind is EventKind.DONE:
+                    return await aexpand_returns(node.definition, event.values or [])
+                raise_for_event(event, node.name)
+                log_event(event, node.name)
+            raise AssertionError("unreachable: events end with a final event")
+
+        running._task = asyncio.get_running_loop().create_task(follow())
+        running._task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        return running
 
     @on_app_loop_gen
     async def aiterate(self, node: Node, *args: Any, **kwargs: Any) -> AsyncGenerator[Any, None]:

@@ -1,0 +1,332 @@
+"""The dashboard: what a person logged in on the web pages has on this server.
+
+``GET /dashboard`` lists, for the user of the web session (never anybody else's data): their
+agents, the functions they may call (their own or shared with them) and whether a connected
+agent provides them, their recent calls, and the newest images they may see, each with a
+thumbnail from ``GET /dashboard/images/{id}/thumbnail.png``.
+
+Server-rendered (Jinja2, autoescaped), no JavaScript. Thumbnails come from the same origin, so
+the server's ``default-src 'self'`` policy holds. The thumbnail route reads the first plane of
+the stored zarr array with zarr's async API (the event loop never waits on the datalayer), and
+answers 404 for an image the session's user may not see, exactly as for one that does not
+exist.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from arkitekt.services.storage.thumbnail import THUMBNAIL_EDGE, first_plane, to_png
+
+from .config import ServerConfig
+from .http import state_of
+from .pages import _login_redirect, current_session, render
+from .rpc.models import Agent, Assignation, Node
+from .rpc.state import RpcState
+from .state import ServerState
+from .storage.catalogue import ImageFilter, NotFound
+from .storage.datalayer import LocalDatalayer
+from .storage.models import Image
+from .storage.state import StorageState
+
+logger = logging.getLogger("arkitekt.server.dashboard")
+
+AGENTS_SHOWN = 50
+FUNCTIONS_SHOWN = 50
+CALLS_SHOWN = 20
+IMAGES_SHOWN = 12
+THUMBNAIL_MAX_AGE = 300
+"""Seconds a browser may keep a thumbnail (a ready image never changes; it may be deleted)."""
+MAX_ID_LENGTH = 32
+"""Object ids are at most this long (``String(32)`` columns): longer ones are not looked up."""
+
+
+# -- what the template shows (plain strings, formatted here) -------------------------------------
+
+
+@dataclass(frozen=True)
+class Moment:
+    """A point in time as shown (``text``) and as machine-readable ISO 8601 (``iso``)."""
+
+    text: str
+    iso: str
+
+
+@dataclass(frozen=True)
+class AgentRow:
+    app: str
+    instance: str
+    online: bool
+    """Connected right now (one that dropped is offline at once, though the broker keeps its
+    calls for the reconnect grace window and the database marks it gone only after that)."""
+    last_seen: Moment
+
+
+@dataclass(frozen=True)
+class FunctionRow:
+    name: str
+    description: str
+    interfaces: list[str]
+    providers: int
+    """Connected agents that provide it to this user."""
+
+
+@dataclass(frozen=True)
+class CallRow:
+    function: str
+    status: str
+    created: Moment
+    finished: Moment | None
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    id: str
+    name: str
+    shape: list[int]
+    dims: list[str]
+    dtype: str
+    mine: bool
+    created: Moment
+    thumbnail: str | None
+    """The thumbnail's URL; None for an image without pixels (a zero-sized dimension)."""
+    thumbnail_width: int
+    thumbnail_height: int
+
+
+def moment(when: dt.datetime) -> Moment:
+    """A timestamp for the page (stored ones are UTC; SQLite returns them naive)."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    when = when.astimezone(dt.UTC)
+    return Moment(text=when.strftime("%Y-%m-%d %H:%M:%S UTC"), iso=when.isoformat())
+
+
+def thumbnail_size(shape: Sequence[int]) -> tuple[int, int]:
+    """``(width, height)`` of the PNG :func:`first_plane` and :func:`to_png` make of ``shape``."""
+    sizes = [-(-n // max(1, -(-n // THUMBNAIL_EDGE))) for n in shape[-2:]]
+    if len(sizes) == 1:
+        return sizes[0], 1
+    return sizes[1], sizes[0]
+
+
+# -- the page ------------------------------------------------------------------------------------
+
+
+def _parts(state: ServerState) -> tuple[RpcState, StorageState]:
+    if state.rpc is None or state.storage is None:
+        raise RuntimeError("the server has not started (its lifespan did not run)")
+    return state.rpc, state.storage
+
+
+async def _agents(state: ServerState, rpc: RpcState, user_id: str) -> list[AgentRow]:
+    query = (
+        select(Agent)
+        .where(Agent.user_id == user_id)
+        .order_by(Agent.connected.desc(), Agent.last_seen_at.desc(), Agent.id)
+        .limit(AGENTS_SHOWN)
+    )
+    async with state.db.new_session() as s:
+        rows = list(await s.scalars(query))
+    # the broker (in memory, on this replica) knows who is connected now
+    live = {agent.id for agent in rpc.broker.agents.values() if agent.peer is not None}
+    shown = [
+        AgentRow(
+            app=a.app_identifier,
+            instance=a.instance_id,
+            online=a.id in live,
+            last_seen=moment(a.last_seen_at),
+        )
+        for a in rows
+    ]
+    return sorted(shown, key=lambda row: not row.online)  # stable: online first, then by time
+
+
+async def _functions(rpc: RpcState, user_id: str) -> list[FunctionRow]:
+    found = await rpc.catalogue.find(user_id, limit=FUNCTIONS_SHOWN)
+    return [
+        FunctionRow(
+            name=str(definition.get("name") or ""),
+            description=str(definition.get("description") or ""),
+            interfaces=sorted(interfaces),
+            providers=rpc.broker.provider_count(node_id, user_id),
+        )
+        for node_id, _, definition, interfaces in found
+    ]
+
+
+async def _calls(state: ServerState, rpc: RpcState, user_id: str) -> list[CallRow]:
+    await rpc.recorder.flush()  # calls are written behind: show the ones just made too
+    query = (
+        select(Assignation, Node.name)
+        .join(Node, Node.id == Assignation.node_id)
+        .where(Assignation.user_id == user_id)
+        .order_by(Assignation.created_at.desc(), Assignation.id)
+        .limit(CALLS_SHOWN)
+    )
+    async with state.db.new_session() as s:
+        rows = [(row[0], str(row[1])) for row in await s.execute(query)]
+    return [
+        CallRow(
+            function=name,
+            status=call.status,
+            created=moment(call.created_at),
+            finished=moment(call.finished_at) if call.finished_at is not None else None,
+        )
+        for call, name in rows
+    ]
+
+
+async def _images(storage: StorageState, user_id: str) -> list[ImageRow]:
+    rows = await storage.catalogue.images(user_id, ImageFilter(), limit=IMAGES_SHOWN, offset=0)
+    shown: list[ImageRow] = []
+    for image in rows:
+        shape = [int(n) for n in image.shape]
+        width, height = thumbnail_size(shape)
+        has_pixels = bool(shape) and all(n > 0 for n in shape)
+        shown.append(
+            ImageRow(
+                id=image.id,
+                name=image.name,
+                shape=shape,
+                dims=[str(d) for d in image.dims],
+                dtype=image.dtype,
+                mine=image.owner_id == user_id,
+                created=moment(image.created_at),
+                thumbnail=f"/dashboard/images/{image.id}/thumbnail.png" if has_pixels else None,
+                thumbnail_width=width,
+                thumbnail_height=height,
+            )
+        )
+    return shown
+
+
+async def dashboard_page(request: Request) -> Response:
+    """``GET /dashboard``: the logged-in user's agents, functions, calls and images."""
+    session = await current_session(request)
+    if session is None:
+        return _login_redirect(request)
+    state = state_of(request)
+    rpc, storage = _parts(state)
+    user_id = session.user_id
+    return render(
+        request,
+        "dashboard.html",
+        user=session.user,
+        agents=await _agents(state, rpc, user_id),
+        functions=await _functions(rpc, user_id),
+        calls=await _calls(state, rpc, user_id),
+        images=await _images(storage, user_id),
+        calls_shown=CALLS_SHOWN,
+        images_shown=IMAGES_SHOWN,
+    )
+
+
+# -- thumbnails ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Selector:
+    """Stands in for an array in :func:`first_plane`: indexing returns the selection itself.
+
+    So the async read below selects exactly what the notebook thumbnail shows.
+    """
+
+    shape: tuple[int, ...]
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __getitem__(self, selection: tuple[Any, ...]) -> tuple[Any, ...]:
+        return selection
+
+
+def _zarr_store(storage: StorageState, config: ServerConfig, image: Image) -> Any:
+    """A read-only zarr store over the image's prefix, with the server's own access."""
+    import zarr.storage
+
+    layer = storage.datalayer
+    if isinstance(layer, LocalDatalayer):
+        if image.datalayer != layer.name:
+            raise NotFound(f"image {image.id!r} is kept in the {image.datalayer} datalayer")
+        return zarr.storage.LocalStore(layer.root / image.store, read_only=True)
+    if image.datalayer != "s3" or layer.name != "s3":
+        raise NotFound(f"image {image.id!r} is kept in the {image.datalayer} datalayer")
+    from obstore.store import S3Store
+
+    options: dict[str, Any] = {"region": config.s3_region, "prefix": image.store}
+    if config.s3_endpoint_url:
+        options["endpoint"] = config.s3_endpoint_url
+    if config.s3_access_key_id:
+        options["access_key_id"] = config.s3_access_key_id
+    if config.s3_secret_access_key is not None:
+        options["secret_access_key"] = config.s3_secret_access_key.get_secret_value()
+    allow_http = (config.s3_endpoint_url or "").startswith("http://")
+    store = S3Store(config.s3_bucket, client_options={"allow_http": allow_http}, **options)
+    return zarr.storage.ObjectStore(store, read_only=True)
+
+
+async def render_thumbnail(storage: StorageState, config: ServerConfig, image: Image) -> bytes:
+    """The PNG of the image's first plane, read from the datalayer with zarr's async API."""
+    import zarr.api.asynchronous as zarr_async
+    import zarr.errors
+
+    try:
+        array = await zarr_async.open_array(
+            store=_zarr_store(storage, config, image), mode="r", zarr_format=3
+        )
+        selection = first_plane(_Selector(tuple(array.shape)))
+        plane = np.asarray(await array.getitem(selection))
+    except (FileNotFoundError, zarr.errors.NodeNotFoundError) as e:
+        logger.warning("image %s has no readable array: %s", image.id, e)
+        raise NotFound(f"no data for image {image.id!r}") from e
+    return to_png(np.atleast_1d(plane))
+
+
+def _not_found() -> Response:
+    return PlainTextResponse(
+        "No such image (or it is not shared with you).",
+        status_code=404,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def thumbnail(request: Request) -> Response:
+    """``GET /dashboard/images/{image_id}/thumbnail.png`` for the web session's user."""
+    session = await current_session(request)
+    image_id = str(request.path_params["image_id"])
+    if session is None or not image_id or len(image_id) > MAX_ID_LENGTH:
+        return _not_found()
+    state = state_of(request)
+    _, storage = _parts(state)
+    try:
+        image = await storage.catalogue.visible(Image, image_id, session.user_id)
+        if not image.shape or any(int(n) <= 0 for n in image.shape):
+            raise NotFound(f"image {image_id!r} has no pixels")
+        png = await render_thumbnail(storage, state.config, image)
+    except NotFound:
+        return _not_found()
+    return Response(
+        png,
+        media_type="image/png",
+        headers={"Cache-Control": f"private, max-age={THUMBNAIL_MAX_AGE}", "Vary": "Cookie"},
+    )
+
+
+def routes() -> list[BaseRoute]:
+    """The dashboard's routes, added to the server's app."""
+    return [
+        Route("/dashboard", dashboard_page, methods=["GET"]),
+        Route("/dashboard/images/{image_id}/thumbnail.png", thumbnail, methods=["GET"]),
+    ]
