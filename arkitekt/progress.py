@@ -1,7 +1,8 @@
 """Progress bars: for remote calls that report progress and for long transfers.
 
-Shown where someone watches — a terminal (rich-looking tqdm text bar) or a notebook (tqdm's
-widget) — and never in logs, pipes or CI. ``ARKITEKT_PROGRESS=true/false`` forces it either way.
+Shown where someone watches — a terminal (rich) or a notebook (tqdm's widget, or its text bar
+without ipywidgets) — and never in logs, pipes or CI. ``ARKITEKT_PROGRESS=true/false`` forces
+it either way.
 """
 
 from __future__ import annotations
@@ -46,20 +47,66 @@ def watched() -> bool:
     return in_notebook() or (hasattr(sys.stderr, "isatty") and sys.stderr.isatty())
 
 
+class _RichBar:
+    """A rich progress bar with the few tqdm methods used here (``update``, ``n``, postfix)."""
+
+    def __init__(self, total: int, desc: str, unit: str = "%", **_: Any) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        console = Console(stderr=True)
+        extra = (
+            [DownloadColumn(binary_units=True), TransferSpeedColumn()]
+            if unit == "B"
+            else [TextColumn("{task.fields[note]}")]
+        )
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            *extra,
+            TimeRemainingColumn(),
+            console=console,
+            transient=console.is_terminal,  # a terminal keeps no finished bar; a log keeps one
+        )
+        self._progress.start()
+        self._task = self._progress.add_task(desc, total=total, note="")
+        self.n = 0.0
+
+    def update(self, n: float) -> None:
+        self.n += n
+        self._progress.update(self._task, advance=n)
+
+    def set_postfix_str(self, text: str, refresh: bool = False) -> None:
+        self._progress.update(self._task, note=text)
+
+    def close(self) -> None:
+        self._progress.stop()
+
+
 def _bar_class() -> Any:
-    """tqdm's notebook widget where it can draw (ipywidgets installed), else its text bar; with
-    no monitor thread (one would outlive the app)."""
+    """In a notebook tqdm's widget (with ipywidgets) or its text bar, without its monitor
+    thread (it would outlive the app); elsewhere a rich bar."""
+    if not in_notebook():
+        return _RichBar
     from tqdm.std import tqdm as text_bar
 
     base = text_bar
-    if in_notebook():
-        try:
-            import ipywidgets  # noqa: F401
-            from tqdm.notebook import tqdm as widget_bar
+    try:
+        import ipywidgets  # noqa: F401
+        from tqdm.notebook import tqdm as widget_bar
 
-            base = widget_bar
-        except ImportError:
-            pass
+        base = widget_bar
+    except ImportError:
+        pass
 
     class Bar(base):  # type: ignore[misc, valid-type]
         monitor_interval = 0
