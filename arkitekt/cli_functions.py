@@ -261,18 +261,7 @@ def nodes(
             rows = [[n.name, signature(n), n.description or "", n.id] for n in found]
     except ArkitektError as e:
         raise _fail(str(e)) from e
-    if as_json:
-        typer.echo(
-            json.dumps(
-                [
-                    dict(zip(["name", "signature", "description", "id"], r, strict=True))
-                    for r in rows
-                ],
-                indent=2,
-            )
-        )
-    else:
-        _table(["name", "signature", "description", "id"], rows)
+    _print(["name", "signature", "description", "id"], rows, as_json, "no functions")
 
 
 def images(
@@ -287,21 +276,16 @@ def images(
     """List the images you may see."""
     from .builders import easy
     from .errors import ArkitektError
+    from .services.storage.image import Image
     from .storage import images as list_images
 
     try:
         with easy(identifier, url=url):
             found = list_images(name__contains=name_contains, limit=limit)
             rows = [list(i.listing_row()) for i in found]
-            headers = list(found[0].listing_headers) if found else []
     except ArkitektError as e:
         raise _fail(str(e)) from e
-    if as_json:
-        typer.echo(json.dumps([dict(zip(headers, r, strict=True)) for r in rows], indent=2))
-    elif rows:
-        _table(headers, rows)
-    else:
-        typer.echo("no images")
+    _print(list(Image.listing_headers), rows, as_json, "no images")
 
 
 def agents(

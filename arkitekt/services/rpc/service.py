@@ -23,7 +23,7 @@ from .agent import Agent
 from .caller import Caller, log_event, raise_for_event
 from .connection import Connection
 from .context import maybe_assignation
-from .messages import EventKind, Message, Welcome
+from .messages import Event, EventKind, Message, Welcome
 from .node import Node
 from .ports import NodeKind
 from .registry import Registry, default_registry
@@ -34,6 +34,11 @@ if TYPE_CHECKING:
     from ...app import App
 
 logger = logging.getLogger("arkitekt.rpc")
+
+
+def _not_a_generator(node: Node) -> None:
+    if node.definition.kind is NodeKind.GENERATOR:
+        raise TypeError(f"{node.name} is a generator: iterate it with iterate()/aiterate()")
 
 
 class RpcService:
@@ -244,44 +249,45 @@ class RpcService:
             node.id, payload, label=node.name, reservation=node._reservation, parent=parent
         )
 
+    async def _result(self, node: Node, call: Any, on_event: Callable[[Event], None]) -> Any:
+        """Follow a started call's events to its result (raising what it raised)."""
+        async for event in self.caller.events(call):
+            on_event(event)
+            if event.kind is EventKind.DONE:
+                return await aexpand_returns(node.definition, event.values or [])
+            raise_for_event(event, node.name)
+            log_event(event, node.name)
+        raise AssertionError("unreachable: events end with a final event")
+
     @on_app_loop
     async def acall(self, node: Node, *args: Any, **kwargs: Any) -> Any:
-        if node.definition.kind is NodeKind.GENERATOR:
-            raise TypeError(f"{node.name} is a generator: iterate it with iterate()/aiterate()")
+        _not_a_generator(node)
         call = await self._start(node, args, kwargs)
         bar = CallProgress(node.name)
+
+        def show(event: Event) -> None:
+            if event.kind is EventKind.PROGRESS:
+                bar.report(event.progress, event.message)
+
         try:
-            async for event in self.caller.events(call):
-                if event.kind is EventKind.DONE:
-                    return await aexpand_returns(node.definition, event.values or [])
-                raise_for_event(event, node.name)
-                log_event(event, node.name)
-                if event.kind is EventKind.PROGRESS:
-                    bar.report(event.progress, event.message)
+            return await self._result(node, call, show)
         finally:
             bar.close()
-        raise AssertionError("unreachable: events end with a final event")
 
     @on_app_loop
     async def astart_call(self, node: Node, *args: Any, **kwargs: Any) -> Assignation:
         """Start a call and return at once; its :class:`Assignation` follows it."""
-        if node.definition.kind is NodeKind.GENERATOR:
-            raise TypeError(f"{node.name} is a generator: iterate it with iterate()/aiterate()")
+        _not_a_generator(node)
         call = await self._start(node, args, kwargs)
         running = Assignation(node, self.app)
         running.id = call.message.id
 
-        async def follow() -> Any:
-            async for event in self.caller.events(call):
-                running._update(event.kind.value, event.progress, event.message)
-                if event.kind is EventKind.DONE:
-                    return await aexpand_returns(node.definition, event.values or [])
-                raise_for_event(event, node.name)
-                log_event(event, node.name)
-            raise AssertionError("unreachable: events end with a final event")
+        def follow(event: Event) -> None:
+            running._update(event.kind.value, event.progress, event.message)
 
-        running._task = asyncio.get_running_loop().create_task(follow())
-        running._task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        task = asyncio.get_running_loop().create_task(self._result(node, call, follow))
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        running._task = task
         return running
 
     @on_app_loop_gen
