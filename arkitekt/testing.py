@@ -166,11 +166,9 @@ def arkitekt_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Testin
     config = ServerConfig(
         data_dir=tmp_path_factory.mktemp("arkitekt-server"), database_url=None, datalayer="local"
     )
-    embedded = EmbeddedServer(config)
-    embedded.start()
     # The server outlives every test; its thread is not one of the threads an app leaves behind.
-    if embedded._thread is not None:
-        embedded._thread.name = "pytest-arkitekt-server"
+    embedded = EmbeddedServer(config, thread_name="pytest-arkitekt-server")
+    embedded.start()
     try:
         yield TestingServer(embedded)
     finally:

@@ -44,9 +44,16 @@ class EmbeddedServer:
     """The server on a background thread. Use :meth:`start` / :meth:`stop` (or ``with``)."""
 
     def __init__(
-        self, config: ServerConfig, host: str = "127.0.0.1", port: int = 0, *, asgi_app: Any = None
+        self,
+        config: ServerConfig,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        asgi_app: Any = None,
+        thread_name: str = "arkitekt-server",
     ) -> None:
         self.config = config
+        self.thread_name = thread_name
         self.host = host
         self.port = port
         self._app = asgi_app if asgi_app is not None else create_app(config)
@@ -93,7 +100,7 @@ class EmbeddedServer:
             timeout_graceful_shutdown=2,
         )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._run, name="arkitekt-server", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout):
             self.stop()
