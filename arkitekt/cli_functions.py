@@ -62,8 +62,10 @@ def inspect(target: Target, as_json: AsJson = False) -> None:
     from .display import port_type
     from .services.rpc.registry import default_registry
 
+    before = {e.interface: e for e in default_registry}
     load_file(target)
-    entries = list(default_registry)
+    # only what this file registered (the process may have registered others before)
+    entries = [e for e in default_registry if before.get(e.interface) is not e]
     if as_json:
         typer.echo(
             json.dumps(

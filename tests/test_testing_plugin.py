@@ -14,15 +14,24 @@ from pathlib import Path
 import pytest
 
 from arkitekt import App, NodeNotFoundError, afind, call, find, register
+from arkitekt.services.rpc.registry import default_registry
 from arkitekt.testing import AppFactory, TestingServer
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@register(interface="plugin-echo")
 def echo(text: str, times: int = 1) -> str:
     """Repeat a text."""
     return text * times
+
+
+@pytest.fixture(autouse=True)
+def plugin_echo() -> Iterator[None]:
+    """Served by every app of this process while a test here runs (what a module-level
+    ``@register`` does in a user's project), and by no app of other test modules."""
+    register(interface="plugin-echo")(echo)
+    yield
+    default_registry.remove("plugin-echo")
 
 
 def app_threads() -> list[str]:

@@ -65,6 +65,11 @@ class Registry:
     def __contains__(self, interface: object) -> bool:
         return interface in self._functions
 
+    def remove(self, interface: str) -> RegisteredFunction | None:
+        """Stop serving ``interface`` (from the next registration of the app on); returns what
+        was registered under it, or None."""
+        return self._functions.pop(interface, None)
+
     def clear(self) -> None:
         self._functions.clear()
 
