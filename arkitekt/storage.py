@@ -221,12 +221,10 @@ async def adelete(item: Image | File | str, *, app: App | None = None) -> None:
     from .services.storage.image import Image
 
     storage = resolve_app(app, "delete()").storage
-    if isinstance(item, File):
-        await storage.adelete_file(item.id)
-    elif isinstance(item, Image):
-        await storage.adelete_image(item.id)
+    if isinstance(item, File | Image):
+        await storage.adelete(item.kind, item.id)
     elif isinstance(item, str):
-        await storage.adelete_image(item)
+        await storage.adelete("image", item)
     else:
         raise TypeError(
             f"delete() takes an Image, a File or an image id, not {type(item).__name__}"

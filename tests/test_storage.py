@@ -182,7 +182,7 @@ def test_wrong_array_is_refused_at_finish(storage: StorageServer, alice: Any) ->
     from arkitekt.services.storage.stores import GrantedStore, GrantKeeper
 
     async def write_other() -> None:
-        keeper = GrantKeeper(upload.grant, None, asyncio.get_running_loop(), direct=False)  # type: ignore[arg-type]
+        keeper = GrantKeeper(upload.grant, None, asyncio.get_running_loop())  # type: ignore[arg-type]
         await zarr.api.asynchronous.create_array(
             store=GrantedStore(keeper), shape=(5, 5), dtype="uint8", chunks=(5, 5)
         )

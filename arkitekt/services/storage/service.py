@@ -89,7 +89,7 @@ class StorageService:
 
             return LocalStore(grant.path, read_only=read_only)
         assert self._loop is not None
-        keeper = GrantKeeper(grant, renew, self._loop, direct=False)
+        keeper = GrantKeeper(grant, renew, self._loop)
         return GrantedStore(keeper, read_only=read_only)
 
     # -- images ----------------------------------------------------------------------------------
@@ -220,10 +220,6 @@ class StorageService:
             client=self.graphql,
         )
         return listing(Image(info, self.app) for info in found)
-
-    @on_app_loop
-    async def adelete_image(self, image_id: str) -> None:
-        await api.adelete_image(image_id, client=self.graphql)
 
     @on_app_loop
     async def adelete(self, kind: str, object_id: str) -> None:
@@ -403,7 +399,3 @@ class StorageService:
             client=self.graphql,
         )
         return listing(File(info, self.app) for info in found)
-
-    @on_app_loop
-    async def adelete_file(self, file_id: str) -> None:
-        await api.adelete_file(file_id, client=self.graphql)

@@ -89,16 +89,13 @@ class GrantKeeper:
         grant: Grant,
         renew: Callable[[], Awaitable[Grant]],
         loop: asyncio.AbstractEventLoop,
-        *,
-        direct: bool,
     ) -> None:
         self.grant = grant
-        self.direct = direct
         self._renew = renew
         self._loop = loop
         self._lock = threading.Lock()
         self._pending: Any = None  # concurrent.futures.Future of a renewal in flight
-        self.store = object_store(grant, direct=direct)
+        self.store = object_store(grant, direct=False)
 
     def _expiring(self) -> bool:
         remaining = self.grant.expires_at - dt.datetime.now(dt.UTC)
@@ -126,7 +123,7 @@ class GrantKeeper:
                 self._pending = None
 
     async def _apply(self, grant: Grant) -> None:
-        self.store = object_store(grant, direct=self.direct)
+        self.store = object_store(grant, direct=False)
         self.grant = grant
 
 
