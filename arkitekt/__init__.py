@@ -15,16 +15,20 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from .app import App, get_current_app
+    from .app import App
     from .builders import easy, jupy, local
+    from .context import get_current_app
     from .errors import (
         AgentLostError,
         AppStateError,
+        ArgumentError,
         ArkitektError,
+        AssignationCancelledError,
         CallCancelledError,
         ConfigurationError,
         CriticalRemoteError,
         DataNotFoundError,
+        DefinitionError,
         ForbiddenError,
         InvalidDataError,
         LoginError,
@@ -54,11 +58,8 @@ if TYPE_CHECKING:
         progress,
         register,
     )
-    from .services.rpc.context import AssignationCancelledError
-    from .services.rpc.definitions import DefinitionError
     from .services.rpc.node import Node
     from .services.rpc.running import Assignation
-    from .services.rpc.serialization import ArgumentError
     from .services.rpc.structures import register_type, structure
     from .services.storage.file import File
     from .services.storage.image import Image
@@ -82,7 +83,7 @@ if TYPE_CHECKING:
 
 _EXPORTS = {
     "App": "app",
-    "get_current_app": "app",
+    "get_current_app": "context",
     "easy": "builders",
     "jupy": "builders",
     "local": "builders",
@@ -135,11 +136,11 @@ _EXPORTS = {
     "log": "rpc",
     "progress": "rpc",
     "register": "rpc",
-    "AssignationCancelledError": "services.rpc.context",
-    "DefinitionError": "services.rpc.definitions",
+    "AssignationCancelledError": "errors",
+    "DefinitionError": "errors",
     "Node": "services.rpc.node",
     "Assignation": "services.rpc.running",
-    "ArgumentError": "services.rpc.serialization",
+    "ArgumentError": "errors",
     "register_type": "services.rpc.structures",
     "structure": "services.rpc.structures",
     "Settings": "settings",

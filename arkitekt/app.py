@@ -1,4 +1,4 @@
-"""The App: an ordered composition of services, and the "current app" the module functions use.
+"""The App: an ordered composition of services, entered as a context manager.
 
 ``with app:`` (or ``async with app:``) starts the services in order, makes the app current for
 the code inside the block, and on the way out stops the services in reverse order and restores
@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any, Self
 from koil import Koil, unkoil
 from koil.context import global_koil_loop
 
+from . import context
 from ._loops import on_app_loop
-from .errors import AppStateError, NoActiveAppError
+from .errors import AppStateError
 from .services.base import Service
 
 if TYPE_CHECKING:
@@ -34,36 +35,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("arkitekt")
 
-_current_app: contextvars.ContextVar[App | None] = contextvars.ContextVar(
-    "arkitekt_current_app", default=None
-)
-_process_app: App | None = None
-"""The app a notebook entered with ``jupy()``: notebook cells do not share a context, so it is
-the fallback when no ``with`` block made another app current."""
-
 STOP_TIMEOUT = 10.0
 """Seconds each service gets to stop before the App moves on (leaving never hangs)."""
-
-
-def get_current_app() -> App:
-    """The app entered in this context (``with app:``), else the notebook's ``jupy()`` app.
-
-    Raises :class:`NoActiveAppError` with a hint when there is none.
-    """
-    app = _current_app.get() or _process_app
-    if app is None:
-        raise NoActiveAppError("get_current_app()")
-    return app
-
-
-def resolve_app(app: App | None, what: str) -> App:
-    """``app`` when given, else the current app (module-level functions' ``app=`` argument)."""
-    if app is not None:
-        return app
-    current = _current_app.get() or _process_app
-    if current is None:
-        raise NoActiveAppError(what)
-    return current
 
 
 class App:
@@ -80,7 +53,7 @@ class App:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._koil_loop_token: contextvars.Token[Any] | None = None
         """The loop the services run on while entered (see :mod:`arkitekt._loops`)."""
-        self._token: contextvars.Token[App | None] | None = None
+        self._token: context.AppToken | None = None
         self._started: list[Service] = []
         self._entered = False
         for service in services:
@@ -176,7 +149,7 @@ class App:
         except BaseException:
             self._reset_koil_loop()
             raise
-        self._token = _current_app.set(self)
+        self._token = context.enter_app(self)
         return self
 
     async def __aexit__(
@@ -211,7 +184,7 @@ class App:
             finally:
                 self._close_koil()
             raise
-        self._token = _current_app.set(self)
+        self._token = context.enter_app(self)
         return self
 
     def __exit__(
@@ -228,14 +201,8 @@ class App:
 
     def _reset_current(self) -> None:
         token, self._token = self._token, None
-        if token is None:
-            return
-        try:
-            _current_app.reset(token)
-        except ValueError:
-            # Left in another context than it was entered in (notebook cells): just clear it.
-            if _current_app.get() is self:
-                _current_app.set(None)
+        if token is not None:
+            context.leave_app(token, self)
 
     def _close_koil(self) -> None:
         koil, self._koil = self._koil, None
@@ -244,17 +211,13 @@ class App:
 
     def close(self) -> None:
         """Leave the app (the same as the end of a ``with`` block); idempotent."""
-        global _process_app
-        if _process_app is self:
-            _process_app = None
+        context.forget_notebook_app(self)
         if self._entered:
             self.__exit__(None, None, None)
 
     async def aclose(self) -> None:
         """Async twin of :meth:`close` (from any loop: a notebook cell may ``await`` it)."""
-        global _process_app
-        if _process_app is self:
-            _process_app = None
+        context.forget_notebook_app(self)
         if not self._entered:
             return
         if self._koil is not None:  # entered sync: its loop lives on a thread of its own
@@ -392,12 +355,3 @@ class App:
         state = "entered" if self._entered else "not entered"
         services = ", ".join(self._services)
         return f"<App {self.identifier!r} {self.manifest.version} ({state}; services: {services})>"
-
-
-def _set_process_app(app: App | None) -> None:
-    global _process_app
-    _process_app = app
-
-
-def _get_process_app() -> App | None:
-    return _process_app

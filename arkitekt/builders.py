@@ -19,19 +19,15 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from .app import App, _get_process_app, _set_process_app
+from . import context
+from .app import App
 from .errors import ConfigurationError
+from .protocol.services import SERVICES
 from .settings import Settings, get_settings
 
 logger = logging.getLogger("arkitekt")
 
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
-
-REQUIREMENTS = (
-    ("rekuest", "live.arkitekt.rekuest", "register, find and call functions"),
-    ("mikro", "live.arkitekt.mikro", "images and files by reference"),
-    ("datalayer", "live.arkitekt.datalayer", "the data store"),
-)
 
 
 def _default_identifier() -> str:
@@ -95,8 +91,13 @@ def build_manifest(identifier: str, version: str, settings: Settings, **extra: A
         scopes=["openid", "profile"],
         device_id=_device_id(settings.cache_dir),
         requirements=[
-            Requirement(key=key, service=service, optional=True, description=description)
-            for key, service, description in REQUIREMENTS
+            Requirement(
+                key=service.key,
+                service=service.identifier,
+                optional=True,
+                description=service.description,
+            )
+            for service in SERVICES
         ],
         **extra,
     )
@@ -275,12 +276,12 @@ def jupy(
     Running the cell again closes the previous app first; the app closes when the kernel shuts
     down, or earlier with ``app.close()``. Module-level functions find it from any cell.
     """
-    previous = _get_process_app()
+    previous = context.set_notebook_app(None)
     if previous is not None:
         atexit.unregister(previous.close)
         previous.close()
     app = easy(identifier or "notebook", version, url, **kwargs)
     app.__enter__()
-    _set_process_app(app)
+    context.set_notebook_app(app)
     atexit.register(app.close)
     return app

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     from .app import App
+    from .protocol.ports import Port
     from .services.rpc.node import Node
-    from .services.rpc.ports import Port
 
 T = TypeVar("T")
 
@@ -39,7 +39,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[object]], *, raw: bool
 
 def port_type(port: Port) -> str:
     """A port's type as a Python programmer would write it: ``list[float] | None``."""
-    from .services.rpc.ports import PortKind
+    from .protocol.ports import PortKind
 
     kind = port.kind
     if kind is PortKind.LIST:

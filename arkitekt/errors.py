@@ -6,6 +6,9 @@ and what to do about it.
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 
 class ArkitektError(Exception):
     """Base class of every error raised by arkitekt."""
@@ -42,11 +45,73 @@ class ServerUnavailableError(ArkitektError):
     """The server could not be reached, or it answered in a way that shows it is not usable."""
 
 
+class IncompatibleServerError(ServerUnavailableError):
+    """The URL answers, but not as a server this SDK can talk to (e.g. another protocol version)."""
+
+
+class ConnectionRefusedByServer(ServerUnavailableError):
+    """The server refused this app's connection for a reason retrying will not fix."""
+
+
 class ServerError(ArkitektError):
     """The server answered with an error that is not the caller's fault."""
 
 
 # -- remote functions ------------------------------------------------------------------------------
+
+
+class DefinitionError(ArkitektError, TypeError):
+    """A function cannot be registered as it is (the message names the parameter and the fix)."""
+
+
+class ArgumentError(ArkitektError, ValueError):
+    """An argument does not fit the function's definition.
+
+    ``port`` names the argument, with a path into it for nested values (``config.levels[2]``);
+    it is empty when no single argument is at fault (too many positional arguments).
+    """
+
+    def __init__(self, function: str, port: str, reason: str) -> None:
+        self.function = function
+        self.port = port
+        self.reason = reason
+        where = f"argument {port!r} " if port else ""
+        super().__init__(f"{function}(): {where}{reason}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.function, self.port, self.reason))
+
+
+class ReturnValueError(ArkitektError, TypeError):
+    """A function returned (or yielded) something its return annotation does not allow.
+
+    ``port`` names the return port (``return0``, ``return1``, ... with a path for nested
+    values). Raised on the agent for what the function gave, and on the caller for what arrived.
+    """
+
+    def __init__(self, function: str, port: str, reason: str) -> None:
+        self.function = function
+        self.port = port
+        self.reason = reason
+        where = f"return value {port!r} " if port else ""
+        super().__init__(f"{function}(): {where}{reason}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.function, self.port, self.reason))
+
+
+class NotInAssignationError(ArkitektError):
+    """``progress``/``log``/``check_cancelled`` were used outside of a function an agent runs."""
+
+
+class AssignationCancelledError(asyncio.CancelledError):
+    """Raised inside a running sync function at a cancellation check once its call is cancelled.
+
+    The one class outside :class:`ArkitektError`, on purpose: like
+    :class:`asyncio.CancelledError` (which it derives from, so one ``except`` handles sync and
+    async functions) it is not an :class:`Exception`, so a broad ``except Exception`` in the
+    function does not swallow the cancellation. Let it propagate (or clean up and re-raise).
+    """
 
 
 class NodeNotFoundError(ArkitektError, LookupError):

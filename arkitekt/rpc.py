@@ -16,9 +16,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from koil import unkoil, unkoil_gen
 
-from .app import _current_app, _get_process_app, resolve_app
-from .services.rpc.context import current_assignation
-from .services.rpc.messages import LogLevel
+from .context import current_served_call, maybe_current_app, resolve_app
+from .protocol.messages import LogLevel
 from .services.rpc.registry import default_registry
 
 if TYPE_CHECKING:
@@ -62,7 +61,7 @@ def register(
 
     def decorate(fn: F) -> F:
         localns = _user_locals()
-        target = app or _current_app.get() or _get_process_app()
+        target = app or maybe_current_app()
         service = target.services.get("rpc") if target is not None else None
         registry = getattr(service, "registry", None)
         if registry is None:  # (an app's registry may be empty: never fall back for that)
@@ -181,24 +180,24 @@ def progress(percent: int | float, message: str | None = None) -> None:
 
     Also a cancellation point for sync functions: raises once the call is cancelled.
     """
-    current_assignation().progress(percent, message)
+    current_served_call().progress(percent, message)
 
 
 async def aprogress(percent: int | float, message: str | None = None) -> None:
     """Async twin of :func:`progress`."""
-    current_assignation().progress(percent, message)
+    current_served_call().progress(percent, message)
 
 
 def log(message: str, level: LogLevel | str = LogLevel.INFO) -> None:
     """Inside a served function: send a log line to the caller (also a cancellation point)."""
-    current_assignation().log(message, level)
+    current_served_call().log(message, level)
 
 
 async def alog(message: str, level: LogLevel | str = LogLevel.INFO) -> None:
     """Async twin of :func:`log`."""
-    current_assignation().log(message, level)
+    current_served_call().log(message, level)
 
 
 def check_cancelled() -> None:
     """Inside a served sync function: raise if the caller cancelled the call."""
-    current_assignation().check_cancelled()
+    current_served_call().check_cancelled()

@@ -9,17 +9,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-
-def _user_cache_dir() -> Path:
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("arkitekt", appauthor=False))
-
-
-def _user_data_dir() -> Path:
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("arkitekt", appauthor=False))
+from ._paths import user_cache_dir, user_data_dir
 
 
 class Settings(BaseSettings):
@@ -38,9 +28,9 @@ class Settings(BaseSettings):
     """An access token to log in with (unattended use)."""
     mandate_key: SecretStr | None = None
     """A mandate key to log in with (unattended use)."""
-    cache_dir: Path = Field(default_factory=_user_cache_dir)
+    cache_dir: Path = Field(default_factory=user_cache_dir)
     """Where login sessions are cached (files are private to the user, mode 0600)."""
-    data_dir: Path = Field(default_factory=_user_data_dir)
+    data_dir: Path = Field(default_factory=user_data_dir)
     """Where the integrated server keeps its database and data."""
     log_level: str | None = None
     """When set, the level of the ``arkitekt`` logger (e.g. ``INFO``); otherwise left alone."""

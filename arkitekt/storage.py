@@ -15,7 +15,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from koil import unkoil
 
-from .app import resolve_app
+from .context import resolve_app
 
 if TYPE_CHECKING:
     from .app import App

@@ -23,28 +23,65 @@ import pytest
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from rpc_sample_functions import Colour, Config, Level, Point, Table, acount, count, everything
 
-from arkitekt.errors import ArkitektError
-from arkitekt.services.rpc.definitions import DefinitionError, define
-from arkitekt.services.rpc.ports import Definition, JSONValue, NodeKind, Port, PortKind
-from arkitekt.services.rpc.serialization import (
-    ArgumentError,
-    ReturnValueError,
-    aexpand_args,
-    aexpand_returns,
-    ashrink_args,
-    ashrink_returns,
-)
-from arkitekt.services.rpc.structures import (
+from arkitekt.errors import ArgumentError, ArkitektError, DefinitionError, ReturnValueError
+from arkitekt.protocol import codec
+from arkitekt.protocol.ports import Definition, JSONValue, NodeKind, Port, PortKind
+from arkitekt.protocol.structures import (
     StructureReference,
     TypeRegistry,
-    default_types,
     is_structure,
-    register_structure,
-    structure,
     structure_identifier,
 )
+from arkitekt.services.rpc.definitions import argument_adapters, define, function_hints
+from arkitekt.services.rpc.structures import default_types, register_structure, structure
 
 TESTS = Path(__file__).parent
+
+
+# -- the codec as the caller and the agent use it (the agent knows the function's hints) ---------
+
+
+async def ashrink_args(
+    definition: Definition,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    *,
+    types: TypeRegistry = default_types,
+) -> dict[str, JSONValue]:
+    return await codec.ashrink_args(definition, args, kwargs, types=types)
+
+
+async def aexpand_returns(
+    definition: Definition, values: Any, *, types: TypeRegistry = default_types
+) -> Any:
+    return await codec.aexpand_returns(definition, values, types=types)
+
+
+async def aexpand_args(
+    definition: Definition,
+    func: Callable[..., Any],
+    payload: Any,
+    *,
+    types: TypeRegistry = default_types,
+) -> dict[str, Any]:
+    return await codec.aexpand_args(
+        definition,
+        payload,
+        hints=function_hints(func),
+        adapters=argument_adapters(func),
+        types=types,
+    )
+
+
+async def ashrink_returns(
+    definition: Definition,
+    func: Callable[..., Any],
+    value: Any,
+    *,
+    types: TypeRegistry = default_types,
+) -> list[JSONValue]:
+    return await codec.ashrink_returns(definition, value, types=types)
+
 
 # -- a structure defined here, backed by a dict standing in for central storage ------------------
 

@@ -164,7 +164,7 @@ def test_wrong_protocol_version_is_refused() -> None:
     from starlette.routing import Route
 
     from arkitekt import easy
-    from arkitekt.services.fakts import IncompatibleServerError
+    from arkitekt.errors import IncompatibleServerError
 
     async def well_known(request: Any) -> JSONResponse:
         return JSONResponse({"name": "old", "version": "0.9"})  # no protocol_version: v1

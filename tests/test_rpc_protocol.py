@@ -14,8 +14,7 @@ import pytest
 import websockets
 from conftest import PASSWORD, add_user
 
-from arkitekt.services.rpc.definitions import define
-from arkitekt.services.rpc.messages import (
+from arkitekt.protocol.messages import (
     SERVER_FRAME,
     Assign,
     Assignment,
@@ -36,6 +35,7 @@ from arkitekt.services.rpc.messages import (
     Welcome,
     encode,
 )
+from arkitekt.services.rpc.definitions import define
 
 
 def token_for(url: str, username: str) -> str:
@@ -267,8 +267,8 @@ async def test_reauth_as_another_user_is_refused(server: Any) -> None:
 async def test_reservations_and_calls_are_stored(server: Any) -> None:
     from sqlalchemy import select
 
+    from arkitekt.protocol.messages import ReservationStatus, Reserve, Unreserve
     from arkitekt.server.rpc.models import Assignation, AssignationEvent, Reservation
-    from arkitekt.services.rpc.messages import ReservationStatus, Reserve, Unreserve
 
     token = token_for(server.url, "alice")
     agent = await connect(server.url, token)

@@ -448,7 +448,7 @@ def test_images_are_known_structures_without_importing_them() -> None:
 
 
 def test_progress_bar_is_silent_when_not_a_terminal() -> None:
-    from arkitekt.progress import transfer_progress
+    from arkitekt._progress import transfer_progress
 
     bar = transfer_progress(1 << 40, "huge")  # stderr is captured here: not a terminal
     assert type(bar).__name__ == "_Silent"

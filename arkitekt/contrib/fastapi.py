@@ -36,7 +36,8 @@ from typing import Annotated, Any, TypeAlias, overload
 from fastapi import Depends, FastAPI, HTTPException, Request
 from koil.context import global_koil_loop
 
-from ..app import App, _current_app
+from .. import context
+from ..app import App
 
 __all__ = ["ArkitektApp", "arkitekt_lifespan", "get_arkitekt_app"]
 
@@ -168,7 +169,7 @@ async def get_arkitekt_app(request: Request) -> App:
             ),
         )
     # The request's context is its own (a task per request): nothing to reset afterwards.
-    _current_app.set(app)
+    context.enter_app(app)  # the request's own context: popped with it
     global_koil_loop.set(loop)
     return app
 

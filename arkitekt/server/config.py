@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from arkitekt.settings import _user_data_dir
+from arkitekt._paths import user_data_dir
 
 
 class ServerConfig(BaseSettings):
@@ -20,7 +20,7 @@ class ServerConfig(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="ARKITEKT_", extra="ignore")
 
-    data_dir: Path = Field(default_factory=_user_data_dir)
+    data_dir: Path = Field(default_factory=user_data_dir)
     database_url: str | None = None
     """SQLAlchemy async URL; defaults to an SQLite file in ``data_dir``."""
     deployment_name: str = "arkitekt"

@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from arkitekt.services.storage.thumbnail import THUMBNAIL_EDGE, first_plane, to_png
+from arkitekt.protocol.thumbnail import THUMBNAIL_EDGE, first_plane, to_png
 
 from .config import ServerConfig
 from .http import state_of

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from .config import ServerConfig
 from .keys import JWT_ALGORITHM, KeyStore
 from .models import OAuthClient, RefreshToken, User, utcnow
-from .services import SERVICES
+from .services import BY_IDENTIFIER
 
 SUPPORTED_SCOPES = frozenset({"openid", "profile", "email", "offline_access", "read", "write"})
 CLIENT_KINDS = frozenset({"development", "website", "desktop", "hub", "relying_party", "mobile"})
@@ -369,18 +369,18 @@ class OAuthCore:
         statuses: dict[str, str] = {}
         for requirement in client.manifest.get("requirements") or []:
             key = requirement["key"]
-            service = SERVICES.get(requirement["service"])
+            service = BY_IDENTIFIER.get(requirement["service"])
             if service is None:
                 statuses[key] = "unavailable"
                 continue
             statuses[key] = "granted"
             instances[key] = {
                 "service": service.identifier,
-                "identifier": f"{self.config.deployment_name}.{service.name}",
-                "aliases": [origin.alias(service.name, service.path, "ht")],
+                "identifier": f"{self.config.deployment_name}.{service.key}",
+                "aliases": [origin.alias(service.key, service.path, "ht")],
                 "challenge_key": {
                     "kind": "ed25519",
-                    "key": self.keys.services[service.name].public_b64,
+                    "key": self.keys.services[service.key].public_b64,
                 },
             }
         return {

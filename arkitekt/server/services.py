@@ -7,40 +7,24 @@ the real service by asking it to sign a nonce.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from arkitekt.protocol.services import SERVICES, ServiceKey
+
 CHALLENGE_DOMAIN = b"fakts-challenge-v1:"
 
-
-@dataclass(frozen=True)
-class ServiceInfo:
-    name: str
-    """The key the SDK requires it under, and the key its identity is stored under."""
-    identifier: str
-    """The service type an app names in its manifest's requirements."""
-    path: str
-    """Where its endpoints live on this server."""
-
-
-_CATALOGUE = (
-    ServiceInfo("rekuest", "live.arkitekt.rekuest", "rekuest"),
-    ServiceInfo("mikro", "live.arkitekt.mikro", "mikro"),
-    ServiceInfo("datalayer", "live.arkitekt.datalayer", "datalayer"),
-)
-SERVICES: dict[str, ServiceInfo] = {service.identifier: service for service in _CATALOGUE}
-SERVICE_NAMES = [service.name for service in _CATALOGUE]
+BY_IDENTIFIER: dict[str, ServiceKey] = {service.identifier: service for service in SERVICES}
+SERVICE_NAMES = [service.key for service in SERVICES]
 
 
 def challenge_routes() -> list[BaseRoute]:
     """``GET /{service}/ht[?nonce=...]`` for every service."""
     routes: list[BaseRoute] = []
-    for service in _CATALOGUE:
+    for service in SERVICES:
 
-        async def challenge(request: Request, name: str = service.name) -> Response:
+        async def challenge(request: Request, name: str = service.key) -> Response:
             nonce = request.query_params.get("nonce")
             if nonce is None:
                 return JSONResponse({"ok": True, "service": name})

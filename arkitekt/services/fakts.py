@@ -31,6 +31,7 @@ from arkitekt.errors import (
     AppStateError,
     ArkitektError,
     ConfigurationError,
+    IncompatibleServerError,
     LoginError,
     ServerUnavailableError,
 )
@@ -41,10 +42,6 @@ if TYPE_CHECKING:
     from arkitekt.app import App
 
 logger = logging.getLogger("arkitekt.fakts")
-
-
-class IncompatibleServerError(ServerUnavailableError):
-    """The URL answers, but not as a server this SDK can talk to (e.g. another protocol version)."""
 
 
 @contextlib.contextmanager

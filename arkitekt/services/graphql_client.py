@@ -21,6 +21,7 @@ from ..errors import (
     ServerError,
     ServerUnavailableError,
 )
+from ..protocol.error_codes import ErrorCode
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -29,9 +30,9 @@ if TYPE_CHECKING:
     from ..app import App
 
 _CODES: dict[str, type[ArkitektError]] = {
-    "NOT_FOUND": DataNotFoundError,
-    "FORBIDDEN": ForbiddenError,
-    "BAD_INPUT": InvalidDataError,
+    ErrorCode.NOT_FOUND: DataNotFoundError,
+    ErrorCode.FORBIDDEN: ForbiddenError,
+    ErrorCode.BAD_INPUT: InvalidDataError,
 }
 
 
@@ -126,7 +127,7 @@ _SERVICE_OF_MODULE = {
 def _client(client: GraphQLClient | None, operation: type[Any]) -> GraphQLClient:
     if client is not None:
         return client
-    from ..app import get_current_app
+    from ..context import get_current_app
 
     service: Any = getattr(get_current_app(), _SERVICE_OF_MODULE[operation.__module__])
     graphql: GraphQLClient = service.graphql

@@ -364,7 +364,7 @@ class DeviceCodeLogin:
         self.identity = "device"
 
     def authorizer(self, manifest: BaseModel) -> DeviceCodeAuthorizer:
-        from ..progress import in_notebook
+        from .._progress import in_notebook
 
         kwargs: dict[str, Any] = {}
         open_browser = not self.headless

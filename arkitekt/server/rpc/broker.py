@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from arkitekt.services.rpc.messages import (
+from arkitekt.protocol.messages import (
     FINAL_EVENTS,
     REPORT_KINDS,
     Assign,

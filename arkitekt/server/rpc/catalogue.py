@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import exists, or_, select, update
 
-from arkitekt.services.rpc.messages import NodeInfo, TemplateIn
-from arkitekt.services.rpc.ports import Definition
+from arkitekt.protocol.messages import NodeInfo, TemplateIn
+from arkitekt.protocol.ports import Definition
 
 from ..db import Database
 from ..models import utcnow

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from arkitekt.services.rpc.messages import (
+from arkitekt.protocol.messages import (
     CLIENT_FRAME,
     CLOSE_PROTOCOL,
     CLOSE_SHUTDOWN,

@@ -24,7 +24,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from arkitekt.services.rpc.messages import FINAL_EVENTS, Assign, Cancel, Event, Failed, Message
+from arkitekt.protocol.messages import FINAL_EVENTS, Assign, Cancel, Event, Failed, Message
 
 from ..graphql_app import AuthenticatedGraphQL, claims_of, state_of
 from ..oauth import AccessClaims
@@ -342,8 +342,10 @@ class Mutation(SharingMutation):
     @strawberry.mutation
     async def assign(self, info: Info, node: strawberry.ID, args: JSON) -> AssignationType:
         """Call a function; follow it with ``assignationEvents`` or ``assignation``."""
-        from arkitekt.services.rpc.ports import Definition
-        from arkitekt.services.rpc.serialization import ArgumentError, ashrink_args
+        from arkitekt.errors import ArgumentError
+        from arkitekt.protocol.codec import ashrink_args
+        from arkitekt.protocol.ports import Definition
+        from arkitekt.protocol.structures import TypeRegistry
 
         state, claims = _state(info), _claims(info)
         found = await state.rpc.catalogue.find(claims.user_id, node=str(node), limit=1)
@@ -354,7 +356,7 @@ class Mutation(SharingMutation):
         definition = Definition.model_validate(found[0][2])
         # the same checks a Python caller makes before sending (types, required, unknown)
         try:
-            payload = await ashrink_args(definition, (), dict(args))
+            payload = await ashrink_args(definition, (), dict(args), types=TypeRegistry())
         except ArgumentError as e:
             raise ValueError(str(e)) from None
         refusals: list[Failed] = []

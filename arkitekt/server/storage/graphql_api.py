@@ -22,6 +22,8 @@ from starlette.routing import BaseRoute, Route
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
+from arkitekt.protocol.error_codes import ErrorCode
+
 from ..graphql_app import AuthenticatedGraphQL, claims_of, state_of
 from . import catalogue as cat
 from .datalayer import Grant
@@ -42,12 +44,12 @@ _SCALARS: dict[object, Any] = {
 }
 
 
-def _error(code: str, message: str) -> GraphQLError:
-    return GraphQLError(message, extensions={"code": code})
+def _error(code: ErrorCode, message: str) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": code.value})
 
 
 def _not_found(e: Exception) -> GraphQLError:
-    return _error("NOT_FOUND", str(e))
+    return _error(ErrorCode.NOT_FOUND, str(e))
 
 
 def _storage(info: Info) -> Any:
@@ -209,9 +211,9 @@ class Pagination:
 def _page(pagination: Pagination | None) -> tuple[int, int]:
     page = pagination or Pagination()
     if not 1 <= page.limit <= cat.MAX_PAGE:
-        raise _error("BAD_INPUT", f"pagination.limit must be 1 to {cat.MAX_PAGE}")
+        raise _error(ErrorCode.BAD_INPUT, f"pagination.limit must be 1 to {cat.MAX_PAGE}")
     if page.offset < 0:
-        raise _error("BAD_INPUT", "pagination.offset must not be negative")
+        raise _error(ErrorCode.BAD_INPUT, "pagination.offset must not be negative")
     return page.limit, page.offset
 
 
@@ -315,7 +317,7 @@ async def _upload_row(info: Info, upload_id: str) -> ImageRow | FileRow:
             return row
         except cat.NotFound:
             continue
-    raise _error("NOT_FOUND", f"no upload {upload_id!r} in progress")
+    raise _error(ErrorCode.NOT_FOUND, f"no upload {upload_id!r} in progress")
 
 
 async def _delete(info: Info, model: type[ImageRow] | type[FileRow], object_id: str) -> None:
@@ -326,7 +328,7 @@ async def _delete(info: Info, model: type[ImageRow] | type[FileRow], object_id: 
     except cat.NotFound as e:
         raise _not_found(e) from None
     except PermissionError as e:
-        raise _error("FORBIDDEN", str(e)) from None
+        raise _error(ErrorCode.FORBIDDEN, str(e)) from None
     await storage.catalogue.remove(model, row.id)
     await storage.datalayer.delete(row.store)
 
@@ -346,9 +348,9 @@ async def _share(
     except cat.NotFound as e:
         raise _not_found(e) from None
     except PermissionError as e:
-        raise _error("FORBIDDEN", str(e)) from None
+        raise _error(ErrorCode.FORBIDDEN, str(e)) from None
     except LookupError as e:
-        raise _error("BAD_INPUT", str(e)) from None
+        raise _error(ErrorCode.BAD_INPUT, str(e)) from None
     return Sharing(everyone=shared, users=names)
 
 
@@ -361,7 +363,7 @@ class Mutation:
                 input.name, input.shape, input.dims, input.dtype, input.chunks, input.tags
             )
         except InvalidUpload as e:
-            raise _error("BAD_INPUT", str(e)) from None
+            raise _error(ErrorCode.BAD_INPUT, str(e)) from None
         storage = _storage(info)
         row = await storage.catalogue.start_image(
             owner_id=_user(info),
@@ -381,9 +383,9 @@ class Mutation:
         try:
             check_name(input.name)
         except InvalidUpload as e:
-            raise _error("BAD_INPUT", str(e)) from None
+            raise _error(ErrorCode.BAD_INPUT, str(e)) from None
         if input.size_bytes < 0:
-            raise _error("BAD_INPUT", "size_bytes must not be negative")
+            raise _error(ErrorCode.BAD_INPUT, "size_bytes must not be negative")
         storage = _storage(info)
         row = await storage.catalogue.start_file(
             owner_id=_user(info),
@@ -415,7 +417,7 @@ class Mutation:
         except InvalidUpload as e:
             await storage.datalayer.delete(row.store)
             await storage.catalogue.remove(ImageRow, row.id)
-            raise _error("BAD_INPUT", f"{e}; the upload was discarded") from None
+            raise _error(ErrorCode.BAD_INPUT, f"{e}; the upload was discarded") from None
         _, size = await storage.datalayer.usage(row.store)
         row = await storage.catalogue.finish(ImageRow, row.id, size)
         return await _image(info, row)
@@ -432,7 +434,7 @@ class Mutation:
             await storage.datalayer.delete(row.store)
             await storage.catalogue.remove(FileRow, row.id)
             raise _error(
-                "BAD_INPUT",
+                ErrorCode.BAD_INPUT,
                 f"{size} bytes were written, {row.size_bytes} announced; the upload was discarded",
             )
         row = await storage.catalogue.finish(FileRow, row.id, size)

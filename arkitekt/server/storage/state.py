@@ -8,6 +8,8 @@ import datetime as dt
 import logging
 from dataclasses import dataclass, field
 
+from arkitekt.protocol.services import DATALAYER
+
 from ..config import ServerConfig
 from ..db import Database
 from ..keys import KeyStore
@@ -30,7 +32,7 @@ class StorageState:
 
     @classmethod
     async def start(cls, config: ServerConfig, db: Database, keys: KeyStore) -> StorageState:
-        signer = GrantSigner(keys.services["datalayer"].key)
+        signer = GrantSigner(keys.services[DATALAYER.key].key)
         datalayer: Datalayer
         if config.datalayer == "s3":
             from .s3 import S3Datalayer

@@ -19,9 +19,10 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from ..._threads import run_in_thread
-from .connection import Connection
-from .context import Assignation, AssignationCancelledError, set_assignation
-from .messages import (
+from ...context import enter_served_call, leave_served_call
+from ...errors import AssignationCancelledError
+from ...protocol.codec import aexpand_args, ashrink_returns
+from ...protocol.messages import (
     Ack,
     Assignment,
     ErrorInfo,
@@ -34,8 +35,11 @@ from .messages import (
     TemplateIn,
     Welcome,
 )
+from .connection import Connection
+from .definitions import argument_adapters, function_hints
 from .registry import RegisteredFunction, Registry
-from .serialization import aexpand_args, ashrink_returns
+from .served import ServedCall
+from .structures import default_types
 
 logger = logging.getLogger("arkitekt.rpc.agent")
 
@@ -47,7 +51,7 @@ class Agent:
         self.connection = connection
         self.registries = registries
         self.functions: dict[str, RegisteredFunction] = {}
-        self.running: dict[str, tuple[asyncio.Task[None], Assignation]] = {}
+        self.running: dict[str, tuple[asyncio.Task[None], ServedCall]] = {}
         self._unacked: OrderedDict[int, Report] = OrderedDict()
         self._seq = itertools.count(1)
         self._registered: asyncio.Future[Registered] | None = None
@@ -132,7 +136,7 @@ class Agent:
             return
         loop = asyncio.get_running_loop()
         assignation_id = message.assignation
-        context = Assignation(
+        served = ServedCall(
             id=assignation_id,
             interface=message.interface,
             user=message.user,
@@ -141,29 +145,35 @@ class Agent:
             loop=loop,
         )
         task = asyncio.create_task(
-            self._run(entry, message, context), name=f"arkitekt-{entry.interface}"
+            self._run(entry, message, served), name=f"arkitekt-{entry.interface}"
         )
-        self.running[assignation_id] = (task, context)
+        self.running[assignation_id] = (task, served)
         task.add_done_callback(lambda _: self.running.pop(assignation_id, None))
 
     def _interrupt(self, assignation_id: str) -> None:
         running = self.running.get(assignation_id)
         if running is None:
             return
-        task, context = running
-        context.cancel_requested = True
+        task, served = running
+        served.cancel_requested = True
         task.cancel()
 
     async def _run(
-        self, entry: RegisteredFunction, message: Assignment, context: Assignation
+        self, entry: RegisteredFunction, message: Assignment, served: ServedCall
     ) -> None:
-        token = set_assignation(context)
+        token = enter_served_call(served)
         definition = entry.definition
         try:
-            kwargs = await aexpand_args(definition, entry.function, message.args)
+            kwargs = await aexpand_args(
+                definition,
+                message.args,
+                hints=function_hints(entry.function),
+                adapters=argument_adapters(entry.function),
+                types=default_types,
+            )
             if entry.is_generator:
                 async for item in self._items(entry, kwargs):
-                    values = await ashrink_returns(definition, entry.function, item)
+                    values = await ashrink_returns(definition, item, types=default_types)
                     self.report(message.assignation, EventKind.YIELD, values=values)
                 self.report(message.assignation, EventKind.DONE)
             else:
@@ -173,7 +183,7 @@ class Agent:
                     result = await run_in_thread(
                         lambda: entry.function(**kwargs), name=f"arkitekt-{entry.interface}"
                     )
-                values = await ashrink_returns(definition, entry.function, result)
+                values = await ashrink_returns(definition, result, types=default_types)
                 self.report(message.assignation, EventKind.DONE, values=values)
         except (asyncio.CancelledError, AssignationCancelledError):
             self.report(message.assignation, EventKind.CANCELLED, message="cancelled")
@@ -181,7 +191,8 @@ class Agent:
         except Exception as e:
             self.report(message.assignation, EventKind.ERROR, error=error_info(e))
         finally:
-            _reset(token)
+            with contextlib.suppress(ValueError):  # the task's context: never another one
+                leave_served_call(token)
 
     async def _items(self, entry: RegisteredFunction, kwargs: dict[str, Any]) -> AsyncIterator[Any]:
         if inspect.isasyncgenfunction(entry.function):
@@ -198,9 +209,9 @@ class Agent:
 
     async def stop(self) -> None:
         """Cancel what is running (reporting it cancelled) and wait briefly for it to end."""
-        tasks = [task for task, context in self.running.values()]
-        for task, context in list(self.running.values()):
-            context.cancel_requested = True
+        tasks = [task for task, _ in self.running.values()]
+        for task, served in list(self.running.values()):
+            served.cancel_requested = True
             task.cancel()
         if tasks:
             with contextlib.suppress(Exception):
@@ -212,13 +223,6 @@ class Agent:
             if asyncio.get_running_loop().time() > deadline:
                 break
             await asyncio.sleep(0.02)
-
-
-def _reset(token: Any) -> None:
-    from .context import _current
-
-    with contextlib.suppress(ValueError):
-        _current.reset(token)
 
 
 def _thread_safe(loop: asyncio.AbstractEventLoop, agent: Agent, assignation_id: str) -> Any:

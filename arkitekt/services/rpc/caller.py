@@ -25,8 +25,7 @@ from ...errors import (
     RemoteCancelledError,
     remote_error,
 )
-from .connection import Connection
-from .messages import (
+from ...protocol.messages import (
     FINAL_EVENTS,
     Assign,
     Cancel,
@@ -45,6 +44,7 @@ from .messages import (
     Watch,
     Welcome,
 )
+from .connection import Connection
 
 logger = logging.getLogger("arkitekt.rpc")
 remote_logger = logging.getLogger("arkitekt.remote")

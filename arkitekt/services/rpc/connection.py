@@ -21,8 +21,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ...errors import NotAuthenticatedError, ServerUnavailableError
-from .messages import (
+from ...errors import ConnectionRefusedByServer, NotAuthenticatedError, ServerUnavailableError
+from ...protocol.messages import (
     CLOSE_PROTOCOL,
     CLOSE_UNAUTHORIZED,
     SERVER_FRAME,
@@ -40,10 +40,6 @@ logger = logging.getLogger("arkitekt.rpc")
 
 TokenSource = Callable[[str | None], Awaitable[str]]
 """Gives an access token; given the token the server refused, a renewed one."""
-
-
-class ConnectionRefused(ServerUnavailableError):
-    """The server refused this app's connection for a reason retrying will not fix."""
 
 
 def token_expiry(token: str) -> float | None:
@@ -176,7 +172,7 @@ class Connection:
                         self._outbox.clear()
             except asyncio.CancelledError:
                 raise
-            except ConnectionRefused as e:
+            except ConnectionRefusedByServer as e:
                 self._fatal = e
                 self._connected.set()  # wake waiters, who raise it
                 self._connected.clear()
@@ -208,8 +204,10 @@ class Connection:
             if isinstance(message, Goodbye):
                 if message.code in ("unauthorized", "token_expired"):
                     raise _Unauthorized(message.message, None)
-                raise ConnectionRefused(f"the server refused the connection: {message.message}")
-        raise ConnectionRefused("the server did not welcome this app")
+                raise ConnectionRefusedByServer(
+                    f"the server refused the connection: {message.message}"
+                )
+        raise ConnectionRefusedByServer("the server did not welcome this app")
 
     async def _serve(self, ws: Any, welcome: Welcome, token: str) -> None:
         import websockets
@@ -280,7 +278,7 @@ class Connection:
             raise _Unauthorized("the server closed the link: not authorised", token)
         if code == CLOSE_PROTOCOL:
             reason = getattr(getattr(error, "rcvd", None), "reason", "")
-            raise ConnectionRefused(f"the server closed the link: {reason}")
+            raise ConnectionRefusedByServer(f"the server closed the link: {reason}")
 
 
 class _Unauthorized(Exception):

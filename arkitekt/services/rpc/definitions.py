@@ -34,13 +34,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, TypeAdapter
+from pydantic import TypeAdapter
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from ...errors import ArkitektError
-from .ports import Choice, Definition, NodeKind, Port, PortKind
-from .structures import TypeRegistry, default_types, is_structure, structure_identifier
+from ...errors import DefinitionError
+from ...protocol.codec import default_to_wire
+from ...protocol.fields import Unsupported, is_model_class, model_fields
+from ...protocol.ports import Choice, Definition, NodeKind, Port, PortKind
+from ...protocol.structures import TypeRegistry, is_structure, structure_identifier
+from .structures import default_types
 
 SUPPORTED = (
     "str, int, float, bool, datetime, Enum, Literal, list, dict, pydantic models, "
@@ -65,114 +68,11 @@ _ASYNC_ITERATORS = {
 _EMPTY: Any = inspect.Parameter.empty
 
 
-class DefinitionError(ArkitektError, TypeError):
-    """A function cannot be registered as it is (the message names the parameter and the fix)."""
-
-
-class _Unsupported(Exception):
-    """Why one annotation cannot travel; ``culprit`` is the (part of the) annotation at fault."""
-
-    def __init__(self, reason: str, culprit: Any = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.culprit = culprit
-
-
 def type_name(tp: Any) -> str:
     """``int``, ``numpy.ndarray``, ``list[bytes]``: how an annotation reads in messages."""
     if isinstance(tp, type) and not typing.get_args(tp):
         return tp.__name__ if tp.__module__ == "builtins" else f"{tp.__module__}.{tp.__qualname__}"
     return repr(tp).replace("typing.", "")
-
-
-# -- model fields ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FieldSpec:
-    """One field of a pydantic model or dataclass, as it travels."""
-
-    name: str  # the attribute, and the key on the wire
-    annotation: Any
-    has_default: bool
-    default: Any
-    description: str | None
-    init_key: str  # what the class's constructor / model_validate expects (an alias, maybe)
-
-
-_fields_cache: weakref.WeakKeyDictionary[type, tuple[FieldSpec, ...]] = weakref.WeakKeyDictionary()
-_STATIC_FACTORIES: dict[Any, Callable[[], Any]] = {list: list, dict: dict}
-
-
-def is_model_class(tp: Any) -> bool:
-    """A pydantic model class or a dataclass (both travel by value, field by field)."""
-    return isinstance(tp, type) and (
-        (issubclass(tp, BaseModel) and tp is not BaseModel) or dataclasses.is_dataclass(tp)
-    )
-
-
-def model_fields(cls: type, localns: dict[str, Any] | None = None) -> tuple[FieldSpec, ...]:
-    """The fields of a model or dataclass (cached per class); raises :class:`_Unsupported`."""
-    cached = _fields_cache.get(cls)
-    if cached is not None:
-        return cached
-    try:
-        hints = typing.get_type_hints(cls, localns=localns, include_extras=True)
-    except Exception:  # forward references pydantic resolved on its own, or unresolvable ones
-        hints = {}
-    specs: list[FieldSpec] = []
-    if issubclass(cls, BaseModel):
-        for name, info in cls.model_fields.items():
-            has_default, default = _field_default(info.default, info.default_factory)
-            alias = info.validation_alias if info.validation_alias is not None else info.alias
-            if alias is not None and not isinstance(alias, str):
-                raise _Unsupported(
-                    f"field {name!r} of {cls.__name__} uses AliasPath/AliasChoices; "
-                    "use a plain str alias",
-                    cls,
-                )
-            annotation = hints.get(name, info.annotation)
-            specs.append(
-                FieldSpec(name, annotation, has_default, default, info.description, alias or name)
-            )
-    else:
-        for f in dataclasses.fields(cls):  # type: ignore[arg-type]  # is_model_class said so
-            if not f.init:
-                continue  # computed in __post_init__: not part of the value that travels
-            annotation = hints.get(f.name, f.type)
-            if isinstance(annotation, str):
-                raise _Unsupported(
-                    f"the annotation {annotation!r} of field {f.name!r} of {cls.__name__} "
-                    "cannot be resolved; define the classes it names at module level",
-                    cls,
-                )
-            factory = None if f.default_factory is dataclasses.MISSING else f.default_factory
-            default_value = PydanticUndefined if f.default is dataclasses.MISSING else f.default
-            has_default, default = _field_default(default_value, factory)
-            doc = f.metadata.get("description")
-            specs.append(
-                FieldSpec(
-                    f.name,
-                    annotation,
-                    has_default,
-                    default,
-                    doc if isinstance(doc, str) else None,
-                    f.name,
-                )
-            )
-    result = tuple(specs)
-    _fields_cache[cls] = result
-    return result
-
-
-def _field_default(default: Any, factory: Any) -> tuple[bool, Any]:
-    if factory is not None:
-        if factory in _STATIC_FACTORIES:
-            return True, _STATIC_FACTORIES[factory]()
-        return False, None  # see the module docstring: required on the wire
-    if default is PydanticUndefined:
-        return False, None
-    return True, default
 
 
 # -- annotations -> ports --------------------------------------------------------------------------
@@ -211,7 +111,7 @@ def _port(
     default: Any = _EMPTY,
     label: str | None = None,
 ) -> Port:
-    """The port for one annotation; raises :class:`_Unsupported` with a reason and the fix."""
+    """The port for one annotation; raises :class:`Unsupported` with a reason and the fix."""
     annotation, description = _strip_annotated(annotation, description)
     origin = typing.get_origin(annotation)
     common: dict[str, Any] = {"key": key, "label": label, "description": description}
@@ -224,7 +124,7 @@ def _port(
             return _finish(inner.model_copy(update={"nullable": nullable}), default)
         bare = [_strip_annotated(m, None)[0] for m in members]
         if not all(is_model_class(m) or is_structure(m) for m in bare):
-            raise _Unsupported(
+            raise Unsupported(
                 f"the union {type_name(annotation)} is ambiguous on the wire; only unions of "
                 "pydantic models, dataclasses or structures are supported (use one type, e.g. "
                 "float instead of int | float, or Optional[X])",
@@ -235,7 +135,7 @@ def _port(
         return _finish(port, default)
 
     if annotation is None or annotation is type(None):
-        raise _Unsupported("None alone is not a value type (use Optional[X])", annotation)
+        raise Unsupported("None alone is not a value type (use Optional[X])", annotation)
     if annotation in _SCALARS:
         return _finish(Port(**common, kind=_SCALARS[annotation]), default)
     if origin is typing.Literal:
@@ -243,7 +143,7 @@ def _port(
         if not values or not (
             all(type(v) is str for v in values) or all(type(v) is int for v in values)
         ):
-            raise _Unsupported("Literal values must be all str or all int", annotation)
+            raise Unsupported("Literal values must be all str or all int", annotation)
         choices = [Choice(value=v, label=str(v)) for v in values]
         return _finish(Port(**common, kind=PortKind.ENUM, choices=choices), default)
     if is_structure(annotation):
@@ -255,13 +155,13 @@ def _port(
     if annotation in _LISTS or origin in _LISTS:
         args = typing.get_args(annotation)
         if not args:
-            raise _Unsupported("say what the list holds, e.g. list[int]", annotation)
+            raise Unsupported("say what the list holds, e.g. list[int]", annotation)
         item = _port("item", args[0], ctx)
         return _finish(Port(**common, kind=PortKind.LIST, children=[item]), default)
     if annotation in _DICTS or origin in _DICTS:
         args = typing.get_args(annotation)
         if len(args) != 2 or _strip_annotated(args[0], None)[0] is not str:
-            raise _Unsupported(
+            raise Unsupported(
                 "dicts must have str keys and say what they hold, e.g. dict[str, float] "
                 "(JSON objects have str keys)",
                 annotation,
@@ -271,18 +171,18 @@ def _port(
     if is_model_class(annotation):
         return _finish(_model_port(annotation, ctx, common), default)
     if origin is tuple or annotation is tuple:
-        raise _Unsupported(
+        raise Unsupported(
             "tuples are only supported as the return annotation (several return values); "
             "use list[X] for an argument",
             annotation,
         )
-    raise _Unsupported("", annotation)  # the generic message: see _explain
+    raise Unsupported("", annotation)  # the generic message: see _explain
 
 
 def _enum_port(cls: type[enum.Enum], ctx: _Context, common: dict[str, Any]) -> Port:
     members = list(cls)
     if not members:
-        raise _Unsupported(f"the Enum {cls.__name__} has no members", cls)
+        raise Unsupported(f"the Enum {cls.__name__} has no members", cls)
     values: list[str | int]
     raw = [m.value for m in members]
     if all(isinstance(v, str) for v in raw):
@@ -290,7 +190,7 @@ def _enum_port(cls: type[enum.Enum], ctx: _Context, common: dict[str, Any]) -> P
     elif all(isinstance(v, int) and not isinstance(v, bool) for v in raw):
         values = [int(v) for v in raw]
     else:  # a bool is not an int here, and floats would not compare exactly
-        raise _Unsupported(f"the values of the Enum {cls.__name__} must be all str or all int", cls)
+        raise Unsupported(f"the values of the Enum {cls.__name__} must be all str or all int", cls)
     ctx.classes.append(cls)
     choices = [Choice(value=v, label=m.name) for m, v in zip(members, values, strict=True)]
     return Port(**common, kind=PortKind.ENUM, identifier=structure_identifier(cls), choices=choices)
@@ -298,7 +198,7 @@ def _enum_port(cls: type[enum.Enum], ctx: _Context, common: dict[str, Any]) -> P
 
 def _model_port(cls: type, ctx: _Context, common: dict[str, Any]) -> Port:
     if cls in ctx.seen:
-        raise _Unsupported(
+        raise Unsupported(
             f"{cls.__name__} refers to itself; recursive models cannot be described", cls
         )
     outer = ctx.seen
@@ -317,9 +217,9 @@ def _model_port(cls: type, ctx: _Context, common: dict[str, Any]) -> Port:
                         label=spec.name,
                     )
                 )
-            except _Unsupported as e:
+            except Unsupported as e:
                 reason = e.reason or _generic(e.culprit)
-                raise _Unsupported(
+                raise Unsupported(
                     f"field {spec.name!r} of {cls.__name__}: {reason}", e.culprit
                 ) from e
     finally:
@@ -336,17 +236,16 @@ def _finish(port: Port, default: Any) -> Port:
         return port
     if default is None:
         if not port.nullable:
-            raise _Unsupported(
+            raise Unsupported(
                 f"its default is None but its type is not optional; write "
                 f"`{port.key}: X | None = None`"
             )
         return port.model_copy(update={"has_default": True, "default": None})
-    from .serialization import default_to_wire  # serialization imports this module
 
     try:
         wire = default_to_wire(default, port)
     except (TypeError, ValueError) as e:
-        raise _Unsupported(f"its default {default!r:.80} does not fit its type: {e}") from e
+        raise Unsupported(f"its default {default!r:.80} does not fit its type: {e}") from e
     return port.model_copy(update={"has_default": True, "default": wire})
 
 
@@ -357,7 +256,7 @@ def _generic(culprit: Any) -> str:
     )
 
 
-def _explain(where: str, annotation: Any, error: _Unsupported) -> str:
+def _explain(where: str, annotation: Any, error: Unsupported) -> str:
     if not error.reason:
         if error.culprit is annotation or error.culprit is None:
             return (
@@ -389,7 +288,7 @@ def _constraint_adapter(annotation: Any) -> TypeAdapter[Any] | None:
     try:
         return TypeAdapter(annotation)
     except Exception as e:
-        raise _Unsupported(
+        raise Unsupported(
             f"its constraints cannot be checked by pydantic ({e}); remove them or use "
             "a pydantic model"
         ) from e
@@ -594,7 +493,7 @@ def _build(
                 )
             )
             adapter = _constraint_adapter(annotation)
-        except _Unsupported as e:
+        except Unsupported as e:
             raise DefinitionError(_explain(where, annotation, e)) from e
         if adapter is not None:
             adapters[param.name] = adapter
@@ -614,7 +513,7 @@ def _build(
         try:
             doc_i = return_docs[i] if i < len(return_docs) else None
             returns.append(_port(f"return{i}", member, ctx, description=doc_i))
-        except _Unsupported as e:
+        except Unsupported as e:
             raise DefinitionError(_explain(where, member, e)) from e
 
     analysis.adapters.update(adapters)

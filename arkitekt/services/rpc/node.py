@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from koil import unkoil, unkoil_gen
 
-from .messages import NodeInfo
-from .ports import Definition, NodeKind
+from ...protocol.messages import NodeInfo
+from ...protocol.ports import Definition, NodeKind
 
 if TYPE_CHECKING:
     from ...app import App

@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ...protocol.ports import Definition, NodeKind
 from .definitions import define
-from .ports import Definition, NodeKind
 
 
 @dataclass(frozen=True)

@@ -14,21 +14,23 @@ from typing import TYPE_CHECKING, Any
 from koil import unkoil
 
 from ..._loops import on_app_loop, on_app_loop_gen
+from ..._progress import CallProgress
+from ...context import maybe_served_call
 from ...display import listing
 from ...errors import AppStateError, ConfigurationError, NodeNotFoundError
-from ...progress import CallProgress
+from ...protocol.codec import aexpand_returns, ashrink_args
+from ...protocol.messages import Event, EventKind, Message, Welcome
+from ...protocol.ports import NodeKind
+from ...protocol.services import REKUEST
 from ..graphql_client import GraphQLClient
 from . import api
 from .agent import Agent
 from .caller import Caller, log_event, raise_for_event
 from .connection import Connection
-from .context import maybe_assignation
-from .messages import Event, EventKind, Message, Welcome
 from .node import Node
-from .ports import NodeKind
 from .registry import Registry, default_registry
 from .running import Assignation
-from .serialization import aexpand_returns, ashrink_args
+from .structures import default_types
 
 if TYPE_CHECKING:
     from ...app import App
@@ -70,7 +72,7 @@ class RpcService:
     async def astart(self, app: App) -> None:
         self._app = app
         self._lock = asyncio.Lock()
-        self._graphql = GraphQLClient(app, "rekuest")
+        self._graphql = GraphQLClient(app, REKUEST.key)
 
     async def astop(self) -> None:
         agent, self._agent = self._agent, None
@@ -91,7 +93,7 @@ class RpcService:
         return self._app
 
     async def _ws_url(self) -> str:
-        alias = await self.app.fakts.aget_alias("rekuest")
+        alias = await self.app.fakts.aget_alias(REKUEST.key)
         return str(alias.to_ws_path("ws"))
 
     async def _token(self, stale: str | None) -> str:
@@ -237,9 +239,9 @@ class RpcService:
         return nodes[0]
 
     async def _start(self, node: Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        payload = await ashrink_args(node.definition, args, kwargs)
+        payload = await ashrink_args(node.definition, args, kwargs, types=default_types)
         await self.aconnection()
-        current = maybe_assignation()
+        current = maybe_served_call()
         parent = (
             current.id
             if current is not None and self._agent is not None and current.id in self._agent.running
@@ -254,7 +256,9 @@ class RpcService:
         async for event in self.caller.events(call):
             on_event(event)
             if event.kind is EventKind.DONE:
-                return await aexpand_returns(node.definition, event.values or [])
+                return await aexpand_returns(
+                    node.definition, event.values or [], types=default_types
+                )
             raise_for_event(event, node.name)
             log_event(event, node.name)
         raise AssertionError("unreachable: events end with a final event")
@@ -299,7 +303,9 @@ class RpcService:
         try:
             async for event in self.caller.events(call):
                 if event.kind is EventKind.YIELD:
-                    yield await aexpand_returns(node.definition, event.values or [])
+                    yield await aexpand_returns(
+                        node.definition, event.values or [], types=default_types
+                    )
                 elif event.kind is EventKind.DONE:
                     return
                 else:

@@ -101,7 +101,7 @@ class Image(Stored):
         return f"Image(id={self.id!r}, name={self.name!r}, {{{shape}}}, dtype={self._info.dtype})"
 
     def _repr_html_(self) -> str:
-        from .thumbnail import first_plane, png_data_url, to_png
+        from ...protocol.thumbnail import first_plane, png_data_url, to_png
 
         try:
             plane = first_plane(self.data).values

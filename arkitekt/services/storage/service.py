@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from ..._loops import on_app_loop
+from ..._progress import transfer_progress
 from ...display import listing
 from ...errors import AppStateError, ArkitektError, TransferError
-from ...progress import transfer_progress
+from ...protocol.services import MIKRO
 from ..graphql_client import GraphQLClient
 from . import api
 from .arrays import as_source, awrite, brief, compressors, dask_chunks
@@ -57,7 +58,7 @@ class StorageService:
     async def astart(self, app: App) -> None:
         self._app = app
         self._loop = asyncio.get_running_loop()
-        self._graphql = GraphQLClient(app, "mikro")
+        self._graphql = GraphQLClient(app, MIKRO.key)
 
     async def astop(self) -> None:
         graphql, self._graphql = self._graphql, None

@@ -79,7 +79,7 @@ class Stored:
     @classmethod
     async def expand(cls, value: str) -> Self:
         """The object of an id received in a remote call (metadata now, data on demand)."""
-        from ...app import get_current_app
+        from ...context import get_current_app
 
         return cast(Self, await get_current_app().storage.aget(cls.kind, value))
 

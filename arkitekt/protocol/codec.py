@@ -34,55 +34,18 @@ import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from ...errors import ArkitektError
-from .definitions import argument_adapters, function_hints, model_fields
+from ..errors import ArgumentError, ReturnValueError
+from .fields import model_fields
 from .ports import Definition, JSONValue, NodeKind, Port, PortKind
 from .structures import (
     StructureReference,
     TypeRegistry,
-    default_types,
     identifier_of,
     is_structure,
     structure_identifier,
 )
-
-
-class ArgumentError(ArkitektError, ValueError):
-    """An argument does not fit the function's definition.
-
-    ``port`` names the argument, with a path into it for nested values (``config.levels[2]``);
-    it is empty when no single argument is at fault (too many positional arguments).
-    """
-
-    def __init__(self, function: str, port: str, reason: str) -> None:
-        self.function = function
-        self.port = port
-        self.reason = reason
-        where = f"argument {port!r} " if port else ""
-        super().__init__(f"{function}(): {where}{reason}")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.function, self.port, self.reason))
-
-
-class ReturnValueError(ArkitektError, TypeError):
-    """A function returned (or yielded) something its return annotation does not allow.
-
-    ``port`` names the return port (``return0``, ``return1``, ... with a path for nested
-    values). Raised on the agent for what the function gave, and on the caller for what arrived.
-    """
-
-    def __init__(self, function: str, port: str, reason: str) -> None:
-        self.function = function
-        self.port = port
-        self.reason = reason
-        where = f"return value {port!r} " if port else ""
-        super().__init__(f"{function}(): {where}{reason}")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.function, self.port, self.reason))
 
 
 class _Mismatch(Exception):
@@ -388,10 +351,13 @@ async def _ato_wire(value: Any, port: Port, path: str, types: TypeRegistry) -> J
     raise _bad(path, port, value)
 
 
+_NO_TYPES = TypeRegistry()
+
+
 def default_to_wire(value: Any, port: Port) -> JSONValue:
     """A default value in wire form (used by ``define``); raises TypeError when it does not fit."""
     try:
-        return _to_wire(value, port, port.key, default_types)
+        return _to_wire(value, port, port.key, _NO_TYPES)
     except _Mismatch as e:
         where = e.path[len(port.key) :].lstrip(".")
         raise TypeError(f"{where + ' ' if where else ''}{e.reason}") from None
@@ -558,7 +524,7 @@ async def ashrink_args(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     *,
-    types: TypeRegistry = default_types,
+    types: TypeRegistry,
 ) -> dict[str, JSONValue]:
     """Caller: bind arguments like Python would, check them, and give their wire form.
 
@@ -604,7 +570,7 @@ async def ashrink_args(
 
 
 async def aexpand_returns(
-    definition: Definition, values: Sequence[JSONValue], *, types: TypeRegistry = default_types
+    definition: Definition, values: Sequence[JSONValue], *, types: TypeRegistry
 ) -> Any:
     """Caller: wire returns -> Python: None for no return port, the value for one, else a tuple.
 
@@ -633,10 +599,11 @@ async def aexpand_returns(
 
 async def aexpand_args(
     definition: Definition,
-    func: Callable[..., Any],
     payload: Mapping[str, JSONValue],
     *,
-    types: TypeRegistry = default_types,
+    hints: Mapping[str, Any],
+    adapters: Mapping[str, TypeAdapter[Any]],
+    types: TypeRegistry,
 ) -> dict[str, Any]:
     """Agent: check the wire arguments again and build the function's keyword arguments.
 
@@ -651,8 +618,6 @@ async def aexpand_args(
     for key in payload:
         if key not in by_key:
             raise ArgumentError(name, str(key), f"is not a parameter of {name}()")
-    hints = function_hints(func)
-    adapters = argument_adapters(func)
     kwargs: dict[str, Any] = {}
     for port in definition.args:
         if port.key in payload:
@@ -679,10 +644,9 @@ async def aexpand_args(
 
 async def ashrink_returns(
     definition: Definition,
-    func: Callable[..., Any],
     value: Any,
     *,
-    types: TypeRegistry = default_types,
+    types: TypeRegistry,
 ) -> list[JSONValue]:
     """Agent: what the function returned (or one yielded item) -> the wire return values.
 

@@ -1,32 +1,22 @@
-"""What a function running inside an agent can reach: its assignation (for progress, log,
-cancellation and child calls)."""
+"""The call a function running inside an agent serves (for progress, log, cancellation and
+child calls). The agent makes it current around the function (:mod:`arkitekt.context`)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ...errors import ArkitektError
-from .messages import EventKind, LogLevel
-
-
-class AssignationCancelledError(asyncio.CancelledError):
-    """Raised inside a running sync function at a cancellation check once its call is cancelled.
-
-    It derives from :class:`asyncio.CancelledError` so the same ``except`` handles both kinds of
-    functions; let it propagate (or clean up and re-raise).
-    """
-
-
-class NotInAssignationError(ArkitektError):
-    """``progress``/``log``/``cancelled`` were used outside of a function run by an agent."""
+from ...errors import AssignationCancelledError
+from ...protocol.messages import EventKind, LogLevel
 
 
 @dataclass(eq=False)
-class Assignation:
-    """The call being served: available as :func:`current_assignation` inside the function."""
+class ServedCall:
+    """The call being served (``arkitekt.context.current_served_call()`` inside the function).
+
+    Not to be confused with :class:`~arkitekt.Assignation`, the caller's handle on a call.
+    """
 
     id: str
     interface: str
@@ -61,27 +51,3 @@ class Assignation:
     def log(self, message: str, level: LogLevel | str = LogLevel.INFO) -> None:
         self.check_cancelled()
         self.report(EventKind.LOG, message=str(message), level=LogLevel(level))
-
-
-_current: contextvars.ContextVar[Assignation | None] = contextvars.ContextVar(
-    "arkitekt_assignation", default=None
-)
-
-
-def current_assignation() -> Assignation:
-    """The call being served by this function; raises outside of one."""
-    assignation = _current.get()
-    if assignation is None:
-        raise NotInAssignationError(
-            "this is only available inside a function that an agent is running "
-            "(registered with @register and called remotely)"
-        )
-    return assignation
-
-
-def maybe_assignation() -> Assignation | None:
-    return _current.get()
-
-
-def set_assignation(assignation: Assignation | None) -> contextvars.Token[Assignation | None]:
-    return _current.set(assignation)
