@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -29,44 +29,50 @@ async def run_on(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]) 
         raise
 
 
-def _app_loop(owner: Any) -> asyncio.AbstractEventLoop | None:
-    app = owner if hasattr(owner, "_services") else getattr(owner, "_app", None)
-    loop: asyncio.AbstractEventLoop | None = getattr(app, "_loop", None)
-    if loop is None or loop.is_closed():
+class OnAppLoop(Protocol):
+    """What owns methods that hop: an App, a service, anything tied to one app."""
+
+    @property
+    def app_loop(self) -> asyncio.AbstractEventLoop | None:
+        """The loop the app lives on while entered (None when it is not)."""
+        ...
+
+
+Owner = TypeVar("Owner", bound=OnAppLoop)
+
+
+def _elsewhere(owner: OnAppLoop) -> asyncio.AbstractEventLoop | None:
+    """The app's loop when it is not the running one (else None: run in place)."""
+    loop = owner.app_loop
+    if loop is None or loop.is_closed() or loop is asyncio.get_running_loop():
         return None
     return loop
 
 
-def _elsewhere(owner: Any) -> asyncio.AbstractEventLoop | None:
-    """The app's loop when it is not the running one (else None: run in place)."""
-    loop = _app_loop(owner)
-    return loop if loop is not None and loop is not asyncio.get_running_loop() else None
-
-
 def on_app_loop(
-    method: Callable[P, Coroutine[Any, Any, T]],
-) -> Callable[P, Coroutine[Any, Any, T]]:
+    method: Callable[Concatenate[Owner, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[Owner, P], Coroutine[Any, Any, T]]:
     """Decorate an async method of an App or a service so it runs on the app's loop."""
 
     @functools.wraps(method)
-    async def hop(*args: P.args, **kwargs: P.kwargs) -> T:
-        loop = _elsewhere(args[0])
+    async def hop(owner: Owner, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        loop = _elsewhere(owner)
         if loop is None:
-            return await method(*args, **kwargs)
-        return await run_on(loop, method(*args, **kwargs))
+            return await method(owner, *args, **kwargs)
+        return await run_on(loop, method(owner, *args, **kwargs))
 
     return hop
 
 
 def on_app_loop_gen(
-    method: Callable[P, AsyncIterator[T]],
-) -> Callable[P, AsyncGenerator[T, None]]:
+    method: Callable[Concatenate[Owner, P], AsyncIterator[T]],
+) -> Callable[Concatenate[Owner, P], AsyncGenerator[T, None]]:
     """:func:`on_app_loop` for async generator methods: each step runs on the app's loop."""
 
     @functools.wraps(method)
-    async def hop(*args: P.args, **kwargs: P.kwargs) -> AsyncGenerator[T, None]:
-        loop = _elsewhere(args[0])
-        source = method(*args, **kwargs)
+    async def hop(owner: Owner, /, *args: P.args, **kwargs: P.kwargs) -> AsyncGenerator[T, None]:
+        loop = _elsewhere(owner)
+        source = method(owner, *args, **kwargs)
         if loop is None:
             async for item in source:
                 yield item

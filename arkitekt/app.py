@@ -21,6 +21,7 @@ from koil.context import global_koil_loop
 
 from . import context
 from ._loops import on_app_loop
+from ._twins import sync_twin
 from .errors import AppStateError
 from .services.base import Service
 
@@ -110,6 +111,11 @@ class App:
     @property
     def entered(self) -> bool:
         return self._entered
+
+    @property
+    def app_loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop the services run on while the app is entered (else None)."""
+        return self._loop
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -225,34 +231,21 @@ class App:
         else:
             await self.__aexit__(None, None, None)
 
-    def _run(self, coro_fn: Any, *args: Any, **kwargs: Any) -> Any:
-        """Run an async method from sync code on this app's loop."""
-        if not self._entered:
-            raise AppStateError(
-                f"the app {self.identifier!r} is not entered: use `with app:` "
-                "(or `async with app:`) around this call"
-            )
-        return unkoil(coro_fn, *args, **kwargs)
-
     # -- auth and HTTP (Keystone-style) ----------------------------------------------------------
-
-    def login(self, username: str | None = None, password: str | None = None) -> None:
-        """Log in (again); with ``username``/``password``, switch to that user (direct mode)."""
-        self._run(self.alogin, username=username, password=password)
 
     @on_app_loop
     async def alogin(self, username: str | None = None, password: str | None = None) -> None:
-        """Async twin of :meth:`login`."""
+        """Log in (again); with ``username``/``password``, switch to that user (direct mode)."""
         await self.auth.alogin(username=username, password=password)
 
-    def logout(self) -> None:
-        """Revoke the session on the server and forget it on this machine."""
-        self._run(self.alogout)
+    login = sync_twin(alogin)
 
     @on_app_loop
     async def alogout(self) -> None:
-        """Async twin of :meth:`logout`."""
+        """Revoke the session on the server and forget it on this machine."""
         await self.auth.alogout()
+
+    logout = sync_twin(alogout)
 
     def is_authenticated(self) -> bool:
         """Whether the app holds a usable session (no network request)."""
@@ -263,7 +256,7 @@ class App:
         return self.is_authenticated()
 
     @on_app_loop
-    async def ahttp_request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def ahttp_request(self, method: str, path: str, /, **kwargs: Any) -> httpx.Response:
         """Send a request to the server with the access token attached (async)."""
         return await self.auth.arequest(method, path, **kwargs)
 
@@ -287,25 +280,11 @@ class App:
         """DELETE ``path`` on the server (async); returns the ``httpx.Response``."""
         return await self.ahttp_request("DELETE", path, **kwargs)
 
-    def http_get(self, path: str, **kwargs: Any) -> httpx.Response:
-        """GET ``path`` on the server, token attached; returns the ``httpx.Response``."""
-        return self._run(self.ahttp_get, path, **kwargs)  # type: ignore[no-any-return]
-
-    def http_post(self, path: str, **kwargs: Any) -> httpx.Response:
-        """POST to ``path`` on the server, token attached; returns the ``httpx.Response``."""
-        return self._run(self.ahttp_post, path, **kwargs)  # type: ignore[no-any-return]
-
-    def http_put(self, path: str, **kwargs: Any) -> httpx.Response:
-        """PUT to ``path`` on the server, token attached; returns the ``httpx.Response``."""
-        return self._run(self.ahttp_put, path, **kwargs)  # type: ignore[no-any-return]
-
-    def http_patch(self, path: str, **kwargs: Any) -> httpx.Response:
-        """PATCH ``path`` on the server, token attached; returns the ``httpx.Response``."""
-        return self._run(self.ahttp_patch, path, **kwargs)  # type: ignore[no-any-return]
-
-    def http_delete(self, path: str, **kwargs: Any) -> httpx.Response:
-        """DELETE ``path`` on the server, token attached; returns the ``httpx.Response``."""
-        return self._run(self.ahttp_delete, path, **kwargs)  # type: ignore[no-any-return]
+    http_get = sync_twin(ahttp_get)
+    http_post = sync_twin(ahttp_post)
+    http_put = sync_twin(ahttp_put)
+    http_patch = sync_twin(ahttp_patch)
+    http_delete = sync_twin(ahttp_delete)
 
     # -- presentation ----------------------------------------------------------------------------
 
@@ -331,9 +310,7 @@ class App:
         has them); serving stops when the app is left."""
         await self.rpc.aserve()
 
-    def serve(self) -> None:
-        """Sync :meth:`aserve` (e.g. in a notebook, or to serve and call from one script)."""
-        unkoil(self.rpc.aserve)
+    serve = sync_twin(aserve)
 
     async def arun(self) -> None:
         """Serve the registered functions as an agent until cancelled."""

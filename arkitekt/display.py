@@ -89,7 +89,7 @@ def app_html(app: App) -> str:
     for name in services:
         state = "started" if app.entered else "stopped"
         if name == "rpc" and app.entered:
-            state = "connected" if getattr(rpc, "_connection", None) else "connects on first use"
+            state = "connected" if getattr(rpc, "connected", False) else "connects on first use"
         states.append((name, state))
     rows = [
         ("app", f"{app.identifier} {app.manifest.version}"),

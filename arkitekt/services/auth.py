@@ -132,7 +132,7 @@ class AuthService:
 
     def is_authenticated(self) -> bool:
         """Whether a session is held (it may still need a silent refresh)."""
-        if self._logged_out or self._app is None or self._app.fakts._client is None:
+        if self._logged_out or self._app is None or not self._app.fakts.started:
             return False
         return self._app.fakts.client.loaded_fakts is not None
 

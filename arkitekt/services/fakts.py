@@ -139,6 +139,11 @@ class FaktsService:
         )
 
     @property
+    def started(self) -> bool:
+        """Whether the fakts client exists (the app is entered)."""
+        return self._client is not None
+
+    @property
     def client(self) -> Fakts:
         """The live :class:`fakts.Fakts` (only while the app is entered)."""
         if self._client is None:

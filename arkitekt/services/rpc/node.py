@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from koil import unkoil, unkoil_gen
+from koil import unkoil
 
+from ..._twins import sync_generator_twin, sync_twin
 from ...protocol.messages import NodeInfo
 from ...protocol.ports import Definition, NodeKind
 
@@ -27,6 +28,11 @@ class Node:
         self._app = app
         self._reservation: str | None = None
         self._depth = 0
+
+    @property
+    def app(self) -> App:
+        """The app it was found through (and is called through unless ``app=`` says else)."""
+        return self._app
 
     @property
     def id(self) -> str:
@@ -64,34 +70,29 @@ class Node:
     # -- calling ---------------------------------------------------------------------------------
 
     async def acall(self, *args: Any, **kwargs: Any) -> Any:
+        """Call it and return its result (see :func:`arkitekt.acall`)."""
         return await self._app.rpc.acall(self, *args, **kwargs)
 
-    def call(self, *args: Any, **kwargs: Any) -> Any:
-        return unkoil(self._app.rpc.acall, self, *args, **kwargs)
-
+    call = sync_twin(acall)
     __call__ = call
 
     async def astart(self, *args: Any, **kwargs: Any) -> Assignation:
-        """Start a call and return at once: an :class:`Assignation` to follow and await."""
+        """Start a call and return at once: an :class:`Assignation` to follow and await (in a
+        notebook, ``node.start(x).show()`` displays live status)."""
         return await self._app.rpc.astart_call(self, *args, **kwargs)
 
-    def start(self, *args: Any, **kwargs: Any) -> Assignation:
-        """Sync :meth:`astart`; in a notebook, ``node.start(x).show()`` displays live status."""
-        return unkoil(self._app.rpc.astart_call, self, *args, **kwargs)
+    start = sync_twin(astart)
 
-    async def aassign(self, *args: Any, **kwargs: Any) -> Any:
-        """Like :meth:`acall` (the rekuest name)."""
-        return await self.acall(*args, **kwargs)
-
-    def assign(self, *args: Any, **kwargs: Any) -> Any:
-        """Like :meth:`call` (the rekuest name)."""
-        return self.call(*args, **kwargs)
+    aassign = acall
+    """Like :meth:`acall` (the rekuest name)."""
+    assign = call
+    """Like :meth:`call` (the rekuest name)."""
 
     def aiterate(self, *args: Any, **kwargs: Any) -> AsyncGenerator[Any, None]:
+        """Stream the values it yields (a generator function)."""
         return self._app.rpc.aiterate(self, *args, **kwargs)
 
-    def iterate(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
-        return unkoil_gen(self._app.rpc.aiterate, self, *args, **kwargs)
+    iterate = sync_generator_twin(aiterate)
 
     # -- reservation -----------------------------------------------------------------------------
 

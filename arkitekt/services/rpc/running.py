@@ -43,12 +43,21 @@ class Assignation:
 
     # -- state -----------------------------------------------------------------------------------
 
+    def attach(self, task: asyncio.Task[Any]) -> None:
+        """The task following the call to its result (the RPC service starts it)."""
+        self._task = task
+
+    @property
+    def app_loop(self) -> asyncio.AbstractEventLoop | None:
+        return self._app.app_loop
+
     @property
     def done(self) -> bool:
         """Whether the call has ended (successfully or not)."""
         return self._task is not None and self._task.done()
 
-    def _update(self, status: str, progress: float | None, message: str | None) -> None:
+    def update(self, status: str, progress: float | None, message: str | None) -> None:
+        """Follow one event of the call (the RPC service calls it as events arrive)."""
         self.status = status
         if progress is not None:
             self.progress = float(progress)
@@ -123,7 +132,7 @@ class _Html:
 
 
 async def _awaited_on_app_loop(app: App, task: asyncio.Task[Any], timeout: float | None) -> Any:
-    loop = app._loop
+    loop = app.app_loop
     if loop is None or loop is asyncio.get_running_loop():
         return await asyncio.wait_for(asyncio.shield(task), timeout)
 

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable
 from typing import TYPE_CHECKING, Any
-
-from koil import unkoil
 
 from ..._loops import on_app_loop, on_app_loop_gen
 from ..._progress import CallProgress
+from ..._twins import sync_generator_twin, sync_twin
 from ...context import maybe_served_call
 from ...display import listing
 from ...errors import AppStateError, ConfigurationError, NodeNotFoundError
@@ -23,6 +22,7 @@ from ...protocol.messages import Event, EventKind, Message, Welcome
 from ...protocol.ports import NodeKind
 from ...protocol.services import REKUEST
 from ..graphql_client import GraphQLClient
+from ..sharing import Sharing, shared_with
 from . import api
 from .agent import Agent
 from .caller import Caller, log_event, raise_for_event
@@ -43,7 +43,7 @@ def _not_a_generator(node: Node) -> None:
         raise TypeError(f"{node.name} is a generator: iterate it with iterate()/aiterate()")
 
 
-class RpcService:
+class RpcService(Sharing[str]):
     """Remote functions for one app (``app.rpc``)."""
 
     name = "rpc"
@@ -85,6 +85,16 @@ class RpcService:
         graphql, self._graphql = self._graphql, None
         if graphql is not None:
             await graphql.aclose()
+
+    @property
+    def app_loop(self) -> asyncio.AbstractEventLoop | None:
+        """The loop of the app this service belongs to (methods hop there)."""
+        return self._app.app_loop if self._app is not None else None
+
+    @property
+    def connected(self) -> bool:
+        """Whether the websocket has been opened (it opens on first use)."""
+        return self._connection is not None
 
     @property
     def app(self) -> App:
@@ -134,9 +144,7 @@ class RpcService:
         """Your agents (connected or not), with their app and when they were last seen."""
         return list(await api.alist_agents(client=self.graphql))
 
-    def agents(self) -> list[api.ListAgentsAgents]:
-        """Sync :meth:`aagents`."""
-        return unkoil(self.aagents)
+    agents = sync_twin(aagents)
 
     @on_app_loop
     async def aassignations(
@@ -148,11 +156,7 @@ class RpcService:
         )
         return list(found)
 
-    def assignations(
-        self, *, status: str | None = None, limit: int = 50, offset: int = 0
-    ) -> list[api.ListAssignationsAssignations]:
-        """Sync :meth:`aassignations`."""
-        return unkoil(self.aassignations, status=status, limit=limit, offset=offset)
+    assignations = sync_twin(aassignations)
 
     @property
     def caller(self) -> Caller:
@@ -217,14 +221,44 @@ class RpcService:
     # -- calling ---------------------------------------------------------------------------------
 
     @on_app_loop
-    async def afind_all(self, **filters: Any) -> list[Node]:
+    async def afind_all(
+        self,
+        *,
+        interface: str | None = None,
+        name: str | None = None,
+        search: str | None = None,
+        limit: int = 50,
+    ) -> list[Node]:
+        """Every function you may call that matches (newest first)."""
+        return await self._search(interface=interface, name=name, search=search, limit=limit)
+
+    find_all = sync_twin(afind_all)
+
+    async def _search(self, **filters: Any) -> list[Node]:
         await self.aconnection()
         nodes = await self.caller.afind(self.timeout, **filters)
         return listing(Node(info, self.app) for info in nodes)
 
-    async def afind(self, **filters: Any) -> Node:
-        nodes = await self.afind_all(**filters)
-        described = ", ".join(f"{k}={v!r}" for k, v in filters.items() if v is not None)
+    @on_app_loop
+    async def afind(
+        self,
+        interface: str | None = None,
+        *,
+        node_id: str | None = None,
+        name: str | None = None,
+        hash: str | None = None,
+        search: str | None = None,
+    ) -> Node:
+        """The one function you may call that matches every filter given.
+
+        Raises :class:`~arkitekt.NodeNotFoundError` when none matches, or when several
+        different functions do (pass ``node_id=`` then).
+        """
+        asked = dict(interface=interface, node_id=node_id, name=name, hash=hash, search=search)
+        nodes = await self._search(
+            interface=interface, node=node_id, name=name, hash=hash, search=search
+        )
+        described = ", ".join(f"{k}={v!r}" for k, v in asked.items() if v is not None)
         if not nodes:
             raise NodeNotFoundError(
                 f"no function you may call matches {described or 'anything'} "
@@ -248,7 +282,7 @@ class RpcService:
             else None
         )
         return self.caller.start(
-            node.id, payload, label=node.name, reservation=node._reservation, parent=parent
+            node.id, payload, label=node.name, reservation=node.reservation, parent=parent
         )
 
     async def _result(self, node: Node, call: Any, on_event: Callable[[Event], None]) -> Any:
@@ -263,8 +297,16 @@ class RpcService:
             log_event(event, node.name)
         raise AssertionError("unreachable: events end with a final event")
 
+    find = sync_twin(afind)
+
     @on_app_loop
     async def acall(self, node: Node, *args: Any, **kwargs: Any) -> Any:
+        """Call a remote function and return its result.
+
+        Arguments are checked against the function's definition before anything is sent. A
+        remote exception is raised as a :class:`~arkitekt.RemoteError` (with the remote
+        traceback); cancelling the awaiting task (Ctrl-C for ``call``) cancels the remote call.
+        """
         _not_a_generator(node)
         call = await self._start(node, args, kwargs)
         bar = CallProgress(node.name)
@@ -287,15 +329,18 @@ class RpcService:
         running.id = call.message.id
 
         def follow(event: Event) -> None:
-            running._update(event.kind.value, event.progress, event.message)
+            running.update(event.kind.value, event.progress, event.message)
 
         task = asyncio.get_running_loop().create_task(self._result(node, call, follow))
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
-        running._task = task
+        running.attach(task)
         return running
+
+    call = sync_twin(acall)
 
     @on_app_loop_gen
     async def aiterate(self, node: Node, *args: Any, **kwargs: Any) -> AsyncGenerator[Any, None]:
+        """Stream the values a remote generator yields."""
         if node.definition.kind is not NodeKind.GENERATOR:
             raise TypeError(f"{node.name} is not a generator: call it with call()/acall()")
         call = await self._start(node, args, kwargs)
@@ -316,40 +361,15 @@ class RpcService:
         finally:
             bar.close()
 
-    @on_app_loop
-    async def ashare(
-        self, interface: str, *, users: Sequence[str] = (), everyone: bool = False
+    iterate = sync_generator_twin(aiterate)
+
+    async def achange_sharing(
+        self, target: str, users: list[str], everyone: bool, *, revoke: bool
     ) -> list[str]:
-        """Let other users (by username), or everyone, find and call one of this app's
-        functions; returns who it is shared with now. Only the app that serves it may."""
-        if isinstance(users, str):
-            raise TypeError("users= takes a list of usernames, e.g. users=['bob']")
+        """Share the function served under the interface ``target`` (see :class:`Sharing`)."""
         await self.aconnection()
-        shared = await self.caller.ashare(self.timeout, interface, list(users), everyone, False)
-        return ["*", *shared.users] if shared.everyone else shared.users
-
-    def share(
-        self, interface: str, *, users: Sequence[str] = (), everyone: bool = False
-    ) -> list[str]:
-        """Sync :meth:`ashare`."""
-        return unkoil(self.ashare, interface, users=users, everyone=everyone)
-
-    @on_app_loop
-    async def aunshare(
-        self, interface: str, *, users: Sequence[str] = (), everyone: bool = False
-    ) -> list[str]:
-        """Take back what :meth:`ashare` gave."""
-        if isinstance(users, str):
-            raise TypeError("users= takes a list of usernames, e.g. users=['bob']")
-        await self.aconnection()
-        shared = await self.caller.ashare(self.timeout, interface, list(users), everyone, True)
-        return ["*", *shared.users] if shared.everyone else shared.users
-
-    def unshare(
-        self, interface: str, *, users: Sequence[str] = (), everyone: bool = False
-    ) -> list[str]:
-        """Sync :meth:`aunshare`."""
-        return unkoil(self.aunshare, interface, users=users, everyone=everyone)
+        shared = await self.caller.ashare(self.timeout, target, users, everyone, revoke)
+        return shared_with(shared.users, shared.everyone)
 
     @on_app_loop
     async def areserve(self, node: Node) -> str:

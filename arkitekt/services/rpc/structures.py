@@ -15,30 +15,20 @@ from collections.abc import Callable
 from typing import TypeVar, overload
 
 from ...protocol.structures import TypeRegistry, is_structure
+from ..storage.kinds import structure_class
 
 T = TypeVar("T", bound=type)
 
 
-BUILTIN_STRUCTURES = {
-    "@arkitekt/image": ("arkitekt.services.storage.image", "Image"),
-    "@arkitekt/file": ("arkitekt.services.storage.file", "File"),
-}
-"""The SDK's own structures, known to every process without importing them first (a fixed
-table: identifiers from the network never name a module to import)."""
+def new_registry() -> TypeRegistry:
+    """An empty registry that still knows the SDK's own structures (images, files)."""
+    return TypeRegistry(fallback=structure_class)
 
 
-def _import_builtin(identifier: str) -> type | None:
-    import importlib
-
-    if identifier not in BUILTIN_STRUCTURES:
-        return None
-    module, name = BUILTIN_STRUCTURES[identifier]
-    cls: type = getattr(importlib.import_module(module), name)
-    return cls
-
-
-default_types = TypeRegistry(fallback=_import_builtin)
-"""The process-wide registry that :func:`define` and the (de)serializers use by default."""
+default_types = new_registry()
+"""The process-wide registry that :func:`define` and the (de)serializers use by default. The
+SDK's own structures (images, files: the stored kinds) are known to it without importing them
+first; identifiers from the network never name a module to import."""
 
 
 def register_structure(cls: T, *, types: TypeRegistry = default_types) -> T:

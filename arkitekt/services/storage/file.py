@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from koil import unkoil
-
+from ..._twins import sync_twin
 from . import api
+from .kinds import BY_NAME, Operations
 from .stored import Stored
 
 if TYPE_CHECKING:
@@ -18,8 +18,9 @@ if TYPE_CHECKING:
 class File(Stored):
     """A stored file. ``download(path)`` writes it to disk; ``open()`` gives a readable copy."""
 
-    __structure_identifier__ = "@arkitekt/file"
-    kind = "file"
+    kind = BY_NAME["file"]
+    __structure_identifier__ = kind.structure
+    operations = Operations(get=api.aget_file, delete=api.adelete_file, share=api.ashare_file)
 
     def __init__(self, info: api.File, app: App) -> None:
         super().__init__(info, app)
@@ -41,26 +42,21 @@ class File(Stored):
         """
         return await self._app.storage.adownload_file(self, Path(path), overwrite=overwrite)
 
-    def download(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
-        """Sync :meth:`adownload`."""
-        return unkoil(self.adownload, path, overwrite=overwrite)
+    download = sync_twin(adownload)
 
     async def aopen(self) -> IO[bytes]:
         """A readable, seekable copy of the content (in memory when small, else a temp file)."""
         return await self._app.storage.aopen_file(self)
 
-    def open(self) -> IO[bytes]:
-        """Sync :meth:`aopen`; use it as ``with file.open() as f: ...``."""
-        return unkoil(self.aopen)
+    open = sync_twin(aopen)
+    """``with file.open() as f: ...``"""
 
     async def aread_bytes(self) -> bytes:
         """The whole content."""
         with await self.aopen() as f:
             return f.read()
 
-    def read_bytes(self) -> bytes:
-        """Sync :meth:`aread_bytes`."""
-        return unkoil(self.aread_bytes)
+    read_bytes = sync_twin(aread_bytes)
 
     listing_headers = ("name", "size", "type", "created", "id")
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from koil import unkoil
 
 from . import api
+from .kinds import BY_NAME, Operations
 from .stored import Stored
 
 if TYPE_CHECKING:
@@ -24,8 +25,9 @@ class Image(Stored):
     function's signature an Image travels as its id and is opened again on the other side.
     """
 
-    __structure_identifier__ = "@arkitekt/image"
-    kind = "image"
+    kind = BY_NAME["image"]
+    __structure_identifier__ = kind.structure
+    operations = Operations(get=api.aget_image, delete=api.adelete_image, share=api.ashare_image)
 
     def __init__(self, info: api.Image, app: App) -> None:
         super().__init__(info, app)
@@ -71,9 +73,10 @@ class Image(Stored):
 
     @property
     def data(self) -> xr.DataArray:
-        """Sync :meth:`adata` (in async code, use ``await img.adata()``)."""
+        """The lazy data: an ``xarray.DataArray`` over dask (in async code, ``await
+        img.adata()``)."""
         if self._data is None:
-            self._data = unkoil(self._app.storage.aopen_image, self)
+            self._data = unkoil(self.adata)
         return self._data
 
     # -- display ---------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import mimetypes
 import os
@@ -16,19 +17,24 @@ import shutil
 import tempfile
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from ..._loops import on_app_loop
 from ..._progress import transfer_progress
+from ..._twins import sync_twin
 from ...display import listing
 from ...errors import AppStateError, ArkitektError, TransferError
 from ...protocol.services import MIKRO
 from ..graphql_client import GraphQLClient
+from ..sharing import Sharing, shared_with
 from . import api
 from .arrays import as_source, awrite, brief, compressors, dask_chunks
 from .file import File
 from .image import Image
+from .stored import Stored
 from .stores import GrantedStore, GrantKeeper, object_store
+
+S = TypeVar("S", bound=Stored)
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -44,7 +50,7 @@ SPOOL_IN_MEMORY = 16 << 20
 """``File.open()`` keeps content up to this size in memory, larger in a temp file."""
 
 
-class StorageService:
+class StorageService(Sharing[Stored]):
     """Images and files for one app (``app.storage``)."""
 
     name = "storage"
@@ -64,6 +70,11 @@ class StorageService:
         graphql, self._graphql = self._graphql, None
         if graphql is not None:
             await graphql.aclose()
+
+    @property
+    def app_loop(self) -> asyncio.AbstractEventLoop | None:
+        """The loop of the app this service belongs to (methods hop there)."""
+        return self._app.app_loop if self._app is not None else None
 
     @property
     def app(self) -> App:
@@ -106,6 +117,21 @@ class StorageService:
         tags: Sequence[str] = (),
         progress: bool | None = None,
     ) -> Image:
+        """Store an array as an image and return it (by reference).
+
+        Args:
+            array: An ``xarray.DataArray`` (its dims are kept), or a numpy or dask array with
+                ``dims=``. A dask array is computed and uploaded a few chunks at a time.
+            name: What to call it (need not be unique).
+            dims: Dimension names, required for numpy and dask arrays, e.g. ``["z", "y", "x"]``.
+            chunks: Chunk sizes (a tuple, or a dict by dim name); default: planes of the last
+                two dims, up to 1024 x 1024.
+            tags: Labels to find it by (``images(tags=[...])``).
+            progress: Show a progress bar (default: on a terminal, for large arrays).
+
+        The data goes straight to the datalayer; the image becomes visible once the server has
+        checked it. A failed or interrupted upload leaves nothing behind.
+        """
         import zarr.api.asynchronous as zarr_async
 
         if not isinstance(name, str) or not name.strip():
@@ -187,11 +213,13 @@ class StorageService:
         )
         return xr.DataArray(lazy, dims=image.dims, name=image.name, attrs={"image_id": image.id})
 
-    @on_app_loop
+    from_xarray = sync_twin(afrom_xarray)
+
     async def aget_image(self, image_id: str) -> Image:
-        if not isinstance(image_id, str) or not image_id:
-            raise ValueError(f"image id must be a non-empty string, got {image_id!r}")
-        return Image(await api.aget_image(image_id, client=self.graphql), self.app)
+        """The image with this id (yours or shared with you); raises ``DataNotFoundError``."""
+        return await self.aget(Image, image_id)
+
+    get_image = sync_twin(aget_image)
 
     @on_app_loop
     async def aimages(
@@ -201,11 +229,16 @@ class StorageService:
         name__contains: str | None = None,
         tags: Sequence[str] = (),
         mine: bool = False,
-        created_after: Any = None,
-        created_before: Any = None,
+        created_after: dt.datetime | None = None,
+        created_before: dt.datetime | None = None,
         limit: int = 100,
         offset: int = 0,
     ) -> list[Image]:
+        """Images you may see, newest first, filtered (all filters must match).
+
+        ``name`` matches exactly, ``name__contains`` case-insensitively; ``tags`` must all be
+        present; ``mine`` leaves out what others shared with you. Pages with ``limit``/``offset``.
+        """
         if isinstance(tags, str):
             raise TypeError("tags= takes a list of strings, e.g. tags=['raw']")
         found = await api.alist_images(
@@ -222,28 +255,41 @@ class StorageService:
         )
         return listing(Image(info, self.app) for info in found)
 
-    @on_app_loop
-    async def adelete(self, kind: str, object_id: str) -> None:
-        """Delete an ``image`` or a ``file`` (owner only)."""
-        remove = api.adelete_image if kind == "image" else api.adelete_file
-        await remove(object_id, client=self.graphql)
+    images = sync_twin(aimages)
+
+    # -- any stored kind -------------------------------------------------------------------------
 
     @on_app_loop
-    async def aget(self, kind: str, object_id: str) -> Image | File:
-        """The ``image`` or ``file`` with this id."""
-        return await (self.aget_image(object_id) if kind == "image" else self.aget_file(object_id))
+    async def aget(self, cls: type[S], object_id: str) -> S:
+        """The object of this class (``Image``, ``File``, ...) with this id."""
+        if not isinstance(object_id, str) or not object_id:
+            raise ValueError(f"{cls.kind.name} id must be a non-empty string, got {object_id!r}")
+        return cls(await cls.operations.get(object_id, client=self.graphql), self.app)
 
     @on_app_loop
-    async def ashare(
-        self, kind: str, object_id: str, users: Sequence[str], everyone: bool, *, unshare: bool
+    async def adelete(self, item: Stored | str) -> None:
+        """Delete an image or file you own (an ``Image``, a ``File``, or an image id)."""
+        if isinstance(item, str):
+            item_cls: type[Stored] = Image
+            item_id = item
+        elif isinstance(item, Stored):
+            item_cls, item_id = type(item), item.id
+        else:
+            raise TypeError(
+                f"delete() takes an Image, a File or an image id, not {type(item).__name__}"
+            )
+        await item_cls.operations.delete(item_id, client=self.graphql)
+
+    delete = sync_twin(adelete)
+
+    async def achange_sharing(
+        self, target: Stored, users: list[str], everyone: bool, *, revoke: bool
     ) -> list[str]:
-        if isinstance(users, str):
-            raise TypeError("users= takes a list of usernames, e.g. users=['bob']")
-        share = api.ashare_image if kind == "image" else api.ashare_file
-        result = await share(
-            object_id, users=list(users), everyone=everyone, unshare=unshare, client=self.graphql
+        """Share an image or file you own (see :class:`Sharing`)."""
+        result = await type(target).operations.share(
+            target.id, users=users, everyone=everyone, unshare=revoke, client=self.graphql
         )
-        return ["*", *result.users] if result.everyone else list(result.users)
+        return shared_with(result.users, result.everyone)
 
     # -- files -----------------------------------------------------------------------------------
 
@@ -256,6 +302,7 @@ class StorageService:
         content_type: str | None = None,
         progress: bool | None = None,
     ) -> File:
+        """Store a file (a path or a binary file object), streamed; returns it by reference."""
         with contextlib.ExitStack() as stack:
             if isinstance(source, str | os.PathLike):
                 path = Path(source)
@@ -299,6 +346,8 @@ class StorageService:
             finally:
                 bar.close()
         return File(info, self.app)
+
+    from_file = sync_twin(afrom_file)
 
     async def _put_file(self, grant: api.Grant, stream: IO[bytes], size: int, seen: Any) -> None:
         async def chunks() -> AsyncIterator[bytes]:
@@ -378,11 +427,11 @@ class StorageService:
         sink.seek(0)
         return sink
 
-    @on_app_loop
     async def aget_file(self, file_id: str) -> File:
-        if not isinstance(file_id, str) or not file_id:
-            raise ValueError(f"file id must be a non-empty string, got {file_id!r}")
-        return File(await api.aget_file(file_id, client=self.graphql), self.app)
+        """The file with this id (yours or shared with you); raises ``DataNotFoundError``."""
+        return await self.aget(File, file_id)
+
+    get_file = sync_twin(aget_file)
 
     @on_app_loop
     async def afiles(
@@ -394,9 +443,12 @@ class StorageService:
         limit: int = 100,
         offset: int = 0,
     ) -> list[File]:
+        """Files you may see, newest first, filtered like :meth:`aimages`."""
         found = await api.alist_files(
             filter=api.FileFilter(name=name, nameContains=name__contains, mine=mine),
             pagination=api.Pagination(limit=limit, offset=offset),
             client=self.graphql,
         )
         return listing(File(info, self.app) for info in found)
+
+    files = sync_twin(afiles)

@@ -1,0 +1,65 @@
+"""Module-level operations used outside any app say so in arkitekt's words (not koil's), sync
+and async alike, in a script, a thread and a running loop."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import numpy as np
+import pytest
+
+import arkitekt
+from arkitekt import NoActiveAppError
+
+CALLS: dict[str, tuple[Any, ...]] = {
+    "find": ("greet",),
+    "find_all": (),
+    "from_xarray": (np.zeros((2, 2)), "x"),
+    "get_image": ("some-id",),
+    "images": (),
+    "from_file": (__file__,),
+    "get_file": ("some-id",),
+    "files": (),
+    "delete": ("some-id",),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_sync_operation_outside_an_app(name: str) -> None:
+    with pytest.raises(NoActiveAppError, match=rf"{name}\(\) needs an active arkitekt app"):
+        getattr(arkitekt, name)(*CALLS[name])
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_sync_operation_outside_an_app_in_a_thread(name: str) -> None:
+    caught: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            getattr(arkitekt, name)(*CALLS[name])
+        except BaseException as e:
+            caught.append(e)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(30)
+    assert len(caught) == 1 and isinstance(caught[0], NoActiveAppError), caught
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_async_operation_outside_an_app(name: str) -> None:
+    async def main() -> None:
+        with pytest.raises(NoActiveAppError, match=rf"{name}\(\) needs an active arkitekt app"):
+            await getattr(arkitekt, "a" + name)(*CALLS[name])
+
+    asyncio.run(main())
+
+
+def test_sync_operation_inside_a_running_loop_outside_an_app() -> None:
+    async def main() -> None:
+        with pytest.raises(NoActiveAppError):
+            arkitekt.images()
+
+    asyncio.run(main())
