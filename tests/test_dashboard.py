@@ -68,7 +68,7 @@ async def populate(server: Any) -> AsyncIterator[World]:
         pixels = np.arange(16 * 16, dtype=np.uint8).reshape(16, 16)
         private = await afrom_xarray(pixels, "bob-private", dims=["y", "x"], app=bob)
         shared = await afrom_xarray(pixels, "bob-shared", dims=["y", "x"], app=bob)
-        assert await shared.ashare(["alice"]) == ["alice"]
+        assert await shared.ashare(users=["alice"]) == ["alice"]
     async with easy(
         "dash-app", url=server.url, username="alice", password=PASSWORD, no_cache=True
     ) as alice:

@@ -251,13 +251,13 @@ def test_other_users_see_nothing_until_shared(storage: StorageServer, alice: Any
         assert [i.id for i in images(name="private", app=bob)] == []
         with pytest.raises(DataNotFoundError):
             bob._run(api.aimage_grant, img.id, client=bob.storage.graphql)
-        assert img.share(["bob"]) == ["bob"]
+        assert img.share(users=["bob"]) == ["bob"]
         shared = get_image(img.id, app=bob)
         assert not shared.mine
         np.testing.assert_array_equal(shared.data.values, img.data.values)
         with pytest.raises(ForbiddenError):
             delete(shared, app=bob)
-        img.unshare(["bob"])
+        img.unshare(users=["bob"])
         with pytest.raises(DataNotFoundError):
             get_image(img.id, app=bob)
 
@@ -442,9 +442,9 @@ def test_bad_pagination_is_refused_by_the_server(alice: Any) -> None:
 
 
 def test_images_are_known_structures_without_importing_them() -> None:
-    from arkitekt.services.rpc.structures import TypeRegistry
+    from arkitekt.services.rpc.structures import new_registry
 
-    assert TypeRegistry().get("@arkitekt/image") is Image
+    assert new_registry().get("@arkitekt/image") is Image
 
 
 def test_progress_bar_is_silent_when_not_a_terminal() -> None:
