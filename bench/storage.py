@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from koil import unkoil
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
@@ -107,7 +109,7 @@ def raw_store(app: Any, backend: str, scratch: Path, s3: dict[str, str] | None, 
     if backend == "local (in-process folder)":
         return LocalStore(scratch / "raw" / str(run))
     if backend == "local over HTTP":
-        upload = app._run(  # a write grant, used by plain zarr over HTTP
+        upload = unkoil(  # a write grant, used by plain zarr over HTTP
             api.arequest_image_upload,
             api.ImageUploadInput(name="raw", shape=(1,), dims=("x",), dtype="uint8", chunks=(1,)),
             client=app.storage.graphql,

@@ -2,8 +2,8 @@
 
 Layers (docs/architecture.md): client -> protocol <- server. ``arkitekt.protocol`` is what both
 sides speak and imports neither; the server never imports the client; the client imports the
-server only where it starts one (the integrated-server service, the CLI's server commands, the
-pytest plugin's fixtures). The base modules (errors, version, default paths) import nothing.
+server only where it starts one (the integrated-server service, the CLI's server commands,
+the pytest plugin's fixtures). The base modules (errors, version, default paths) import nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import arkitekt
 PACKAGE = Path(arkitekt.__file__).parent
 
 BASE = {"arkitekt", "arkitekt._version", "arkitekt.errors", "arkitekt._paths"}
-STARTS_A_SERVER = {"arkitekt.services.server", "arkitekt.cli", "arkitekt.testing"}
+STARTS_A_SERVER = {"arkitekt.services.server", "arkitekt.cli.server_commands", "arkitekt.testing"}
 """The only client modules that may import ``arkitekt.server``: each starts one."""
 
 

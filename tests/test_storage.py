@@ -20,6 +20,7 @@ import httpx
 import numpy as np
 import pytest
 import xarray as xr
+from koil import unkoil
 from storage_helpers import StorageServer, start_storage_server
 
 from arkitekt import (
@@ -172,7 +173,7 @@ def test_wrong_array_is_refused_at_finish(storage: StorageServer, alice: Any) ->
     import zarr
 
     client = alice.storage.graphql
-    upload = alice._run(
+    upload = unkoil(
         api.arequest_image_upload,
         api.ImageUploadInput(
             name="liar", shape=(4, 4), dims=("y", "x"), dtype="uint8", chunks=(4, 4)
@@ -187,9 +188,9 @@ def test_wrong_array_is_refused_at_finish(storage: StorageServer, alice: Any) ->
             store=GrantedStore(keeper), shape=(5, 5), dtype="uint8", chunks=(5, 5)
         )
 
-    alice._run(write_other)
+    unkoil(write_other)
     with pytest.raises(Exception, match="differs from the announced one"):
-        alice._run(api.afinish_image_upload, upload.id, client=client)
+        unkoil(api.afinish_image_upload, upload.id, client=client)
     assert storage.stored_keys(upload.grant.prefix) == []
 
 
@@ -201,7 +202,7 @@ def test_abandoned_upload_is_swept(
         request, tmp_path, storage.datalayer, storage_grant_ttl=1, storage_upload_grace=0
     ):
         with short.app("alice") as app:
-            upload = app._run(
+            upload = unkoil(
                 api.arequest_image_upload,
                 api.ImageUploadInput(
                     name="orphan", shape=(4,), dims=("x",), dtype="uint8", chunks=(4,)
@@ -250,7 +251,7 @@ def test_other_users_see_nothing_until_shared(storage: StorageServer, alice: Any
             get_image(img.id, app=bob)
         assert [i.id for i in images(name="private", app=bob)] == []
         with pytest.raises(DataNotFoundError):
-            bob._run(api.aimage_grant, img.id, client=bob.storage.graphql)
+            unkoil(api.aimage_grant, img.id, client=bob.storage.graphql)
         assert img.share(users=["bob"]) == ["bob"]
         shared = get_image(img.id, app=bob)
         assert not shared.mine
@@ -267,7 +268,7 @@ def test_a_grant_opens_one_image_only(storage: StorageServer, alice: Any) -> Non
         pytest.skip("moto does not evaluate STS session policies (see the module docstring)")
     first = from_xarray(_random((8, 8), "uint8"), name="first", dims=["y", "x"])
     second = from_xarray(_random((8, 8), "uint8"), name="second", dims=["y", "x"])
-    grant = alice._run(api.aimage_grant, first.id, client=alice.storage.graphql)
+    grant = unkoil(api.aimage_grant, first.id, client=alice.storage.graphql)
     auth = {"authorization": f"Bearer {grant.token}"}
     base = grant.url.rsplit("/", 1)[0]
     assert httpx.get(f"{grant.url}/zarr.json", headers=auth).status_code == 200
@@ -282,15 +283,21 @@ def test_a_grant_opens_one_image_only(storage: StorageServer, alice: Any) -> Non
     assert httpx.delete(f"{grant.url}/zarr.json", headers=auth).status_code == 403
     # forged or missing grants are refused
     forged = grant.token[:-4] + ("AAAA" if not grant.token.endswith("AAAA") else "BBBB")
-    assert httpx.get(
-        f"{grant.url}/zarr.json", headers={"authorization": f"Bearer {forged}"}
-    ).status_code == 401
+    assert (
+        httpx.get(
+            f"{grant.url}/zarr.json", headers={"authorization": f"Bearer {forged}"}
+        ).status_code
+        == 401
+    )
     assert httpx.get(f"{grant.url}/zarr.json").status_code == 401
     # an access token is not a grant
-    token = alice._run(alice.auth.aget_token)
-    assert httpx.get(
-        f"{grant.url}/zarr.json", headers={"authorization": f"Bearer {token}"}
-    ).status_code == 401
+    token = unkoil(alice.auth.aget_token)
+    assert (
+        httpx.get(
+            f"{grant.url}/zarr.json", headers={"authorization": f"Bearer {token}"}
+        ).status_code
+        == 401
+    )
 
 
 def test_owner_deletes_image_and_its_data(storage: StorageServer, alice: Any) -> None:

@@ -13,9 +13,8 @@ import datetime as dt
 import logging
 import mimetypes
 import os
-import shutil
 import tempfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
@@ -27,12 +26,12 @@ from ...errors import AppStateError, ArkitektError, TransferError
 from ...protocol.services import MIKRO
 from ..graphql_client import GraphQLClient
 from ..sharing import Sharing, shared_with
-from . import api
+from . import api, file_bytes
 from .arrays import as_source, awrite, brief, compressors, dask_chunks
 from .file import File
 from .image import Image
 from .stored import Stored
-from .stores import GrantedStore, GrantKeeper, object_store
+from .stores import GrantedStore, GrantKeeper
 
 S = TypeVar("S", bound=Stored)
 
@@ -45,7 +44,6 @@ logger = logging.getLogger("arkitekt.storage")
 
 ABORT_TIMEOUT = 10.0
 """Seconds a failed upload waits for the server to discard it."""
-TRANSFER_CHUNK = 8 << 20
 SPOOL_IN_MEMORY = 16 << 20
 """``File.open()`` keeps content up to this size in memory, larger in a temp file."""
 
@@ -304,43 +302,26 @@ class StorageService(Sharing[Stored]):
     ) -> File:
         """Store a file (a path or a binary file object), streamed; returns it by reference."""
         with contextlib.ExitStack() as stack:
-            if isinstance(source, str | os.PathLike):
-                path = Path(source)
-                if not path.is_file():
-                    raise FileNotFoundError(f"from_file: {str(path)!r} is not a file")
-                stream: IO[bytes] = stack.enter_context(open(path, "rb"))
-                name = name or path.name
-            elif hasattr(source, "read"):
-                stream = source
-                name = name or os.path.basename(str(getattr(source, "name", ""))) or "file"
-            else:
-                raise TypeError(
-                    f"source must be a path or a binary file object, not {type(source).__name__}"
-                )
-            if not stream.seekable():  # the size must be known up front: spool it first
-                spool = stack.enter_context(tempfile.TemporaryFile())
-                await asyncio.to_thread(shutil.copyfileobj, stream, spool, TRANSFER_CHUNK)
-                spool.seek(0)
-                stream = spool
-            start = stream.tell()
-            size = stream.seek(0, os.SEEK_END) - start
-            stream.seek(start)
+            opened = await file_bytes.open_source(source, name, stack)
             content_type = (
-                content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+                content_type or mimetypes.guess_type(opened.name)[0] or "application/octet-stream"
             )
             upload = await api.arequest_file_upload(
-                api.FileUploadInput(name=name, sizeBytes=size, contentType=content_type),
+                api.FileUploadInput(
+                    name=opened.name, sizeBytes=opened.size, contentType=content_type
+                ),
                 client=self.graphql,
             )
-            bar = transfer_progress(size, f"uploading {name}", show=progress)
+            bar = transfer_progress(opened.size, f"uploading {opened.name}", show=progress)
             try:
-                await self._put_file(upload.grant, stream, size, bar.update)
+                await file_bytes.put(upload.grant, opened, bar.update, direct=self.direct)
                 info = await api.afinish_file_upload(upload.id, client=self.graphql)
             except BaseException as e:
                 await self._abort(upload.id)
                 if isinstance(e, Exception) and not isinstance(e, ArkitektError):
                     raise TransferError(
-                        f"uploading file {name!r} failed ({brief(e)}); the upload was discarded"
+                        f"uploading file {opened.name!r} failed ({brief(e)}); "
+                        "the upload was discarded"
                     ) from e
                 raise
             finally:
@@ -349,47 +330,11 @@ class StorageService(Sharing[Stored]):
 
     from_file = sync_twin(afrom_file)
 
-    async def _put_file(self, grant: api.Grant, stream: IO[bytes], size: int, seen: Any) -> None:
-        async def chunks() -> AsyncIterator[bytes]:
-            while True:
-                block = await asyncio.to_thread(stream.read, TRANSFER_CHUNK)
-                if not block:
-                    return
-                seen(len(block))
-                yield block
-
-        if grant.kind == "http" and not (self.direct and grant.path):
-            import httpx
-
-            assert grant.url is not None
-            async with httpx.AsyncClient(timeout=httpx.Timeout(120, connect=10)) as http:
-                response = await http.put(
-                    grant.url.rstrip("/") + "/data",
-                    content=chunks(),
-                    headers={
-                        "authorization": f"Bearer {grant.token}",
-                        "content-length": str(size),
-                    },
-                )
-                response.raise_for_status()
-            return
-        import obstore
-
-        store = object_store(grant, direct=self.direct)
-        await obstore.put_async(store, "data", chunks(), chunk_size=TRANSFER_CHUNK)
-
-    async def _get_file(self, file: File, sink: IO[bytes], progress: bool | None) -> None:
-        import obstore
-
+    async def _read_file(self, file: File, sink: IO[bytes], progress: bool | None) -> None:
         grant = await api.afile_grant(file.id, client=self.graphql)
-        store = object_store(grant, direct=self.direct)
         bar = transfer_progress(file.size_bytes, f"downloading {file.name}", show=progress)
         try:
-            result = await obstore.get_async(store, "data")
-            async for block in result.stream(min_chunk_size=TRANSFER_CHUNK):
-                data = bytes(block)
-                await asyncio.to_thread(sink.write, data)
-                bar.update(len(data))
+            await file_bytes.get(grant, sink, bar.update, direct=self.direct)
         except ArkitektError:
             raise
         except Exception as e:
@@ -401,26 +346,18 @@ class StorageService(Sharing[Stored]):
     async def adownload_file(
         self, file: File, path: Path, *, overwrite: bool = False, progress: bool | None = None
     ) -> Path:
+        """Write a file's content to ``path`` (a folder: keeps its name), all or nothing."""
         target = path / file.name if path.is_dir() else path
-        if target.exists() and not overwrite:
-            raise FileExistsError(f"{str(target)!r} exists; pass overwrite=True to replace it")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as sink:
-                await self._get_file(file, sink, progress)
-            os.replace(partial, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(partial)
-            raise
-        return target
+        return await file_bytes.write_atomically(
+            target, lambda sink: self._read_file(file, sink, progress), overwrite=overwrite
+        )
 
     @on_app_loop
     async def aopen_file(self, file: File) -> IO[bytes]:
+        """A readable, seekable copy of a file's content (in memory when small)."""
         sink = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - returned open
         try:
-            await self._get_file(file, sink, progress=None)
+            await self._read_file(file, sink, progress=None)
         except BaseException:
             sink.close()
             raise

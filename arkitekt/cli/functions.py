@@ -19,6 +19,8 @@ from typing import Annotated, Any
 
 import typer
 
+from .common import fail
+
 Target = Annotated[Path, typer.Argument(help="A Python file that registers functions.")]
 Url = Annotated[
     str | None,
@@ -27,15 +29,10 @@ Url = Annotated[
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
-
-
 def load_file(path: Path) -> None:
     """Import a file as the module ``__arkitekt_app__`` (its ``@register`` calls run)."""
     if not path.is_file() or path.suffix != ".py":
-        raise _fail(f"{str(path)!r} is not a Python file", 2)
+        raise fail(f"{str(path)!r} is not a Python file", 2)
     spec = importlib.util.spec_from_file_location("__arkitekt_app__", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -44,7 +41,7 @@ def load_file(path: Path) -> None:
     try:
         spec.loader.exec_module(module)
     except Exception as e:
-        raise _fail(f"importing {path} failed: {type(e).__name__}: {e}") from e
+        raise fail(f"importing {path} failed: {type(e).__name__}: {e}") from e
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> None:
@@ -59,8 +56,8 @@ def _table(headers: list[str], rows: list[list[str]]) -> None:
 
 def inspect(target: Target, as_json: AsJson = False) -> None:
     """Show the functions a file registers (their definitions), without connecting."""
-    from .display import port_type
-    from .services.rpc.registry import default_registry
+    from ..display import port_type
+    from ..services.rpc.registry import default_registry
 
     before = {e.interface: e for e in default_registry}
     load_file(target)
@@ -78,7 +75,7 @@ def inspect(target: Target, as_json: AsJson = False) -> None:
         )
         return
     if not entries:
-        raise _fail(f"{target} registers no functions (decorate them with @register)")
+        raise fail(f"{target} registers no functions (decorate them with @register)")
     rows = []
     for e in entries:
         d = e.definition
@@ -105,8 +102,8 @@ def run(
     ] = False,
 ) -> None:
     """Serve the functions a file registers, until Ctrl-C."""
-    from .builders import easy
-    from .errors import ArkitektError
+    from ..builders import easy
+    from ..errors import ArkitektError
 
     if dev:
         _run_reloading(target, url, identifier, instance_id)
@@ -118,7 +115,7 @@ def run(
             typer.echo(f"serving {target.name} as {app.identifier}; Ctrl-C stops", err=True)
             app.run()
     except ArkitektError as e:
-        raise _fail(str(e)) from e
+        raise fail(str(e)) from e
 
 
 def _run_reloading(
@@ -128,7 +125,7 @@ def _run_reloading(
     try:
         import watchfiles
     except ImportError:
-        raise _fail("--dev needs watchfiles: pip install watchfiles", 2) from None
+        raise fail("--dev needs watchfiles: pip install watchfiles", 2) from None
     command = [sys.executable, "-m", "arkitekt.cli", "run", str(target)]
     command += ["--instance-id", instance_id]
     if url:
@@ -163,8 +160,8 @@ def shell(
     """An IPython prompt with the app entered and find/call/images... at hand."""
     import arkitekt
 
-    from .builders import easy
-    from .errors import ArkitektError
+    from ..builders import easy
+    from ..errors import ArkitektError
 
     names = {name: getattr(arkitekt, name) for name in arkitekt.__all__ if name != "__version__"}
     try:
@@ -189,7 +186,7 @@ def shell(
             typer.echo(banner)
             ipython.start_ipython(argv=["--no-banner"], user_ns=namespace)
     except ArkitektError as e:
-        raise _fail(str(e)) from e
+        raise fail(str(e)) from e
 
 
 def _parse_value(text: str) -> Any:
@@ -221,15 +218,15 @@ def call(
     identifier: Annotated[str, typer.Option("--app", help="The app identifier.")] = "arkitekt-cli",
 ) -> None:
     """Call a remote function and print its result (a generator prints one line per value)."""
-    from .builders import easy
-    from .errors import ArkitektError, NodeNotFoundError
-    from .rpc import find
+    from ..builders import easy
+    from ..errors import ArkitektError, NodeNotFoundError
+    from ..rpc import find
 
     kwargs: dict[str, Any] = {}
     for item in args or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise _fail(f"--arg {item!r} must look like name=value", 2)
+            raise fail(f"--arg {item!r} must look like name=value", 2)
         kwargs[key] = _parse_value(value)
     try:
         with easy(identifier, url=url):
@@ -240,9 +237,9 @@ def call(
             else:
                 typer.echo(_printable(node(**kwargs)))
     except NodeNotFoundError as e:
-        raise _fail(str(e)) from e
+        raise fail(str(e)) from e
     except (ArkitektError, TypeError, ValueError) as e:
-        raise _fail(f"{type(e).__name__}: {e}") from e
+        raise fail(f"{type(e).__name__}: {e}") from e
 
 
 def nodes(
@@ -252,17 +249,17 @@ def nodes(
     as_json: AsJson = False,
 ) -> None:
     """List the functions you may call."""
-    from .builders import easy
-    from .display import signature
-    from .errors import ArkitektError
-    from .rpc import find_all
+    from ..builders import easy
+    from ..display import signature
+    from ..errors import ArkitektError
+    from ..rpc import find_all
 
     try:
         with easy(identifier, url=url):
             found = find_all(search=search)
             rows = [[n.name, signature(n), n.description or "", n.id] for n in found]
     except ArkitektError as e:
-        raise _fail(str(e)) from e
+        raise fail(str(e)) from e
     _print(["name", "signature", "description", "id"], rows, as_json, "no functions")
 
 
@@ -276,17 +273,17 @@ def images(
     as_json: AsJson = False,
 ) -> None:
     """List the images you may see."""
-    from .builders import easy
-    from .errors import ArkitektError
-    from .services.storage.image import Image
-    from .storage import images as list_images
+    from ..builders import easy
+    from ..errors import ArkitektError
+    from ..services.storage.image import Image
+    from ..storage import images as list_images
 
     try:
         with easy(identifier, url=url):
             found = list_images(name__contains=name_contains, limit=limit)
             rows = [list(i.listing_row()) for i in found]
     except ArkitektError as e:
-        raise _fail(str(e)) from e
+        raise fail(str(e)) from e
     _print(list(Image.listing_headers), rows, as_json, "no images")
 
 
@@ -296,8 +293,8 @@ def agents(
     as_json: AsJson = False,
 ) -> None:
     """List your agents: which app, which instance, online or not, last seen."""
-    from .builders import easy
-    from .errors import ArkitektError
+    from ..builders import easy
+    from ..errors import ArkitektError
 
     headers = ["app", "instance", "online", "last seen", "id"]
     try:
@@ -307,7 +304,7 @@ def agents(
                 for a in app.rpc.agents()
             ]
     except ArkitektError as e:
-        raise _fail(str(e)) from e
+        raise fail(str(e)) from e
     _print(headers, rows, as_json, "no agents")
 
 
@@ -321,8 +318,8 @@ def assignations(
     as_json: AsJson = False,
 ) -> None:
     """List your recent calls and how they ended."""
-    from .builders import easy
-    from .errors import ArkitektError
+    from ..builders import easy
+    from ..errors import ArkitektError
 
     headers = ["function", "status", "started", "finished", "id"]
     try:
@@ -338,7 +335,7 @@ def assignations(
                 for c in app.rpc.assignations(status=status, limit=limit)
             ]
     except ArkitektError as e:
-        raise _fail(str(e)) from e
+        raise fail(str(e)) from e
     _print(headers, rows, as_json, "no calls")
 
 

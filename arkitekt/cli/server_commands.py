@@ -1,45 +1,29 @@
-"""The ``arkitekt`` command.
+"""``arkitekt server`` and ``arkitekt user ...``: run a server and manage its users.
 
-Server side (need the ``server`` extra; honour ``--data-dir`` and ``ARKITEKT_DATA_DIR``):
-``arkitekt server``, ``arkitekt user add/list/remove/passwd/key/mandate``.
-Client side: ``arkitekt login/logout/status`` for one app identifier, ``arkitekt version``, and
-``arkitekt inspect/run/call/nodes/images`` (see :mod:`arkitekt.cli_functions`).
-
-Exit codes: 0 success, 1 the operation failed (message on stderr), 2 bad usage.
+They need the ``server`` extra and work on a data folder (``--data-dir`` /
+``ARKITEKT_DATA_DIR``). The only commands that import the server package.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import datetime as dt
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from ._version import __version__
+from .._version import __version__
+from .common import app, fail, user_app
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from .server.config import ServerConfig
+    from ..server.config import ServerConfig
 
 T = TypeVar("T")
-
-app = typer.Typer(
-    name="arkitekt",
-    help="Run an arkitekt server and manage its users; log apps in and out; inspect, serve and "
-    "call functions; list images.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
-user_app = typer.Typer(
-    help="Manage the users of a server (in its data folder).", no_args_is_help=True
-)
-app.add_typer(user_app, name="user")
 
 DataDir = Annotated[
     Path | None,
@@ -52,14 +36,9 @@ DataDir = Annotated[
 ]
 
 
-def fail(message: str, code: int = 1) -> typer.Exit:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    return typer.Exit(code)
-
-
 def _server_config(data_dir: Path | None) -> ServerConfig:
     try:
-        from .server.config import ServerConfig
+        from ..server.config import ServerConfig
     except ImportError as e:
         raise fail(
             f"this command needs the server extra: pip install 'arkitekt[server]' ({e})"
@@ -69,7 +48,7 @@ def _server_config(data_dir: Path | None) -> ServerConfig:
 
 def _prepare_data_dir(config: ServerConfig) -> None:
     """Create the data folder (unless the database is elsewhere), or fail saying why not."""
-    from .server.app import prepare_data_dir
+    from ..server.app import prepare_data_dir
 
     if config.database_url is None:
         try:
@@ -80,8 +59,8 @@ def _prepare_data_dir(config: ServerConfig) -> None:
 
 def _with_session(config: ServerConfig, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Open the server's database (migrating it), run ``fn`` in a session, close it."""
-    from .server.db import Database
-    from .server.users import UserError
+    from ..server.db import Database
+    from ..server.users import UserError
 
     _prepare_data_dir(config)
 
@@ -119,7 +98,7 @@ def server(
     _prepare_data_dir(config)
     import uvicorn
 
-    from .server.app import create_app
+    from ..server.app import create_app
 
     typer.echo(
         f"arkitekt {__version__}: data in {config.data_dir}, listening on http://{host}:{port}"
@@ -153,7 +132,7 @@ def user_add(
     data_dir: DataDir = None,
 ) -> None:
     """Create a user."""
-    from .server.users import create_user
+    from ..server.users import create_user
 
     config = _server_config(data_dir)
     secret = password if password is not None else _ask_password(name)
@@ -167,7 +146,7 @@ def user_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List the users."""
-    from .server.users import list_users
+    from ..server.users import list_users
 
     users = _with_session(_server_config(data_dir), list_users)
     rows = [
@@ -196,7 +175,7 @@ def user_remove(
     data_dir: DataDir = None,
 ) -> None:
     """Remove a user, with their apps and sessions."""
-    from .server.users import remove_user
+    from ..server.users import remove_user
 
     _with_session(_server_config(data_dir), lambda s: remove_user(s, name))
     typer.echo(f"removed user {name}")
@@ -211,7 +190,7 @@ def user_passwd(
     data_dir: DataDir = None,
 ) -> None:
     """Set a user's password."""
-    from .server.users import set_password
+    from ..server.users import set_password
 
     config = _server_config(data_dir)
     secret = password if password is not None else _ask_password(name)
@@ -230,7 +209,7 @@ def user_key(
     data_dir: DataDir = None,
 ) -> None:
     """Register a public key for key logins (easy(username=..., private_key=...))."""
-    from .server.credentials import add_user_key
+    from ..server.credentials import add_user_key
 
     try:
         pem = public_key.read_text()
@@ -251,7 +230,7 @@ def user_mandate(
     data_dir: DataDir = None,
 ) -> None:
     """Create a mandate key for unattended logins; it is printed once."""
-    from .server.credentials import create_mandate_key
+    from ..server.credentials import create_mandate_key
 
     expires = dt.timedelta(days=days) if days else None
     key = _with_session(
@@ -261,157 +240,3 @@ def user_mandate(
         ),
     )
     typer.echo(key)
-
-
-# -- client side -----------------------------------------------------------------------------------
-
-AppId = Annotated[str, typer.Option("--app", help="The app identifier (as given to easy()).")]
-AppVersion = Annotated[
-    str, typer.Option("--app-version", help="The app version (as given to easy()).")
-]
-Url = Annotated[
-    str | None,
-    typer.Option(envvar=["ARKITEKT_URL", "FAKTS_URL"], help="The server URL.", show_default=False),
-]
-
-
-def _client_app(identifier: str, version: str, url: str | None, **kwargs: Any) -> Any:
-    from .builders import easy
-    from .errors import ConfigurationError
-
-    if not url:
-        raise fail("no server given: pass --url or set ARKITEKT_URL", 2)
-    try:
-        return easy(identifier, version, url, **kwargs)
-    except ConfigurationError as e:  # a bad --app or --url
-        raise fail(str(e), 2) from e
-
-
-@app.command()
-def login(
-    identifier: AppId = "arkitekt-cli",
-    version: AppVersion = "0.0.1",
-    url: Url = None,
-    username: Annotated[
-        str | None, typer.Option(help="Log in with a password as this user.")
-    ] = None,
-    headless: Annotated[
-        bool, typer.Option(help="Print the approval link instead of opening a browser.")
-    ] = False,
-) -> None:
-    """Log an app in and keep the session in the cache, for scripts that run later."""
-    from .errors import ArkitektError
-
-    client = _client_app(identifier, version, url, username=username, headless=headless)
-    try:
-        with client:
-            typer.echo(f"logged in to {url} as {client.auth.user.username} (app {identifier})")
-    except ArkitektError as e:
-        raise fail(str(e)) from e
-
-
-SessionUser = Annotated[
-    str | None,
-    typer.Option(
-        "--username",
-        help="The user of a session logged in with --username (sessions are kept per login).",
-        show_default=False,
-    ),
-]
-
-
-def _offline_app(identifier: str, version: str, url: str | None, username: str | None) -> Any:
-    """The app, entered without logging in (only its cached session is looked at)."""
-    return _client_app(identifier, version, url, username=username, login_on_enter=False)
-
-
-def _not_logged_in(identifier: str, url: str | None, username: str | None) -> str:
-    hint = f" as {username}" if username else " (logged in with --username? pass it here too)"
-    return f"{identifier}: not logged in to {url}{hint}"
-
-
-def _cached_session(client: Any) -> Any:
-    """The session cached for this app, or None; never starts a login."""
-    from koil import unkoil
-
-    return unkoil(client.fakts.client.cache.aload)
-
-
-@app.command()
-def logout(
-    identifier: AppId = "arkitekt-cli",
-    version: AppVersion = "0.0.1",
-    url: Url = None,
-    username: SessionUser = None,
-) -> None:
-    """Revoke an app's cached session and delete it."""
-    from .errors import ArkitektError
-
-    client = _offline_app(identifier, version, url, username)
-    try:
-        with client:
-            if _cached_session(client) is None:
-                typer.echo(_not_logged_in(identifier, url, username))
-                return
-            client.logout()
-    except ArkitektError as e:
-        raise fail(str(e)) from e
-    typer.echo("logged out")
-
-
-@app.command()
-def status(
-    identifier: AppId = "arkitekt-cli",
-    version: AppVersion = "0.0.1",
-    url: Url = None,
-    username: SessionUser = None,
-) -> None:
-    """Show whether an app has a cached session, for whom, and until when (no network)."""
-    client = _offline_app(identifier, version, url, username)
-    with client:
-        cached = _cached_session(client)
-    if cached is None:
-        typer.echo(_not_logged_in(identifier, url, username))
-        raise typer.Exit(1)
-    claims = _unverified_claims(cached.auth.access_token or "")
-    who = claims.get("preferred_username", "?")
-    expires = cached.auth.expires_at
-    until = (
-        dt.datetime.fromtimestamp(expires).isoformat(timespec="seconds") if expires else "unknown"
-    )
-    renew = "refresh token" if cached.auth.refresh_token else "logs in again when needed"
-    typer.echo(f"{identifier}: logged in to {url} as {who}; access token until {until} ({renew})")
-
-
-def _unverified_claims(token: str) -> dict[str, Any]:
-    """The payload of a JWT, for display only (no signature check)."""
-    try:
-        payload = token.split(".")[1]
-        data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        return data if isinstance(data, dict) else {}
-    except (IndexError, ValueError):
-        return {}
-
-
-@app.command()
-def version() -> None:
-    """Print the version."""
-    typer.echo(f"arkitekt {__version__}")
-
-
-def main() -> None:
-    """Entry point of the ``arkitekt`` command."""
-    app()
-
-
-def _add_client_commands() -> None:
-    from .cli_functions import add_commands
-
-    add_commands(app)
-
-
-_add_client_commands()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

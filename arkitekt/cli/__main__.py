@@ -1,0 +1,5 @@
+"""``python -m arkitekt.cli``."""
+
+from . import main
+
+main()

@@ -1,0 +1,146 @@
+"""``arkitekt login / logout / status / version``: an app's session on this machine."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from typing import Annotated, Any
+
+import typer
+
+from .._version import __version__
+from .common import app, fail
+
+AppId = Annotated[str, typer.Option("--app", help="The app identifier (as given to easy()).")]
+AppVersion = Annotated[
+    str, typer.Option("--app-version", help="The app version (as given to easy()).")
+]
+Url = Annotated[
+    str | None,
+    typer.Option(envvar=["ARKITEKT_URL", "FAKTS_URL"], help="The server URL.", show_default=False),
+]
+
+
+def _client_app(identifier: str, version: str, url: str | None, **kwargs: Any) -> Any:
+    from ..builders import easy
+    from ..errors import ConfigurationError
+
+    if not url:
+        raise fail("no server given: pass --url or set ARKITEKT_URL", 2)
+    try:
+        return easy(identifier, version, url, **kwargs)
+    except ConfigurationError as e:  # a bad --app or --url
+        raise fail(str(e), 2) from e
+
+
+@app.command()
+def login(
+    identifier: AppId = "arkitekt-cli",
+    version: AppVersion = "0.0.1",
+    url: Url = None,
+    username: Annotated[
+        str | None, typer.Option(help="Log in with a password as this user.")
+    ] = None,
+    headless: Annotated[
+        bool, typer.Option(help="Print the approval link instead of opening a browser.")
+    ] = False,
+) -> None:
+    """Log an app in and keep the session in the cache, for scripts that run later."""
+    from ..errors import ArkitektError
+
+    client = _client_app(identifier, version, url, username=username, headless=headless)
+    try:
+        with client:
+            typer.echo(f"logged in to {url} as {client.auth.user.username} (app {identifier})")
+    except ArkitektError as e:
+        raise fail(str(e)) from e
+
+
+SessionUser = Annotated[
+    str | None,
+    typer.Option(
+        "--username",
+        help="The user of a session logged in with --username (sessions are kept per login).",
+        show_default=False,
+    ),
+]
+
+
+def _offline_app(identifier: str, version: str, url: str | None, username: str | None) -> Any:
+    """The app, entered without logging in (only its cached session is looked at)."""
+    return _client_app(identifier, version, url, username=username, login_on_enter=False)
+
+
+def _not_logged_in(identifier: str, url: str | None, username: str | None) -> str:
+    hint = f" as {username}" if username else " (logged in with --username? pass it here too)"
+    return f"{identifier}: not logged in to {url}{hint}"
+
+
+def _cached_session(client: Any) -> Any:
+    """The session cached for this app, or None; never starts a login."""
+    from koil import unkoil
+
+    return unkoil(client.fakts.client.cache.aload)
+
+
+@app.command()
+def logout(
+    identifier: AppId = "arkitekt-cli",
+    version: AppVersion = "0.0.1",
+    url: Url = None,
+    username: SessionUser = None,
+) -> None:
+    """Revoke an app's cached session and delete it."""
+    from ..errors import ArkitektError
+
+    client = _offline_app(identifier, version, url, username)
+    try:
+        with client:
+            if _cached_session(client) is None:
+                typer.echo(_not_logged_in(identifier, url, username))
+                return
+            client.logout()
+    except ArkitektError as e:
+        raise fail(str(e)) from e
+    typer.echo("logged out")
+
+
+@app.command()
+def status(
+    identifier: AppId = "arkitekt-cli",
+    version: AppVersion = "0.0.1",
+    url: Url = None,
+    username: SessionUser = None,
+) -> None:
+    """Show whether an app has a cached session, for whom, and until when (no network)."""
+    client = _offline_app(identifier, version, url, username)
+    with client:
+        cached = _cached_session(client)
+    if cached is None:
+        typer.echo(_not_logged_in(identifier, url, username))
+        raise typer.Exit(1)
+    claims = _unverified_claims(cached.auth.access_token or "")
+    who = claims.get("preferred_username", "?")
+    expires = cached.auth.expires_at
+    until = (
+        dt.datetime.fromtimestamp(expires).isoformat(timespec="seconds") if expires else "unknown"
+    )
+    renew = "refresh token" if cached.auth.refresh_token else "logs in again when needed"
+    typer.echo(f"{identifier}: logged in to {url} as {who}; access token until {until} ({renew})")
+
+
+def _unverified_claims(token: str) -> dict[str, Any]:
+    """The payload of a JWT, for display only (no signature check)."""
+    try:
+        payload = token.split(".")[1]
+        data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return data if isinstance(data, dict) else {}
+    except (IndexError, ValueError):
+        return {}
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(f"arkitekt {__version__}")
