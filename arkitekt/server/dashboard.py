@@ -139,7 +139,7 @@ async def _agents(state: ServerState, rpc: RpcState, user_id: str) -> list[Agent
     async with state.db.new_session() as s:
         rows = list(await s.scalars(query))
     # the broker (in memory, on this replica) knows who is connected now
-    live = {agent.id for agent in rpc.broker.agents.values() if agent.peer is not None}
+    live = rpc.broker.online_agents()
     shown = [
         AgentRow(
             app=a.app_identifier,

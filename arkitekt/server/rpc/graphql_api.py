@@ -12,7 +12,6 @@ exist for them.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import uuid
 from collections.abc import AsyncGenerator
@@ -365,9 +364,8 @@ class Mutation(SharingMutation):
         state.rpc.broker.assign(peer, Assign(id=call_id, node=str(node), args=payload))
         if refusals:
             raise ValueError(f"{refusals[0].code}: {refusals[0].message}")
-        call = state.rpc.broker.calls[call_id]
-        # results go to subscribers and the database, not to this throwaway peer
-        state.rpc.broker.callers.pop(peer.key, None)
+        call = state.rpc.broker.call(call_id)
+        assert call is not None  # assigned without refusal: the broker holds it
         return AssignationType(
             id=strawberry.ID(call_id),
             node_id=strawberry.ID(call.node_id),
@@ -383,7 +381,7 @@ class Mutation(SharingMutation):
     async def cancel(self, info: Info, assignation: strawberry.ID) -> bool:
         """Cancel one of your calls; false when there is no such running call."""
         state, claims = _state(info), _claims(info)
-        call = state.rpc.broker.calls.get(str(assignation))
+        call = state.rpc.broker.call(str(assignation))
         if call is None or call.user_id != claims.user_id or call.final:
             return False
         refusals: list[Failed] = []
@@ -407,7 +405,7 @@ class Subscription:
         state, claims = _state(info), _claims(info)
         broker = state.rpc.broker
         call_id = str(assignation)
-        call = broker.calls.get(call_id)
+        call = broker.call(call_id)
         if call is None:
             await state.rpc.recorder.flush()
             async with state.db.new_session() as s:
@@ -424,9 +422,7 @@ class Subscription:
             return
         if call.user_id != claims.user_id:
             raise ValueError("no such assignation")
-        queue: asyncio.Queue[Event] = asyncio.Queue()
-        listeners = broker.listeners.setdefault(call_id, set())
-        listeners.add(queue)
+        queue = broker.listen(call_id)
         try:
             sent = -1
             for event in list(call.history):
@@ -442,9 +438,7 @@ class Subscription:
                 if event.kind in FINAL_EVENTS:
                     return
         finally:
-            listeners.discard(queue)
-            if not listeners:
-                broker.listeners.pop(call_id, None)
+            broker.unlisten(call_id, queue)
 
 
 def _from_wire(event: Event) -> EventType:

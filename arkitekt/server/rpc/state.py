@@ -8,6 +8,7 @@ from ..config import ServerConfig
 from ..db import Database
 from .broker import Broker
 from .catalogue import Catalogue
+from .memory_broker import InMemoryBroker
 from .recorder import Recorder
 
 
@@ -25,7 +26,7 @@ class RpcState:
         await catalogue.reset_connections()
         recorder = Recorder(db)
         recorder.start()
-        broker = Broker(
+        broker = InMemoryBroker(
             catalogue,
             recorder,
             reconnect_grace=config.rpc_reconnect_grace,

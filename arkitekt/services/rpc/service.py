@@ -21,7 +21,7 @@ from ...protocol.codec import aexpand_returns, ashrink_args
 from ...protocol.messages import Event, EventKind, Message, Welcome
 from ...protocol.ports import NodeKind
 from ...protocol.services import REKUEST
-from ..graphql_client import GraphQLClient
+from ..base import ApiService
 from ..sharing import Sharing, shared_with
 from . import api
 from .agent import Agent
@@ -43,10 +43,11 @@ def _not_a_generator(node: Node) -> None:
         raise TypeError(f"{node.name} is a generator: iterate it with iterate()/aiterate()")
 
 
-class RpcService(Sharing[str]):
+class RpcService(ApiService, Sharing[str]):
     """Remote functions for one app (``app.rpc``)."""
 
     name = "rpc"
+    api_key = REKUEST.key
 
     def __init__(
         self,
@@ -55,24 +56,22 @@ class RpcService(Sharing[str]):
         timeout: float = 30.0,
         max_backoff: float = 10.0,
     ) -> None:
+        super().__init__()
         self.instance_id = instance_id
         self.timeout = timeout
         self.max_backoff = max_backoff
         self.registry = Registry()
         """Functions registered on this app (``app.register`` / ``@register`` inside ``with``)."""
-        self._app: App | None = None
         self._connection: Connection | None = None
         self._caller: Caller | None = None
         self._agent: Agent | None = None
-        self._graphql: GraphQLClient | None = None
         self._lock = asyncio.Lock()
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def astart(self, app: App) -> None:
-        self._app = app
+        await super().astart(app)
         self._lock = asyncio.Lock()
-        self._graphql = GraphQLClient(app, REKUEST.key)
 
     async def astop(self) -> None:
         agent, self._agent = self._agent, None
@@ -82,25 +81,12 @@ class RpcService(Sharing[str]):
         self._caller = None
         if connection is not None:
             await connection.stop()
-        graphql, self._graphql = self._graphql, None
-        if graphql is not None:
-            await graphql.aclose()
-
-    @property
-    def app_loop(self) -> asyncio.AbstractEventLoop | None:
-        """The loop of the app this service belongs to (methods hop there)."""
-        return self._app.app_loop if self._app is not None else None
+        await super().astop()
 
     @property
     def connected(self) -> bool:
         """Whether the websocket has been opened (it opens on first use)."""
         return self._connection is not None
-
-    @property
-    def app(self) -> App:
-        if self._app is None:
-            raise AppStateError("the app is not entered: use `with app:` first")
-        return self._app
 
     async def _ws_url(self) -> str:
         alias = await self.app.fakts.aget_alias(REKUEST.key)
@@ -131,13 +117,6 @@ class RpcService(Sharing[str]):
             connection = self._connection
         await connection.wait_connected(self.timeout)
         return connection
-
-    @property
-    def graphql(self) -> GraphQLClient:
-        """The control plane (``/rekuest/graphql``): listings of agents and calls."""
-        if self._graphql is None:
-            raise AppStateError("the app is not entered: use `with app:` first")
-        return self._graphql
 
     @on_app_loop
     async def aagents(self) -> list[api.ListAgentsAgents]:

@@ -22,9 +22,9 @@ from ..._loops import on_app_loop
 from ..._progress import transfer_progress
 from ..._twins import sync_twin
 from ...display import listing
-from ...errors import AppStateError, ArkitektError, TransferError
+from ...errors import ArkitektError, TransferError
 from ...protocol.services import MIKRO
-from ..graphql_client import GraphQLClient
+from ..base import ApiService
 from ..sharing import Sharing, shared_with
 from . import api, file_bytes
 from .arrays import as_source, awrite, brief, compressors, dask_chunks
@@ -38,7 +38,6 @@ S = TypeVar("S", bound=Stored)
 if TYPE_CHECKING:
     import xarray as xr
 
-    from ...app import App
 
 logger = logging.getLogger("arkitekt.storage")
 
@@ -48,43 +47,16 @@ SPOOL_IN_MEMORY = 16 << 20
 """``File.open()`` keeps content up to this size in memory, larger in a temp file."""
 
 
-class StorageService(Sharing[Stored]):
+class StorageService(ApiService, Sharing[Stored]):
     """Images and files for one app (``app.storage``)."""
 
     name = "storage"
 
+    api_key = MIKRO.key
+
     def __init__(self, *, write_concurrency: int = 8) -> None:
+        super().__init__()
         self.write_concurrency = write_concurrency
-        self._app: App | None = None
-        self._graphql: GraphQLClient | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    async def astart(self, app: App) -> None:
-        self._app = app
-        self._loop = asyncio.get_running_loop()
-        self._graphql = GraphQLClient(app, MIKRO.key)
-
-    async def astop(self) -> None:
-        graphql, self._graphql = self._graphql, None
-        if graphql is not None:
-            await graphql.aclose()
-
-    @property
-    def app_loop(self) -> asyncio.AbstractEventLoop | None:
-        """The loop of the app this service belongs to (methods hop there)."""
-        return self._app.app_loop if self._app is not None else None
-
-    @property
-    def app(self) -> App:
-        if self._app is None:
-            raise AppStateError("the app is not entered: use `with app:` first")
-        return self._app
-
-    @property
-    def graphql(self) -> GraphQLClient:
-        if self._graphql is None:
-            raise AppStateError("the app is not entered: use `with app:` first")
-        return self._graphql
 
     @property
     def direct(self) -> bool:
@@ -98,8 +70,9 @@ class StorageService(Sharing[Stored]):
             from zarr.storage import LocalStore
 
             return LocalStore(grant.path, read_only=read_only)
-        assert self._loop is not None
-        keeper = GrantKeeper(grant, renew, self._loop)
+        loop = self.app_loop
+        assert loop is not None  # methods run on the app's loop, while it is entered
+        keeper = GrantKeeper(grant, renew, loop)
         return GrantedStore(keeper, read_only=read_only)
 
     # -- images ----------------------------------------------------------------------------------

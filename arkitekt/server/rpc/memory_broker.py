@@ -1,0 +1,263 @@
+"""The in-memory broker: one process holds all routing state (see :class:`~.broker.Broker`).
+
+It is composed of parts that each keep one kind of state, and runs the flows that cross them:
+
+- :class:`~.sessions.Sessions`: connections, live callers and agents, reconnect grace windows;
+- :class:`~.routing.Routing`: which agent provides what, and which one takes a call;
+- :class:`~.calls.Calls`: live calls, their delivery, reports and events;
+- :class:`~.reservations.Reservations`: reservations, their status and waiting calls;
+- :class:`~.replay.Replay`: a reconnecting caller catching up on its calls;
+- :class:`~.directory.Directory`: agents registering templates, sharing, finding functions.
+
+It never awaits the database on the hot path: the :class:`~.recorder.Recorder` stores
+assignations and events behind it, and the catalogue learns in the background what the broker
+does not wait for (agents gone, reservations ended).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+from arkitekt.protocol.messages import (
+    Assign,
+    Cancel,
+    Event,
+    Failed,
+    Find,
+    Message,
+    Register,
+    Report,
+    Reserve,
+    Share,
+    Unreserve,
+    Watch,
+)
+
+from .broker import Broker
+from .calls import Calls, LiveCall
+from .catalogue import Catalogue, TemplateRoute
+from .directory import Directory
+from .recorder import Recorder
+from .replay import Replay
+from .reservations import Reservations
+from .routing import Routing
+from .sessions import CallerState, LiveAgent, Peer, Sessions
+
+logger = logging.getLogger("arkitekt.server.rpc")
+
+
+class InMemoryBroker(Broker):
+    """Routes calls from callers to agents and their events back, in this process's memory."""
+
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        recorder: Recorder,
+        *,
+        reconnect_grace: float,
+        keep_finished: float = 60.0,
+    ) -> None:
+        self.catalogue = catalogue
+        self.recorder = recorder
+        self.reconnect_grace = reconnect_grace
+        self._sessions = Sessions(
+            reconnect_grace=reconnect_grace,
+            on_caller_gone=self._caller_gone,
+            on_agent_gone=self._agent_gone,
+        )
+        self._routing = Routing(on_change=self._providers_changed)
+        self._calls = Calls(self._sessions, recorder, keep_finished=keep_finished)
+        self._reservations = Reservations(self._sessions, self._routing, self._calls, catalogue)
+        self._replay = Replay(self._sessions, self._calls, catalogue, recorder)
+        self._directory = Directory(self._sessions, self._routing, catalogue)
+
+    # -- read by the GraphQL API and the dashboard -----------------------------------------------
+
+    def call(self, call_id: str) -> LiveCall | None:
+        return self._calls.get(call_id)
+
+    def listen(self, call_id: str) -> asyncio.Queue[Event]:
+        return self._calls.listen(call_id)
+
+    def unlisten(self, call_id: str, queue: asyncio.Queue[Event]) -> None:
+        self._calls.unlisten(call_id, queue)
+
+    def online_agents(self) -> set[str]:
+        return self._sessions.online_agents()
+
+    def provider_count(self, node_id: str, user_id: str) -> int:
+        return self._routing.provider_count(node_id, user_id)
+
+    # -- connections -----------------------------------------------------------------------------
+
+    def connect(self, peer: Peer) -> bool:
+        return self._sessions.connect(peer)
+
+    def disconnect(self, peer: Peer) -> None:
+        agent = self._sessions.disconnect(peer)
+        if agent is not None:
+            self._routing.remove(agent)
+
+    def resume_agent(self, peer: Peer, known: list[str]) -> None:
+        """An agent came back within the grace window: continue its calls."""
+        found = self._sessions.take_back(peer)
+        if found is None:
+            return
+        agent, replaced = found
+        if replaced:
+            self._routing.remove(agent)
+        self._sessions.attach(agent, peer)
+        self._routing.add(agent)
+        self._calls.redeliver(agent, peer, known)
+
+    def _caller_gone(self, caller: CallerState) -> None:
+        for call_id in list(caller.calls):
+            call = self._calls.get(call_id)
+            if call is not None and not call.final:
+                self._cancel(call, "the caller disconnected")
+        for reservation_id in list(caller.reservations):
+            self._end_reservation(reservation_id)
+
+    def _agent_gone(self, agent: LiveAgent) -> None:
+        self._calls.lose(
+            agent,
+            "the agent running this call disconnected and did not come back "
+            f"within {self.reconnect_grace:g} s",
+        )
+        _in_background(self.catalogue.agent_gone(agent.id))
+
+    def _providers_changed(self, node_id: str) -> None:
+        self._reservations.providers_changed(node_id)
+
+    def shutdown(self) -> None:
+        """The server is stopping: cancel the grace timers."""
+        self._sessions.shutdown()
+
+    # -- messages --------------------------------------------------------------------------------
+
+    async def handle(self, peer: Peer, message: Message) -> None:
+        if isinstance(message, Assign):
+            self.assign(peer, message)
+        elif isinstance(message, Report):
+            self._calls.report(peer, message)
+        elif isinstance(message, Cancel):
+            self.cancel(peer, message)
+        elif isinstance(message, Watch):
+            await self._replay.watch(peer, message)
+        elif isinstance(message, Reserve):
+            await self._reservations.reserve(peer, message)
+        elif isinstance(message, Unreserve):
+            self.unreserve(peer, message)
+        elif isinstance(message, Find):
+            await self._directory.find(peer, message)
+        elif isinstance(message, Register):
+            await self._directory.register(peer, message)
+        elif isinstance(message, Share):
+            await self._directory.share(peer, message)
+
+    def sharing_changed(self, route: TemplateRoute) -> None:
+        """Routing honours a share at once: every connected agent providing the template."""
+        self._routing.sharing_changed(route, self._sessions.all_agents())
+
+    # -- calls -----------------------------------------------------------------------------------
+
+    def assign(self, peer: Peer, message: Assign) -> None:
+        def refuse(code: str, text: str) -> None:
+            peer.send(Failed(assignation=message.id, code=code, message=text))
+
+        if message.id in self._calls:
+            refuse("duplicate", "an assignation with this id exists already")
+            return
+        if message.parent is not None:
+            parent = self._calls.get(message.parent)
+            if parent is None or parent.agent is None or parent.agent.peer is not peer:
+                refuse("bad_parent", "the parent assignation is not running on this agent")
+                return
+        reservation = None
+        node_id = message.node
+        if message.reservation is not None:
+            reservation = self._reservations.mine(message.reservation, peer.user_id)
+            if reservation is None:
+                refuse("not_found", "no such reservation (it may have ended)")
+                return
+            node_id = reservation.node_id
+        elif message.template is not None:
+            template = self._routing.template(message.template)
+            if template is None or not template.usable_by(peer.user_id):
+                refuse("no_provider", "no connected agent provides this template")
+                return
+            node_id = template.node_id
+        if node_id is None:
+            refuse("bad_request", "give a node, a template or a reservation")
+            return
+        call = LiveCall(
+            id=message.id,
+            user_id=peer.user_id,
+            caller=peer.key,
+            node_id=node_id,
+            args=message.args,
+            parent=message.parent,
+            reservation=message.reservation,
+        )
+        choice = self._routing.choose(
+            node_id,
+            peer.user_id,
+            template_id=message.template,
+            among=reservation.agents if reservation is not None else None,
+        )
+        if choice is None and reservation is None:
+            refuse(
+                "no_provider",
+                "no connected agent provides this function to you "
+                "(start an agent, or reserve it to wait for one)",
+            )
+            return
+        self._calls.add(call, peer.app_identifier)
+        if choice is None:
+            assert reservation is not None
+            self._reservations.wait(reservation, call)
+            return
+        self._calls.start(call, *choice)
+
+    def cancel(self, peer: Peer, message: Cancel) -> None:
+        call = self._calls.get(message.assignation)
+        if call is None or call.user_id != peer.user_id:
+            peer.send(
+                Failed(assignation=message.assignation, code="not_found", message="no such call")
+            )
+            return
+        if not call.final:
+            self._cancel(call, "cancelled by the caller")
+
+    def _cancel(self, call: LiveCall, reason: str) -> None:
+        for child in self._calls.running_children(call.id):
+            self._cancel(child, "its parent was cancelled")
+        if not self._calls.interrupt(call):
+            # not running anywhere right now (queued, or its agent is away): ends here
+            self._reservations.drop_waiting(call)
+            self._calls.cancelled(call, reason)
+
+    def unreserve(self, peer: Peer, message: Unreserve) -> None:
+        if self._reservations.mine(message.reservation, peer.user_id) is not None:
+            self._end_reservation(message.reservation)
+
+    def _end_reservation(self, reservation_id: str) -> None:
+        reservation = self._reservations.pop(reservation_id)
+        if reservation is None:
+            return
+        _in_background(self.catalogue.reservation_ended(reservation_id))
+        self._reservations.cancel_waiting(reservation)
+
+
+def _in_background(update: Coroutine[Any, Any, None]) -> None:
+    """Run a catalogue update nobody waits for; a failure is logged."""
+    task = asyncio.ensure_future(update)
+    task.add_done_callback(_log_failure)
+
+
+def _log_failure(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.warning("updating an agent failed: %s", task.exception())

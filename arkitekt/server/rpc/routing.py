@@ -1,0 +1,100 @@
+"""Routing: which connected agents provide which function, and which one takes a call.
+
+A call names a node (a function); agents provide it through templates. Among the agents that
+provide it to the caller (their template is shared with the caller, or the caller owns it), the
+least loaded takes the call; ties go round robin, so equal agents share the work.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Collection, Iterable
+
+from .catalogue import TemplateRoute
+from .sessions import LiveAgent
+
+Provider = tuple[TemplateRoute, LiveAgent]
+"""A template and the connected agent that provides it."""
+
+
+class Routing:
+    """The connected providers of every node."""
+
+    def __init__(self, *, on_change: Callable[[str], None]) -> None:
+        self._on_change = on_change
+        """Told the node id whenever a provider of that node comes or goes."""
+        self._providers: dict[str, list[Provider]] = {}
+        """node id -> (template, agent) of every connected agent providing it."""
+        self._round_robin = itertools.count()
+
+    def add(self, agent: LiveAgent) -> None:
+        """Route to every template of a (newly) connected agent."""
+        for route in agent.routes.values():
+            self._providers.setdefault(route.node_id, []).append((route, agent))
+            self._on_change(route.node_id)
+
+    def remove(self, agent: LiveAgent) -> None:
+        """Stop routing to an agent (its link dropped, or it registers anew)."""
+        for route in agent.routes.values():
+            entries = self._providers.get(route.node_id)
+            if entries:
+                entries[:] = [e for e in entries if e[1] is not agent]
+                if not entries:
+                    del self._providers[route.node_id]
+            self._on_change(route.node_id)
+
+    def sharing_changed(self, route: TemplateRoute, agents: Iterable[LiveAgent]) -> None:
+        """Routing honours a share at once: every one of the agents providing the template."""
+        for agent in agents:
+            agent.apply_sharing(route)
+        self._on_change(route.node_id)
+
+    def template(self, template_id: str) -> TemplateRoute | None:
+        """A template some connected agent provides."""
+        return next(
+            (r for entries in self._providers.values() for r, _ in entries if r.id == template_id),
+            None,
+        )
+
+    def providers(
+        self, node_id: str, user_id: str, among: Collection[str] | None = None
+    ) -> set[str]:
+        """Ids of the connected agents providing the node to the user (only those ``among``, if
+        given and not empty)."""
+        return {
+            agent.id
+            for route, agent in self._providers.get(node_id, ())
+            if route.usable_by(user_id) and (not among or agent.id in among)
+        }
+
+    def provider_count(self, node_id: str, user_id: str) -> int:
+        return len(self.providers(node_id, user_id))
+
+    def choose(
+        self,
+        node_id: str,
+        user_id: str,
+        template_id: str | None = None,
+        among: Collection[str] | None = None,
+    ) -> Provider | None:
+        """The provider to take a call: of the given template (if any), on one of the agents
+        ``among`` (if given and not empty), the least loaded, round robin between equals."""
+        best: Provider | None = None
+        best_load = -1
+        candidates = self._providers.get(node_id, ())
+        offset = next(self._round_robin)
+        count = len(candidates)
+        for i in range(count):
+            route, agent = candidates[(offset + i) % count]
+            if template_id is not None and route.id != template_id:
+                continue
+            if not route.usable_by(user_id):
+                continue
+            if among and agent.id not in among:
+                continue
+            load = len(agent.inflight)
+            if best is None or load < best_load:
+                best, best_load = (route, agent), load
+                if load == 0:
+                    break
+        return best
