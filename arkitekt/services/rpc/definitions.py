@@ -21,13 +21,9 @@ from __future__ import annotations
 
 import collections.abc
 import dataclasses
-import datetime as dt
-import enum
 import functools
 import inspect
-import re
 import threading
-import types
 import typing
 import weakref
 from collections.abc import Callable
@@ -39,300 +35,23 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from ...errors import DefinitionError
-from ...protocol.codec import default_to_wire
-from ...protocol.fields import Unsupported, is_model_class, model_fields
-from ...protocol.ports import Choice, Definition, NodeKind, Port, PortKind
-from ...protocol.structures import TypeRegistry, is_structure, structure_identifier
-from .structures import default_types
-
-SUPPORTED = (
-    "str, int, float, bool, datetime, Enum, Literal, list, dict, pydantic models, "
-    "dataclasses, structures"
+from ...protocol.fields import Unsupported
+from ...protocol.ports import Definition, NodeKind, Port
+from ...protocol.structures import TypeRegistry
+from .annotations import (
+    ASYNC_ITERATORS,
+    EMPTY,
+    SUPPORTED,
+    SYNC_ITERATORS,
+    PortContext,
+    annotation_port,
+    constraint_adapter,
+    explain,
+    strip_annotated,
+    type_name,
 )
-_REFERENCE_HINT = "store it and pass a reference (e.g. arkitekt.Image)"
-_SCALARS: dict[Any, PortKind] = {
-    str: PortKind.STRING,
-    int: PortKind.INT,
-    float: PortKind.FLOAT,
-    bool: PortKind.BOOL,
-    dt.datetime: PortKind.DATETIME,
-}
-_LISTS = {list, collections.abc.Sequence, collections.abc.MutableSequence}
-_DICTS = {dict, collections.abc.Mapping, collections.abc.MutableMapping}
-_SYNC_ITERATORS = {collections.abc.Iterator, collections.abc.Generator, collections.abc.Iterable}
-_ASYNC_ITERATORS = {
-    collections.abc.AsyncIterator,
-    collections.abc.AsyncGenerator,
-    collections.abc.AsyncIterable,
-}
-_EMPTY: Any = inspect.Parameter.empty
-
-
-def type_name(tp: Any) -> str:
-    """``int``, ``numpy.ndarray``, ``list[bytes]``: how an annotation reads in messages."""
-    if isinstance(tp, type) and not typing.get_args(tp):
-        return tp.__name__ if tp.__module__ == "builtins" else f"{tp.__module__}.{tp.__qualname__}"
-    return repr(tp).replace("typing.", "")
-
-
-# -- annotations -> ports --------------------------------------------------------------------------
-
-
-@dataclass
-class _Context:
-    localns: dict[str, Any] | None
-    classes: list[type] = dataclasses.field(default_factory=list)
-    seen: tuple[type, ...] = ()
-
-
-def _strip_annotated(annotation: Any, description: str | None) -> tuple[Any, str | None]:
-    """Unwrap ``Annotated`` (taking a description from it) and ``NewType``."""
-    while True:
-        if typing.get_origin(annotation) is typing.Annotated:
-            annotation, *extras = typing.get_args(annotation)
-            for extra in extras:
-                text = extra if isinstance(extra, str) else getattr(extra, "description", None)
-                if isinstance(text, str) and text:
-                    description = text  # the annotation is closer to the value than the docstring
-            continue
-        supertype = getattr(annotation, "__supertype__", None)  # typing.NewType
-        if supertype is not None:
-            annotation = supertype
-            continue
-        return annotation, description
-
-
-def _port(
-    key: str,
-    annotation: Any,
-    ctx: _Context,
-    *,
-    description: str | None = None,
-    default: Any = _EMPTY,
-    label: str | None = None,
-) -> Port:
-    """The port for one annotation; raises :class:`Unsupported` with a reason and the fix."""
-    annotation, description = _strip_annotated(annotation, description)
-    origin = typing.get_origin(annotation)
-    common: dict[str, Any] = {"key": key, "label": label, "description": description}
-
-    if origin in (typing.Union, types.UnionType):
-        members = [a for a in typing.get_args(annotation) if a is not type(None)]
-        nullable = len(members) < len(typing.get_args(annotation))
-        if len(members) == 1:
-            inner = _port(key, members[0], ctx, description=description, label=label)
-            return _finish(inner.model_copy(update={"nullable": nullable}), default)
-        bare = [_strip_annotated(m, None)[0] for m in members]
-        if not all(is_model_class(m) or is_structure(m) for m in bare):
-            raise Unsupported(
-                f"the union {type_name(annotation)} is ambiguous on the wire; only unions of "
-                "pydantic models, dataclasses or structures are supported (use one type, e.g. "
-                "float instead of int | float, or Optional[X])",
-                annotation,
-            )
-        variants = [_port(f"variant{i}", m, ctx) for i, m in enumerate(members)]
-        port = Port(**common, kind=PortKind.UNION, nullable=nullable, children=variants)
-        return _finish(port, default)
-
-    if annotation is None or annotation is type(None):
-        raise Unsupported("None alone is not a value type (use Optional[X])", annotation)
-    if annotation in _SCALARS:
-        return _finish(Port(**common, kind=_SCALARS[annotation]), default)
-    if origin is typing.Literal:
-        values = list(dict.fromkeys(typing.get_args(annotation)))
-        if not values or not (
-            all(type(v) is str for v in values) or all(type(v) is int for v in values)
-        ):
-            raise Unsupported("Literal values must be all str or all int", annotation)
-        choices = [Choice(value=v, label=str(v)) for v in values]
-        return _finish(Port(**common, kind=PortKind.ENUM, choices=choices), default)
-    if is_structure(annotation):
-        ctx.classes.append(annotation)
-        port = Port(**common, kind=PortKind.STRUCTURE, identifier=structure_identifier(annotation))
-        return _finish(port, default)
-    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
-        return _finish(_enum_port(annotation, ctx, common), default)
-    if annotation in _LISTS or origin in _LISTS:
-        args = typing.get_args(annotation)
-        if not args:
-            raise Unsupported("say what the list holds, e.g. list[int]", annotation)
-        item = _port("item", args[0], ctx)
-        return _finish(Port(**common, kind=PortKind.LIST, children=[item]), default)
-    if annotation in _DICTS or origin in _DICTS:
-        args = typing.get_args(annotation)
-        if len(args) != 2 or _strip_annotated(args[0], None)[0] is not str:
-            raise Unsupported(
-                "dicts must have str keys and say what they hold, e.g. dict[str, float] "
-                "(JSON objects have str keys)",
-                annotation,
-            )
-        value = _port("value", args[1], ctx)
-        return _finish(Port(**common, kind=PortKind.DICT, children=[value]), default)
-    if is_model_class(annotation):
-        return _finish(_model_port(annotation, ctx, common), default)
-    if origin is tuple or annotation is tuple:
-        raise Unsupported(
-            "tuples are only supported as the return annotation (several return values); "
-            "use list[X] for an argument",
-            annotation,
-        )
-    raise Unsupported("", annotation)  # the generic message: see _explain
-
-
-def _enum_port(cls: type[enum.Enum], ctx: _Context, common: dict[str, Any]) -> Port:
-    members = list(cls)
-    if not members:
-        raise Unsupported(f"the Enum {cls.__name__} has no members", cls)
-    values: list[str | int]
-    raw = [m.value for m in members]
-    if all(isinstance(v, str) for v in raw):
-        values = [str.__str__(v) for v in raw]
-    elif all(isinstance(v, int) and not isinstance(v, bool) for v in raw):
-        values = [int(v) for v in raw]
-    else:  # a bool is not an int here, and floats would not compare exactly
-        raise Unsupported(f"the values of the Enum {cls.__name__} must be all str or all int", cls)
-    ctx.classes.append(cls)
-    choices = [Choice(value=v, label=m.name) for m, v in zip(members, values, strict=True)]
-    return Port(**common, kind=PortKind.ENUM, identifier=structure_identifier(cls), choices=choices)
-
-
-def _model_port(cls: type, ctx: _Context, common: dict[str, Any]) -> Port:
-    if cls in ctx.seen:
-        raise Unsupported(
-            f"{cls.__name__} refers to itself; recursive models cannot be described", cls
-        )
-    outer = ctx.seen
-    ctx.seen = (*outer, cls)
-    try:
-        children = []
-        for spec in model_fields(cls, ctx.localns):
-            try:
-                children.append(
-                    _port(
-                        spec.name,
-                        spec.annotation,
-                        ctx,
-                        description=spec.description,
-                        default=spec.default if spec.has_default else _EMPTY,
-                        label=spec.name,
-                    )
-                )
-            except Unsupported as e:
-                reason = e.reason or _generic(e.culprit)
-                raise Unsupported(
-                    f"field {spec.name!r} of {cls.__name__}: {reason}", e.culprit
-                ) from e
-    finally:
-        ctx.seen = outer
-    ctx.classes.append(cls)
-    return Port(
-        **common, kind=PortKind.MODEL, identifier=structure_identifier(cls), children=children
-    )
-
-
-def _finish(port: Port, default: Any) -> Port:
-    """Attach a default (converted to wire form, and checked against the port)."""
-    if default is _EMPTY:
-        return port
-    if default is None:
-        if not port.nullable:
-            raise Unsupported(
-                f"its default is None but its type is not optional; write "
-                f"`{port.key}: X | None = None`"
-            )
-        return port.model_copy(update={"has_default": True, "default": None})
-
-    try:
-        wire = default_to_wire(default, port)
-    except (TypeError, ValueError) as e:
-        raise Unsupported(f"its default {default!r:.80} does not fit its type: {e}") from e
-    return port.model_copy(update={"has_default": True, "default": wire})
-
-
-def _generic(culprit: Any) -> str:
-    return (
-        f"{type_name(culprit)} cannot be sent to a remote function; {_REFERENCE_HINT} "
-        f"or use one of: {SUPPORTED}"
-    )
-
-
-def _explain(where: str, annotation: Any, error: Unsupported) -> str:
-    if not error.reason:
-        if error.culprit is annotation or error.culprit is None:
-            return (
-                f"{where} has annotation {type_name(annotation)}, which cannot be sent to a "
-                f"remote function; {_REFERENCE_HINT} or use one of: {SUPPORTED}"
-            )
-        return f"{where} has annotation {type_name(annotation)}: {_generic(error.culprit)}"
-    return f"{where} has annotation {type_name(annotation)}: {error.reason}"
-
-
-# -- pydantic constraints (checked by the agent) -----------------------------------------------
-
-
-def _has_constraints(annotation: Any) -> bool:
-    """Whether ``Annotated`` metadata (anywhere inside) does more than describe."""
-    if typing.get_origin(annotation) is typing.Annotated:
-        for extra in annotation.__metadata__:
-            if isinstance(extra, str):
-                continue
-            if isinstance(extra, FieldInfo) and not extra.metadata:
-                continue  # Field(description=...) only
-            return True
-    return any(_has_constraints(a) for a in typing.get_args(annotation))
-
-
-def _constraint_adapter(annotation: Any) -> TypeAdapter[Any] | None:
-    if not _has_constraints(annotation):
-        return None
-    try:
-        return TypeAdapter(annotation)
-    except Exception as e:
-        raise Unsupported(
-            f"its constraints cannot be checked by pydantic ({e}); remove them or use "
-            "a pydantic model"
-        ) from e
-
-
-# -- docstrings ------------------------------------------------------------------------------------
-
-_TERSE_KEY = re.compile(r"(?<![\w.])([A-Za-z_]\w*):\s+")
-
-
-def _docs(
-    function: Callable[..., Any], params: list[str]
-) -> tuple[str | None, dict[str, str], list[str]]:
-    """Description, parameter descriptions and return (or yield) descriptions."""
-    import docstring_parser  # imported on first define(): keeps `import arkitekt` fast
-
-    raw = inspect.getdoc(function)
-    if not raw:
-        return None, {}, []
-    parsed = docstring_parser.parse(raw)
-    described = {p.arg_name: p.description for p in parsed.params if p.description}
-    returns = [r.description for r in parsed.many_returns if r.description]
-    separator = "\n\n" if parsed.blank_after_short_description else "\n"
-    parts = [p for p in (parsed.short_description, parsed.long_description) if p]
-    description = separator.join(parts) if parts else None
-    if description and not described:
-        description, described = _terse(description, params)
-    return description, described, returns
-
-
-def _terse(text: str, params: list[str]) -> tuple[str | None, dict[str, str]]:
-    """The terse style ``"Say hello.  name: who to greet"``: only ``word: text`` fragments
-    whose word is a parameter; each runs to the next such fragment."""
-    hits = [m for m in _TERSE_KEY.finditer(text) if m.group(1) in params]
-    if not hits or len({m.group(1) for m in hits}) != len(hits):
-        return text, {}
-    described = {}
-    for m, following in zip(hits, [*hits[1:], None], strict=True):
-        end = following.start() if following is not None else len(text)
-        fragment = " ".join(text[m.end() : end].split())
-        if fragment:
-            described[m.group(1)] = fragment
-    return text[: hits[0].start()].strip() or None, described
-
+from .docstrings import parse_docstring
+from .structures import default_types
 
 # -- define() --------------------------------------------------------------------------------------
 
@@ -452,8 +171,8 @@ def _build(
         raise DefinitionError(f"{label}: its signature cannot be read ({e})") from e
     hints = analysis.hints
     params = list(signature.parameters.values())
-    doc, param_docs, return_docs = _docs(func, [p.name for p in params])
-    ctx = _Context(localns=localns)
+    doc, param_docs, return_docs = parse_docstring(func, [p.name for p in params])
+    ctx = PortContext(localns=localns)
     args: list[Port] = []
     adapters: dict[str, TypeAdapter[Any]] = {}
     for param in params:
@@ -480,10 +199,10 @@ def _build(
             param_doc = default.description or param_doc
             if default.default_factory is not None:
                 raise DefinitionError(f"{where}: use a plain default, not a default_factory")
-            default = _EMPTY if default.default is PydanticUndefined else default.default
+            default = EMPTY if default.default is PydanticUndefined else default.default
         try:
             args.append(
-                _port(
+                annotation_port(
                     param.name,
                     annotation,
                     ctx,
@@ -492,9 +211,9 @@ def _build(
                     label=param.name,
                 )
             )
-            adapter = _constraint_adapter(annotation)
+            adapter = constraint_adapter(annotation)
         except Unsupported as e:
-            raise DefinitionError(_explain(where, annotation, e)) from e
+            raise DefinitionError(explain(where, annotation, e)) from e
         if adapter is not None:
             adapters[param.name] = adapter
 
@@ -512,9 +231,9 @@ def _build(
         )
         try:
             doc_i = return_docs[i] if i < len(return_docs) else None
-            returns.append(_port(f"return{i}", member, ctx, description=doc_i))
+            returns.append(annotation_port(f"return{i}", member, ctx, description=doc_i))
         except Unsupported as e:
-            raise DefinitionError(_explain(where, member, e)) from e
+            raise DefinitionError(explain(where, member, e)) from e
 
     analysis.adapters.update(adapters)
     analysis.classes = tuple(dict.fromkeys((*analysis.classes, *ctx.classes)))
@@ -533,12 +252,12 @@ def _returns(
     """The node kind and the annotations of the return ports (what is yielded, for generators)."""
     is_gen = inspect.isgeneratorfunction(func)
     is_agen = inspect.isasyncgenfunction(func)
-    annotation = hints.get("return", _EMPTY)
-    bare, _ = _strip_annotated(annotation, None)
+    annotation = hints.get("return", EMPTY)
+    bare, _ = strip_annotated(annotation, None)
     origin = typing.get_origin(bare) or bare
     kind = NodeKind.FUNCTION
-    if origin in _SYNC_ITERATORS or origin in _ASYNC_ITERATORS:
-        is_async = origin in _ASYNC_ITERATORS
+    if origin in SYNC_ITERATORS or origin in ASYNC_ITERATORS:
+        is_async = origin in ASYNC_ITERATORS
         if is_async and not is_agen:
             raise DefinitionError(
                 f"{label}: it is annotated {type_name(annotation)} but is not an async "
@@ -567,14 +286,14 @@ def _returns(
             f"{label}: a generator must be annotated Iterator[X] (AsyncIterator[X] for "
             "`async def`), where X is what it yields"
         )
-    if annotation is _EMPTY:
+    if annotation is EMPTY:
         raise DefinitionError(
             f"{label}: the return value has no annotation; add one (-> None when it returns "
             "nothing)"
         )
     if annotation is None or annotation is type(None):
         return kind, []
-    bare, _ = _strip_annotated(annotation, None)
+    bare, _ = strip_annotated(annotation, None)
     if typing.get_origin(bare) is tuple or bare is tuple:
         members = list(typing.get_args(bare))
         if len(members) < 2 or members[-1] is Ellipsis:
