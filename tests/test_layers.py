@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import pkgutil
+import re
 import subprocess
 import sys
 import textwrap
@@ -164,3 +165,37 @@ def test_every_public_name_is_the_documented_object_after_real_use(tmp_path: Pat
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip().endswith("ok")
+
+
+def _documented_files() -> set[str]:
+    """The files docs/architecture.md lists in its ``## Files`` tree (paths from the root)."""
+    text = (PACKAGE.parent / "docs" / "architecture.md").read_text()
+    tree = text.split("## Files", 1)[1].split("```", 2)[1]
+    entry = re.compile(r"^(?P<indent> *)(?P<name>[\w.]+/|[\w.]+\.(?:py|graphql))(?:\s|$)")
+    folders: list[str] = []
+    listed = set()
+    for line in tree.splitlines():
+        match = entry.match(line)
+        if match is None:
+            continue  # a description continued from the line above
+        depth = len(match["indent"]) // 2
+        folders = folders[:depth]
+        name = match["name"]
+        if name.endswith("/"):
+            folders.append(name.rstrip("/"))
+        else:
+            listed.add("/".join([*folders, name]))
+    return listed
+
+
+def test_the_architecture_page_lists_every_module_and_no_other() -> None:
+    """docs/architecture.md follows the code: every module is described, none that is gone."""
+    actual = {
+        str(path.relative_to(PACKAGE.parent))
+        for path in PACKAGE.rglob("*.py")
+        if path.name != "__init__.py" and "migrations" not in path.parts
+    }
+    listed = {path for path in _documented_files() if path.endswith(".py")}
+    listed = {path for path in listed if not path.endswith("__init__.py")}
+    assert sorted(actual - listed) == [], "modules missing from docs/architecture.md"
+    assert sorted(listed - actual) == [], "docs/architecture.md lists modules that do not exist"
