@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +18,24 @@ from sqlalchemy.ext.asyncio import (
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
+_MIGRATION_LOCK = threading.Lock()
+"""Alembic's ``context`` and ``op`` are process-wide proxies (module attributes pointing at the
+running migration), so two migrations in one process must not overlap, even on different
+databases: the second would run on the first one's connection. Servers in one process (several
+``local()`` apps, each with its own loop thread) take turns here."""
+
+_SQLITE_BUSY_TIMEOUT_MS = 5000
+_SQLITE_MIGRATION_WAIT_MS = 60000
+_PG_MIGRATION_LOCK_ID = 0x61726B69746B74  # "arkitkt": an application-wide advisory lock id
+
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets the server and a CLI command (`arkitekt user add`) use one file at once.
     cursor = dbapi_connection.cursor()
+    # The busy timeout first: switching a new file to WAL needs a lock another process may hold.
+    cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
@@ -46,9 +59,19 @@ class Database:
         self.session = async_sessionmaker(self.engine, expire_on_commit=False)
 
     async def migrate(self) -> None:
-        """Bring the schema to the newest revision (Alembic ``upgrade head``)."""
-        async with self.engine.begin() as connection:
-            await connection.run_sync(_upgrade)
+        """Bring the schema to the newest revision (Alembic ``upgrade head``).
+
+        Safe to call from several servers at once: in one process they take turns (Alembic's
+        proxies are process-wide), and across processes sharing one database the migration is
+        one write transaction that the others wait for (SQLite ``BEGIN IMMEDIATE``, a
+        PostgreSQL advisory lock), after which they find the schema current.
+        """
+        await _acquire(_MIGRATION_LOCK)
+        try:
+            async with self.engine.begin() as connection:
+                await connection.run_sync(_upgrade)
+        finally:
+            _MIGRATION_LOCK.release()
 
     async def dispose(self) -> None:
         """Close every pooled connection (and, for SQLite, their threads)."""
@@ -56,6 +79,21 @@ class Database:
 
     def new_session(self) -> AsyncSession:
         return self.session()
+
+    def insert_or_ignore(self, model: Any, *unique: str) -> Any:
+        """``INSERT ... ON CONFLICT (unique) DO NOTHING`` for this database's dialect.
+
+        For rows that several servers on one database (processes sharing a data folder,
+        replicas) may create at the same moment: the loser inserts nothing, then reads the
+        winner's row, instead of failing on the unique constraint.
+        """
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            return pg_insert(model).on_conflict_do_nothing(index_elements=list(unique))
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(model).on_conflict_do_nothing(index_elements=list(unique))
 
 
 def alembic_config(connection: Connection | None = None) -> Any:
@@ -71,4 +109,47 @@ def alembic_config(connection: Connection | None = None) -> Any:
 def _upgrade(connection: Connection) -> None:
     from alembic import command
 
+    dialect = connection.dialect.name
+    if dialect == "sqlite":
+        # pysqlite runs DDL outside a transaction unless one is open: open a write transaction
+        # now, so the whole migration is atomic and another process migrating the same file
+        # waits (busy_timeout) and then sees the new revision instead of half a schema.
+        # A first migration takes a fraction of a second; wait longer than busy_timeout for it.
+        connection.exec_driver_sql(f"PRAGMA busy_timeout={_SQLITE_MIGRATION_WAIT_MS}")
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        finally:
+            connection.exec_driver_sql(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
+    elif dialect == "postgresql":
+        # Released at the end of the transaction; replicas starting together migrate in turn.
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK_ID})")
     command.upgrade(alembic_config(connection), "head")
+
+
+async def _acquire(lock: threading.Lock) -> None:
+    """Take a threading lock without blocking the event loop (whose other tasks may hold it).
+
+    A helper thread waits for the lock and hands it to the loop; when the waiting task was
+    cancelled meanwhile (or its loop has closed), the helper releases the lock again, so a
+    cancellation never leaves it taken.
+    """
+    if lock.acquire(blocking=False):
+        return
+    loop = asyncio.get_running_loop()
+    taken: asyncio.Future[None] = loop.create_future()
+
+    def hand_over() -> None:  # on the loop, so it cannot race the cancellation of `taken`
+        if taken.cancelled():
+            lock.release()
+        else:
+            taken.set_result(None)
+
+    def wait() -> None:
+        lock.acquire()
+        try:
+            loop.call_soon_threadsafe(hand_over)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            lock.release()
+
+    threading.Thread(target=wait, name="arkitekt-migration-wait", daemon=True).start()
+    await taken

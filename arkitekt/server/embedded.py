@@ -12,6 +12,7 @@ import datetime as dt
 import getpass
 import logging
 import socket
+import sys
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -62,6 +63,8 @@ class EmbeddedServer:
         self._server: uvicorn.Server | None = None
         self._socket: socket.socket | None = None
         self._error: BaseException | None = None
+        self._startup_error: Exception | None = None
+        self._startup_failure: str | None = None
         self._ready = threading.Event()
 
     @property
@@ -93,7 +96,8 @@ class EmbeddedServer:
         self._socket = sock
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
-            self._app,
+            self._asgi,
+            interface="asgi3",
             log_level=logging.WARNING,
             lifespan="on",
             access_log=False,
@@ -106,11 +110,35 @@ class EmbeddedServer:
             self.stop()
             raise ServerUnavailableError(f"the integrated server did not start within {timeout} s")
         if self._error is not None or not self._server.started:
-            error = self._error
+            # uvicorn ends a failed startup with SystemExit(3) and only logs the app's error.
+            error = self._startup_error or self._error
+            reason = self._startup_failure or (str(error) if error else "") or "see the log above"
             self.stop()
             raise ServerUnavailableError(
-                f"the integrated server failed to start: {error or 'see the log above'}"
+                f"the integrated server failed to start: {reason}"
             ) from error
+
+    async def _asgi(self, scope: Any, receive: Any, send: Any) -> None:
+        """The app, noting why its startup failed (uvicorn only logs it)."""
+        if scope["type"] != "lifespan":
+            await self._app(scope, receive, send)
+            return
+
+        async def send_noting_failure(message: Any) -> None:
+            if message.get("type") == "lifespan.startup.failed":
+                # Starlette reports the failure from inside its ``except`` block.
+                error = sys.exc_info()[1]
+                if isinstance(error, Exception):
+                    self._startup_error = error
+                    first = str(error).strip().splitlines()
+                    self._startup_failure = f"{type(error).__name__}: {first[0] if first else ''}"
+                else:
+                    lines = str(message.get("message", "")).splitlines()
+                    causes = [line for line in lines if line and line[0] not in " \t[("]
+                    self._startup_failure = causes[-1] if causes else None
+            await send(message)
+
+        await self._app(scope, receive, send_noting_failure)
 
     def _run(self) -> None:
         loop = asyncio.new_event_loop()

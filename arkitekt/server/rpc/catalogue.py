@@ -84,16 +84,18 @@ class Catalogue:
                 if node_id is None:
                     node_id = await s.scalar(select(Node.id).where(Node.hash == node_hash))
                     if node_id is None:
-                        node = Node(
-                            hash=node_hash,
-                            name=definition.name,
-                            description=definition.description,
-                            kind=str(definition.kind.value),
-                            definition=definition.model_dump(mode="json"),
+                        # Another server on this database may be storing the same node now.
+                        await s.execute(
+                            self.db.insert_or_ignore(Node, "hash").values(
+                                hash=node_hash,
+                                name=definition.name,
+                                description=definition.description,
+                                kind=str(definition.kind.value),
+                                definition=definition.model_dump(mode="json"),
+                            )
                         )
-                        s.add(node)
-                        await s.flush()
-                        node_id = node.id
+                        node_id = await s.scalar(select(Node.id).where(Node.hash == node_hash))
+                        assert node_id is not None
                     self._node_ids[node_hash] = node_id
                 template = await s.scalar(
                     select(Template).where(
