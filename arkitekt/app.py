@@ -22,7 +22,7 @@ from koil.context import global_koil_loop
 from . import context
 from ._loops import on_app_loop
 from ._twins import sync_twin
-from .errors import AppStateError
+from .errors import AppStateError, UsageError
 from .services.base import Service
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ class App:
                 "Configure the app before `with app:`."
             )
         if not isinstance(service, Service):
-            raise TypeError(f"{service!r} does not implement the Service protocol")
+            raise UsageError(f"{service!r} does not implement the Service protocol")
         if service.name in self._services:
             raise AppStateError(f"the app has a service named {service.name!r} already")
         self._services[service.name] = service

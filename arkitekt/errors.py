@@ -29,6 +29,11 @@ class NoActiveAppError(ArkitektError):
         )
 
 
+class UsageError(ArkitektError, TypeError):
+    """An arkitekt function was called the wrong way: an argument of the wrong type, a generator
+    called like a function, ... (the message names the argument and shows the right way)."""
+
+
 class AppStateError(ArkitektError):
     """The app was used in a state that does not allow it (e.g. configured after entering)."""
 
@@ -133,6 +138,14 @@ class ForbiddenError(ArkitektError, PermissionError):
 
 class InvalidDataError(ArkitektError, ValueError):
     """What was given or written cannot be stored (bad dims, dtype, a corrupt upload, ...)."""
+
+
+class LocalFileNotFoundError(ArkitektError, FileNotFoundError):
+    """A local file that was to be stored does not exist (or is not a file)."""
+
+
+class LocalFileExistsError(ArkitektError, FileExistsError):
+    """A download would replace an existing local file (pass ``overwrite=True`` to allow it)."""
 
 
 class TransferError(ArkitektError):

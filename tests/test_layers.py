@@ -199,3 +199,39 @@ def test_the_architecture_page_lists_every_module_and_no_other() -> None:
     listed = {path for path in listed if not path.endswith("__init__.py")}
     assert sorted(actual - listed) == [], "modules missing from docs/architecture.md"
     assert sorted(listed - actual) == [], "docs/architecture.md lists modules that do not exist"
+
+
+def test_every_error_is_in_errors_py_under_one_root_and_exported() -> None:
+    """Users catch ``ArkitektError`` (or the specific class, exported by name); the one class
+    outside the root is the cancellation signal, which must not be an ``Exception``."""
+    from arkitekt import errors
+
+    classes = {
+        name: value
+        for name, value in vars(errors).items()
+        if isinstance(value, type)
+        and issubclass(value, BaseException)
+        and value.__module__ == errors.__name__
+    }
+    outside = {name for name, cls in classes.items() if not issubclass(cls, errors.ArkitektError)}
+    assert outside == {"AssignationCancelledError"}
+    assert not issubclass(errors.AssignationCancelledError, Exception)
+    assert set(classes) <= set(arkitekt.__all__)
+    documented = (PACKAGE.parent / "docs" / "errors.md").read_text()
+    assert [name for name in classes if f"`{name}`" not in documented] == []
+    defined_elsewhere = [
+        f"{path.relative_to(PACKAGE.parent)}: {node.name}"
+        for path in PACKAGE.rglob("*.py")
+        if "server" not in path.parts and path.name != "errors.py"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ClassDef)
+        and not node.name.startswith("_")
+        and any(
+            getattr(b, "id", getattr(b, "attr", "")).endswith(("Error", "Exception"))
+            for b in node.bases
+        )
+    ]
+    # internal signals of the codec and of define(): always turned into ArgumentError,
+    # ReturnValueError or DefinitionError before anything reaches a user
+    internal = ["arkitekt/protocol/fields.py: Unsupported", "arkitekt/protocol/values.py: Mismatch"]
+    assert sorted(defined_elsewhere) == internal, "user-facing errors belong in errors.py"

@@ -12,6 +12,7 @@ from typing import Generic, TypeVar
 
 from .._loops import on_app_loop
 from .._twins import sync_twin
+from ..errors import UsageError
 
 Target = TypeVar("Target")
 
@@ -19,7 +20,7 @@ Target = TypeVar("Target")
 def users_argument(users: Sequence[str]) -> list[str]:
     """``users=`` as a list of usernames; a lone string is a mistake worth naming."""
     if isinstance(users, str):
-        raise TypeError(f"users= takes a list of usernames, e.g. users=[{users!r}]")
+        raise UsageError(f"users= takes a list of usernames, e.g. users=[{users!r}]")
     return list(users)
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from koil import unkoil
 
 from ..._loops import on_app_loop
-from ...errors import CallCancelledError
+from ...errors import AppStateError, CallCancelledError
 
 if TYPE_CHECKING:
     from ...app import App
@@ -72,7 +72,7 @@ class Assignation:
         """Wait for the call's result (raises the remote exception, like :func:`acall`)."""
         task = self._task
         if task is None:
-            raise RuntimeError("the call was not started")
+            raise AppStateError("the call was not started")
         if task.cancelled():
             raise CallCancelledError(f"the call of {self.node.name} was cancelled (by you)")
         return await _awaited_on_app_loop(self._app, task, timeout)

@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ...errors import AssignationCancelledError
+from ...errors import AssignationCancelledError, UsageError
 from ...protocol.messages import EventKind, LogLevel
 
 
@@ -40,7 +40,7 @@ class ServedCall:
 
     def progress(self, percent: int | float, message: str | None = None) -> None:
         if not isinstance(percent, int | float) or isinstance(percent, bool):
-            raise TypeError(f"progress(percent=...) must be a number, got {percent!r}")
+            raise UsageError(f"progress(percent=...) must be a number, got {percent!r}")
         value = max(0, min(100, int(percent)))
         self.check_cancelled()
         if value == self._last_progress and message is None:

@@ -16,7 +16,7 @@ from ..._progress import CallProgress
 from ..._twins import sync_generator_twin, sync_twin
 from ...context import maybe_served_call
 from ...display import listing
-from ...errors import AppStateError, ConfigurationError, NodeNotFoundError
+from ...errors import AppStateError, ConfigurationError, NodeNotFoundError, UsageError
 from ...protocol.codec import aexpand_returns, ashrink_args
 from ...protocol.messages import Event, EventKind, Message, Welcome
 from ...protocol.ports import NodeKind
@@ -40,7 +40,7 @@ logger = logging.getLogger("arkitekt.rpc")
 
 def _not_a_generator(node: Node) -> None:
     if node.definition.kind is NodeKind.GENERATOR:
-        raise TypeError(f"{node.name} is a generator: iterate it with iterate()/aiterate()")
+        raise UsageError(f"{node.name} is a generator: iterate it with iterate()/aiterate()")
 
 
 class RpcService(ApiService, Sharing[str]):
@@ -321,7 +321,7 @@ class RpcService(ApiService, Sharing[str]):
     async def aiterate(self, node: Node, *args: Any, **kwargs: Any) -> AsyncGenerator[Any, None]:
         """Stream the values a remote generator yields."""
         if node.definition.kind is not NodeKind.GENERATOR:
-            raise TypeError(f"{node.name} is not a generator: call it with call()/acall()")
+            raise UsageError(f"{node.name} is not a generator: call it with call()/acall()")
         call = await self._start(node, args, kwargs)
         bar = CallProgress(node.name)
         try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar, overload
 
+from ...errors import UsageError
 from ...protocol.structures import TypeRegistry, is_structure
 from ..storage.kinds import structure_class
 
@@ -38,7 +39,7 @@ def register_structure(cls: T, *, types: TypeRegistry = default_types) -> T:
     otherwise results of that type arrive as :class:`StructureReference`.
     """
     if not is_structure(cls):
-        raise TypeError(
+        raise UsageError(
             f"{cls!r} is not a structure: it needs `async def shrink(self) -> str` and "
             "`@classmethod async def expand(cls, value: str)`"
         )

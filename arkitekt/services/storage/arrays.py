@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import TransferError
+from ...errors import InvalidDataError, TransferError, UsageError
 
 PLANE_EDGE = 1024
 MIN_CHUNK_BYTES = 1 << 20
@@ -93,37 +93,39 @@ def as_source(
     if isinstance(array, xr.DataArray):
         named = tuple(str(d) for d in array.dims)
         if dims is not None and tuple(dims) != named:
-            raise ValueError(
+            raise InvalidDataError(
                 f"dims={list(dims)} disagrees with the DataArray's dims {list(named)}; "
                 "rename the DataArray's dims instead (array.rename(...))"
             )
         data, dims = array.data, named
     elif isinstance(array, np.ndarray) or _is_dask(array):
         if dims is None:
-            raise ValueError(
+            raise InvalidDataError(
                 f"dims= is required for a {type(array).__name__} with {array.ndim} dimensions, "
                 f"e.g. dims={['c', 'z', 'y', 'x'][-array.ndim :] if array.ndim <= 4 else '...'} "
                 "(or pass an xarray.DataArray)"
             )
         data = array
     else:
-        raise TypeError(
+        raise UsageError(
             f"array must be an xarray.DataArray, a numpy array or a dask array, "
             f"not {type(array).__name__}"
         )
     dims = tuple(dims)
     if data.ndim == 0:
-        raise ValueError("array must have at least one dimension")
+        raise InvalidDataError("array must have at least one dimension")
     if len(dims) != data.ndim:
-        raise ValueError(f"dims={list(dims)} must name each of the array's {data.ndim} dimensions")
+        raise InvalidDataError(
+            f"dims={list(dims)} must name each of the array's {data.ndim} dimensions"
+        )
     if len(set(dims)) != len(dims) or not all(isinstance(d, str) and _DIM.match(d) for d in dims):
-        raise ValueError(
+        raise InvalidDataError(
             f"dims={list(dims)} must be distinct identifiers (letters, digits, '_'), "
             "e.g. ['c', 'z', 'y', 'x']"
         )
     dtype = np.dtype(data.dtype)
     if dtype.kind not in "biufc" or dtype.byteorder == ">":
-        raise TypeError(
+        raise UsageError(
             f"array has dtype {dtype}; images must be bool, integer, float or complex "
             "(little-endian)"
         )
@@ -142,13 +144,15 @@ def _settle_chunks(
     if isinstance(chunks, dict):
         unknown = sorted(set(chunks) - set(dims))
         if unknown:
-            raise ValueError(f"chunks= names dims {unknown} that the array does not have {dims}")
+            raise InvalidDataError(
+                f"chunks= names dims {unknown} that the array does not have {dims}"
+            )
         base = default_chunks(shape, itemsize)
         settled = tuple(chunks.get(d, c) for d, c in zip(dims, base, strict=True))
     else:
         settled = tuple(chunks)
     if len(settled) != len(shape) or not all(isinstance(c, int) and c >= 1 for c in settled):
-        raise ValueError(
+        raise InvalidDataError(
             f"chunks={chunks!r} must give one positive size per dimension {dims} "
             "(a tuple, or a dict by dim name)"
         )

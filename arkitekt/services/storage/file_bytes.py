@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from ...errors import LocalFileExistsError, LocalFileNotFoundError, UsageError
 from . import api
 from .stores import object_store
 
@@ -39,14 +40,14 @@ async def open_source(
     if isinstance(source, str | os.PathLike):
         path = Path(source)
         if not path.is_file():
-            raise FileNotFoundError(f"from_file: {str(path)!r} is not a file")
+            raise LocalFileNotFoundError(f"from_file: {str(path)!r} is not a file")
         stream: IO[bytes] = stack.enter_context(open(path, "rb"))  # noqa: SIM115 - the stack closes
         name = name or path.name
     elif hasattr(source, "read"):
         stream = source
         name = name or os.path.basename(str(getattr(source, "name", ""))) or "file"
     else:
-        raise TypeError(
+        raise UsageError(
             f"source must be a path or a binary file object, not {type(source).__name__}"
         )
     if not stream.seekable():  # the size must be known up front: spool it first
@@ -113,7 +114,7 @@ async def write_atomically(
     """Fill a temporary file next to ``target``, then move it into place (nothing is left at
     ``target`` when ``fill`` fails); refuses an existing target unless ``overwrite``."""
     if target.exists() and not overwrite:
-        raise FileExistsError(f"{str(target)!r} exists; pass overwrite=True to replace it")
+        raise LocalFileExistsError(f"{str(target)!r} exists; pass overwrite=True to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     try:

@@ -22,7 +22,7 @@ from ..._loops import on_app_loop
 from ..._progress import transfer_progress
 from ..._twins import sync_twin
 from ...display import listing
-from ...errors import ArkitektError, TransferError
+from ...errors import ArkitektError, InvalidDataError, TransferError, UsageError
 from ...protocol.services import MIKRO
 from ..base import ApiService
 from ..sharing import Sharing, shared_with
@@ -106,9 +106,9 @@ class StorageService(ApiService, Sharing[Stored]):
         import zarr.api.asynchronous as zarr_async
 
         if not isinstance(name, str) or not name.strip():
-            raise ValueError("name must be a non-empty string, e.g. name='cells'")
+            raise InvalidDataError("name must be a non-empty string, e.g. name='cells'")
         if isinstance(tags, str):
-            raise TypeError("tags= takes a list of strings, e.g. tags=['raw']")
+            raise UsageError("tags= takes a list of strings, e.g. tags=['raw']")
         source = as_source(array, dims, chunks)
         upload = await api.arequest_image_upload(
             api.ImageUploadInput(
@@ -211,7 +211,7 @@ class StorageService(ApiService, Sharing[Stored]):
         present; ``mine`` leaves out what others shared with you. Pages with ``limit``/``offset``.
         """
         if isinstance(tags, str):
-            raise TypeError("tags= takes a list of strings, e.g. tags=['raw']")
+            raise UsageError("tags= takes a list of strings, e.g. tags=['raw']")
         found = await api.alist_images(
             filter=api.ImageFilter(
                 name=name,
@@ -234,7 +234,9 @@ class StorageService(ApiService, Sharing[Stored]):
     async def aget(self, cls: type[S], object_id: str) -> S:
         """The object of this class (``Image``, ``File``, ...) with this id."""
         if not isinstance(object_id, str) or not object_id:
-            raise ValueError(f"{cls.kind.name} id must be a non-empty string, got {object_id!r}")
+            raise InvalidDataError(
+                f"{cls.kind.name} id must be a non-empty string, got {object_id!r}"
+            )
         return cls(await cls.operations.get(object_id, client=self.graphql), self.app)
 
     @on_app_loop
@@ -246,7 +248,7 @@ class StorageService(ApiService, Sharing[Stored]):
         elif isinstance(item, Stored):
             item_cls, item_id = type(item), item.id
         else:
-            raise TypeError(
+            raise UsageError(
                 f"delete() takes an Image, a File or an image id, not {type(item).__name__}"
             )
         await item_cls.operations.delete(item_id, client=self.graphql)

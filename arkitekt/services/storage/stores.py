@@ -25,6 +25,8 @@ from zarr.abc.store import ByteRequest, Store
 from zarr.core.buffer import Buffer, BufferPrototype
 from zarr.storage import ObjectStore, WrapperStore
 
+from ...errors import ServerError
+
 if TYPE_CHECKING:
     from obstore.store import ClientConfig
     from obstore.store import ObjectStore as ObstoreStore
@@ -47,7 +49,7 @@ def object_store(grant: Grant, *, direct: bool) -> ObstoreStore:
             Path(grant.path).mkdir(parents=True, exist_ok=True)
             return LocalStore(grant.path, mkdir=True)
         if not grant.url or not grant.token:
-            raise ValueError("an http grant needs a url and a token")
+            raise ServerError("an http grant needs a url and a token")
         return HTTPStore.from_url(
             grant.url.rstrip("/"),
             client_options={
@@ -59,7 +61,7 @@ def object_store(grant: Grant, *, direct: bool) -> ObstoreStore:
         )
     if grant.kind == "s3":
         if not grant.bucket or not grant.access_key_id or not grant.secret_access_key:
-            raise ValueError("an s3 grant needs a bucket and credentials")
+            raise ServerError("an s3 grant needs a bucket and credentials")
         options: ClientConfig = {"timeout": "120s", "connect_timeout": "10s"}
         if grant.endpoint and grant.endpoint.startswith("http://"):
             options["allow_http"] = True
@@ -74,7 +76,7 @@ def object_store(grant: Grant, *, direct: bool) -> ObstoreStore:
             virtual_hosted_style_request=False,
             client_options=options,
         )
-    raise ValueError(f"this client does not know datalayer grants of kind {grant.kind!r}")
+    raise ServerError(f"this client does not know datalayer grants of kind {grant.kind!r}")
 
 
 class GrantKeeper:
