@@ -374,7 +374,23 @@ class DeviceCodeLogin:
             # The kernel may run on another machine than the browser: show a link to click.
             kwargs["device_code_hook"] = show_link_in_notebook
             open_browser = False
+        else:
+            kwargs["device_code_hook"] = show_prompt_in_terminal
         return DeviceCodeAuthorizer(manifest=manifest, open_browser=open_browser, **kwargs)
+
+
+def approval_page(challenge: Any) -> str:
+    """The page where the code is entered by hand: the approval link without its code."""
+    return str(challenge.verification_uri_complete).split("?", 1)[0]
+
+
+async def show_prompt_in_terminal(challenge: Any) -> None:
+    """The device-code prompt: the link with the code, and the page to enter it by hand."""
+    from fakts.grants.remote.authorizers.utils import print_device_code_prompt
+
+    print_device_code_prompt(
+        str(challenge.verification_uri_complete), approval_page(challenge), challenge.user_code
+    )
 
 
 async def show_link_in_notebook(challenge: Any) -> None:
