@@ -131,6 +131,17 @@ async def verify_assertion(
         decoded = jwt.decode(
             assertion, _jwk_for(key.public_key_pem), algorithms=ASSERTION_ALGORITHMS
         )
+    except (JoseError, ValueError) as e:
+        raise OAuthError("invalid_grant", f"the assertion's signature is not valid ({e})") from e
+    # Signed with the key: the caller holds it, so saying whose it is not reveals nothing new.
+    claimed = decoded.claims.get("sub")
+    if claimed != user.username or decoded.claims.get("iss") != user.username:
+        raise OAuthError(
+            "invalid_grant",
+            f"this key is not registered for {str(claimed)[:64]!r}: log in as the user it "
+            "belongs to, or register it for this user (arkitekt user key USER PUBLIC_KEY.pem)",
+        )
+    try:
         jwt.JWTClaimsRegistry(
             iss={"essential": True, "value": user.username},
             sub={"essential": True, "value": user.username},

@@ -45,8 +45,8 @@ logger = logging.getLogger("arkitekt.fakts")
 
 
 @contextlib.contextmanager
-def translated_errors(url: str | None) -> Iterator[None]:
-    """Re-raise fakts' errors as arkitekt errors that say what to do."""
+def translated_errors(url: str | None, login: Login | None = None) -> Iterator[None]:
+    """Re-raise fakts' errors as arkitekt errors that say what happened and what to do."""
     try:
         yield
     except ArkitektError:
@@ -65,12 +65,26 @@ def translated_errors(url: str | None) -> Iterator[None]:
             raise IncompatibleServerError(
                 f"{url} is not a compatible arkitekt server: {text}"
             ) from e
+        answered = re.search(r"answered with status code (\d+)", text)
+        if answered:  # something answers there, but not the fakts discovery document
+            raise IncompatibleServerError(
+                f"{url} answers, but it is not an arkitekt server (its /.well-known/fakts gave "
+                f"HTTP {answered.group(1)}). Give the server's base URL, e.g. "
+                "http://host:8000, as url= or ARKITEKT_URL"
+            ) from e
         raise ServerUnavailableError(
             f"could not reach an arkitekt server at {url}. Is it running, and is the URL right? "
             f"({text})"
         ) from e
     except NeedsReauthenticationError as e:
-        raise LoginError(f"the session ended and must be renewed: call app.login() ({e})") from e
+        reason = str(e).strip().split(". ")[0].rstrip(".")
+        if login is None or login.interactive:
+            raise LoginError(
+                f"the session ended and must be renewed ({reason}): log in again with "
+                "app.login() (or arkitekt login)"
+            ) from e
+        reason = reason[:1].lower() + reason[1:]
+        raise LoginError(f"{reason}; {login.when_refused}") from e
     except InsecureTransportError as e:
         raise ConfigurationError(str(e)) from e
     except FaktsError as e:
@@ -180,31 +194,31 @@ class FaktsService:
     # -- what other services use -----------------------------------------------------------------
 
     async def aload(self) -> Any:
-        with translated_errors(self.url):
+        with translated_errors(self.url, self.login):
             return await self.client.aload()
 
     async def alogin(self) -> None:
         """Make sure there is a session, running the login only when needed."""
-        with translated_errors(self.url):
+        with translated_errors(self.url, self.login):
             await self.client.alogin()
 
     async def alogout(self) -> None:
-        with translated_errors(self.url):
+        with translated_errors(self.url, self.login):
             await self.client.alogout()
 
     async def aget_token(self) -> str:
-        with translated_errors(self.url):
+        with translated_errors(self.url, self.login):
             return await self.client.aget_token()
 
     async def arefresh_token(self, stale_token: str | None = None) -> str:
-        with translated_errors(self.url):
+        with translated_errors(self.url, self.login):
             return await self.client.arefresh_token(stale_token=stale_token)
 
     async def aget_alias(self, key: str) -> Alias:
         """The checked address of a service (its alias challenge passed, signature verified)."""
-        with translated_errors(self.url):
+        with translated_errors(self.url, self.login):
             return await self.client.aget_alias(key)
 
     async def aget_self_alias(self) -> Alias:
-        with translated_errors(self.url):
+        with translated_errors(self.url, self.login):
             return await self.client.aget_self_alias()

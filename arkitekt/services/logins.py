@@ -47,6 +47,8 @@ class Login(Protocol):
     """Distinguishes cached sessions: two logins with different identities never share one."""
     interactive: bool
     """Whether logging in may need a person (a browser, a password prompt)."""
+    when_refused: str
+    """What to do when the server refuses this credential (shown in the error)."""
 
     def authorizer(self, manifest: BaseModel) -> Any:
         """The fakts authorizer that runs this login against a discovered endpoint."""
@@ -140,6 +142,7 @@ class PasswordLogin:
     """Log in with a username and password (prompted when missing and a terminal is attached)."""
 
     interactive = False
+    when_refused = "check the username and password"
 
     def __init__(self, username: str, password: str | None = None, *, prompt: bool = True) -> None:
         if not username:
@@ -200,6 +203,9 @@ class TokenLogin:
     """Log in with an access token issued by the server (e.g. ``ARKITEKT_TOKEN``)."""
 
     interactive = False
+    when_refused = (
+        "the token is not valid here (expired, revoked or from another server): get a new one"
+    )
 
     def __init__(self, token: str) -> None:
         if not token:
@@ -218,6 +224,10 @@ class MandateKeyLogin:
     """Log in with a mandate key (unattended; renewed by logging in again)."""
 
     interactive = False
+    when_refused = (
+        "ask for a new one (arkitekt user mandate USER --app APP) and pass it as mandate_key= "
+        "or ARKITEKT_MANDATE_KEY"
+    )
 
     def __init__(self, key: str) -> None:
         if not key:
@@ -334,6 +344,7 @@ class KeyLogin:
     """Log in as ``username`` with a private key registered for them (``arkitekt user key``)."""
 
     interactive = False
+    when_refused = "the server's reason says which: the key, the user or the clock"
 
     def __init__(self, username: str, private_key: str | Path | bytes | Any) -> None:
         if not username:
@@ -357,6 +368,7 @@ class DeviceCodeLogin:
     """A person approves the app in a browser (opened for them unless ``headless``)."""
 
     interactive = True
+    when_refused = "log in again: app.login() (or arkitekt login)"
 
     def __init__(self, *, headless: bool = False, hook: Any = None) -> None:
         self.headless = headless
