@@ -133,6 +133,7 @@ class Connection:
         import websockets
 
         attempt = 0
+        down_since: float | None = None  # when the link was lost (None: up, or never up)
         stale: str | None = None
         while True:
             try:
@@ -159,6 +160,13 @@ class Connection:
                         )
                     )
                     welcome = await self._welcome(ws)
+                    if down_since is not None:
+                        logger.warning(
+                            "function service link back after %.1f s (%d attempts)",
+                            time.monotonic() - down_since,
+                            attempt,
+                        )
+                        down_since = None
                     attempt = 0
                     self._last_error = None
                     self.welcome = welcome
@@ -187,11 +195,18 @@ class Connection:
                 return
             except Exception as e:
                 self._last_error = e
-                logger.log(
-                    logging.WARNING if attempt else logging.INFO,
-                    "function service link down (%s); reconnecting",
-                    e or type(e).__name__,
-                )
+                if down_since is None:
+                    down_since = time.monotonic()
+                    logger.warning(
+                        "function service link down (%s); reconnecting", e or type(e).__name__
+                    )
+                else:  # one line per failure would flood the log during an outage
+                    logger.log(
+                        logging.INFO if attempt % 10 == 0 else logging.DEBUG,
+                        "still reconnecting after %.0f s (%s)",
+                        time.monotonic() - down_since,
+                        e or type(e).__name__,
+                    )
             attempt += 1
             delay = min(self.max_backoff, 0.1 * 2 ** min(attempt, 10))
             await asyncio.sleep(delay * (0.5 + random.random() / 2))
