@@ -1,6 +1,7 @@
 """An agent: serves two functions until stopped (Ctrl-C).
 
-Start a server first (``arkitekt server``), then point the agent at it::
+Start a server first and give it a user (``arkitekt user add alice``, then
+``arkitekt server``), then point the agent at it::
 
     ARKITEKT_URL=http://localhost:8000 python examples/agent.py
 

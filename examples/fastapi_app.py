@@ -1,7 +1,7 @@
 """A FastAPI service that keeps one arkitekt app for its whole life.
 
-Run it with ``python examples/fastapi_app.py`` (needs ``pip install "arkitekt[fastapi,server]"``),
-then open http://127.0.0.1:8000/greet/async/world or http://127.0.0.1:8000/greet/sync/world.
+Run it with ``python examples/fastapi_app.py`` (needs ``pip install -e ".[fastapi,server]"``
+from the clone), then open http://127.0.0.1:8000/greet/async/world or http://127.0.0.1:8000/greet/sync/world.
 
 At startup the integrated server starts in this process, the app logs in and serves ``greet``;
 both endpoints call it remotely: the ``async def`` one with the async API on uvicorn's event
