@@ -11,31 +11,25 @@ a test module)::
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-import httpx
 import pytest
+from servers import env_variables, free_port, stop_process, wait_healthy
 
 S3_ACCESS_KEY_ID = "testing"
 S3_SECRET_ACCESS_KEY = "testing"
 S3_REGION = "us-east-1"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def moto_server(timeout: float = 20) -> Iterator[str]:
     """Run ``python -m moto.server`` on a free loopback port; yields its endpoint URL."""
-    port = _free_port()
+    port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
@@ -43,26 +37,10 @@ def moto_server(timeout: float = 20) -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"moto's server exited with {process.returncode}")
-            try:
-                if httpx.get(f"{endpoint}/moto-api/", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"moto's server did not answer within {timeout} s")
-            time.sleep(0.05)
+        wait_healthy(endpoint, process, timeout, path="/moto-api/")
         yield endpoint
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 @pytest.fixture(scope="session")
@@ -72,13 +50,18 @@ def s3_endpoint() -> Iterator[str]:
         yield endpoint
 
 
+def s3_settings(endpoint: str, bucket: str | None = None) -> dict[str, Any]:
+    """ServerConfig settings for a datalayer in ``bucket`` (default: a new one) at ``endpoint``."""
+    return {
+        "datalayer": "s3",
+        "s3_endpoint_url": endpoint,
+        "s3_bucket": bucket or f"arkitekt-{uuid.uuid4().hex[:12]}",
+        "s3_access_key_id": S3_ACCESS_KEY_ID,
+        "s3_secret_access_key": S3_SECRET_ACCESS_KEY,
+        "s3_region": S3_REGION,
+    }
+
+
 def s3_server_config_env(endpoint: str, bucket: str) -> dict[str, str]:
     """The ``ARKITEKT_*`` variables for a server whose datalayer is ``bucket`` at ``endpoint``."""
-    return {
-        "ARKITEKT_DATALAYER": "s3",
-        "ARKITEKT_S3_ENDPOINT_URL": endpoint,
-        "ARKITEKT_S3_BUCKET": bucket,
-        "ARKITEKT_S3_ACCESS_KEY_ID": S3_ACCESS_KEY_ID,
-        "ARKITEKT_S3_SECRET_ACCESS_KEY": S3_SECRET_ACCESS_KEY,
-        "ARKITEKT_S3_REGION": S3_REGION,
-    }
+    return env_variables(s3_settings(endpoint, bucket))

@@ -19,9 +19,9 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import PASSWORD, add_user
 from joserfc import jwt
 from joserfc.jwk import OKPKey
+from servers import PASSWORD, Servers, TestServer
 
 FORM = "application/x-www-form-urlencoded"
 DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
@@ -36,14 +36,14 @@ HUGE = 300 * 1024  # over the 256 KiB limit
 class Ctx:
     """Real credentials on the test's server, made only when a case asks for them."""
 
-    def __init__(self, server: Any) -> None:
+    def __init__(self, server: TestServer) -> None:
         self.server = server
         self.url: str = server.url
 
     @cached_property
     def alice(self) -> str:
         """The user alice (password ``PASSWORD``), created once."""
-        add_user(self.server, "alice")
+        self.server.add_user("alice")
         return "alice"
 
     @cached_property
@@ -833,8 +833,8 @@ OAUTH_PREFIXES = ("/f/", "/o/userinfo/", "/rekuest/", "/mikro/", "/datalayer/")
 
 
 @pytest.mark.parametrize("case", list(CASES.values()), ids=list(CASES))
-def test_bad_input(embedded_factory: Any, case: Case) -> None:
-    server = embedded_factory()
+def test_bad_input(servers: Servers, case: Case) -> None:
+    server = servers.in_process()
     ctx = Ctx(server)
     kwargs = case.request(ctx) if callable(case.request) else dict(case.request)
     client = ctx.browser if case.browser else httpx.Client(base_url=server.url, timeout=30)
@@ -885,16 +885,16 @@ def test_every_route_is_covered(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "path", ["/f/device/", "/f/token/", "/f/revoke/", "/f/report/", "/o/userinfo/"]
 )
-def test_errors_are_not_cached(embedded_factory: Any, path: str) -> None:
-    server = embedded_factory()
+def test_errors_are_not_cached(servers: Servers, path: str) -> None:
+    server = servers.in_process()
     response = httpx.request("GET" if path == "/o/userinfo/" else "POST", server.url + path)
     assert 400 <= response.status_code < 500
     assert response.headers["cache-control"] == "no-store"
 
 
-def test_the_server_still_works_after_bad_input(embedded_factory: Any) -> None:
+def test_the_server_still_works_after_bad_input(servers: Servers) -> None:
     """Bad input leaves nothing half-done: a proper login afterwards succeeds."""
-    server = embedded_factory()
+    server = servers.in_process()
     ctx = Ctx(server)
     for case in (CASES["device: nested too deeply"], CASES["token password: manifest a list"]):
         kwargs = case.request if isinstance(case.request, dict) else case.request(ctx)

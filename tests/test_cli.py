@@ -8,25 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from conftest import (
-    PASSWORD,
-    Standalone,
-    approve_device_code,
-    cli,
-    free_port,
-    wait_healthy,
-)
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from servers import PASSWORD, TestServer, approve_device_code, cli, free_port
 from typer.testing import CliRunner, Result
 
 from arkitekt import LoginError, easy
@@ -61,10 +52,7 @@ def names(data_dir: Path) -> list[object]:
 
 def can_log_in(data_dir: Path, username: str, password: str) -> bool:
     """Whether a server on ``data_dir`` accepts this password (a real password-grant login)."""
-    from arkitekt.server.config import ServerConfig
-    from arkitekt.server.embedded import EmbeddedServer
-
-    with EmbeddedServer(ServerConfig(data_dir=data_dir)) as server:
+    with TestServer.in_process(data_dir) as server:
         response = httpx.post(
             f"{server.url}/f/token/",
             data={
@@ -386,26 +374,9 @@ def server_process(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
     """
     data_dir = tmp_path / "d"
     cli("user", "add", "bob", "--password", "pw", data_dir=data_dir)
-    port = free_port()
     log = tmp_path / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "arkitekt.cli", "server", "--port", str(port)],
-            env={**os.environ, "ARKITEKT_DATA_DIR": str(data_dir)},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_healthy(url, process)
-            yield url, data_dir, log
-        finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with TestServer.standalone(data_dir, log=log) as server:
+        yield server.url, data_dir, log
 
 
 def test_user_added_through_the_environment_logs_in_to_the_server(
@@ -455,7 +426,7 @@ def test_server_refuses_a_file_as_data_folder(tmp_path: Path) -> None:
 
 
 def test_status_and_logout_of_a_session_made_by_the_sdk(
-    standalone: Standalone, tmp_path: Path
+    standalone: TestServer, tmp_path: Path
 ) -> None:
     """The session of ``easy(username=, password=)`` is what ``arkitekt login --username`` makes."""
     url = standalone.url
@@ -494,7 +465,7 @@ def test_status_and_logout_of_a_session_made_by_the_sdk(
     assert "not logged in" in again.stdout
 
 
-def test_status_and_logout_of_a_browser_approved_session(standalone: Standalone) -> None:
+def test_status_and_logout_of_a_browser_approved_session(standalone: TestServer) -> None:
     """A device-code session (``arkitekt login --url URL --app X``) needs no --username."""
 
     async def approve(challenge: Any) -> None:
@@ -513,7 +484,7 @@ def test_status_and_logout_of_a_browser_approved_session(standalone: Standalone)
 
 
 def test_login_without_a_terminal_asks_for_no_password_and_fails_clearly(
-    standalone: Standalone, tmp_path: Path
+    standalone: TestServer, tmp_path: Path
 ) -> None:
     result = cli(
         "login",

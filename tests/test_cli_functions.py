@@ -8,11 +8,10 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from rpc_helpers import RpcServer, rpc_server, wait_for
+from servers import TestServer, start_agent, wait_for
 from typer.testing import CliRunner
 
 from arkitekt.cli import app as cli_app
@@ -89,27 +88,12 @@ def test_inspect_refuses_what_it_cannot_load(tmp_path: Path) -> None:
     assert nothing.exit_code == 1 and "registers no functions" in nothing.output
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[RpcServer, str]]:
-    with rpc_server(tmp_path / "server") as running:
-        yield running, running.add_user("alice")
-
-
 def test_run_serves_a_file_and_call_calls_it(
-    server: tuple[RpcServer, str], functions_file: Path, tmp_path: Path
+    agent_server: TestServer, functions_file: Path, tmp_path: Path
 ) -> None:
-    running, key = server
-    env = {
-        "ARKITEKT_URL": running.url,
-        "ARKITEKT_MANDATE_KEY": key,
-        "ARKITEKT_CACHE_DIR": str(tmp_path / "cache"),
-        "COLUMNS": "200",
-    }
-    agent = subprocess.Popen(
-        [sys.executable, "-m", "arkitekt.cli", "run", str(functions_file)],
-        env={**os.environ, **env, "ARKITEKT_CACHE_DIR": str(tmp_path / "agent-cache")},
-        stderr=subprocess.PIPE,
-        text=True,
+    env = {**agent_server.client_env("alice", tmp_path / "cache"), "COLUMNS": "200"}
+    agent = start_agent(
+        "-m", "arkitekt.cli", "run", functions_file, server=agent_server, tmp_path=tmp_path
     )
     try:
         wait_for(
@@ -129,7 +113,10 @@ def test_run_serves_a_file_and_call_calls_it(
         unknown = _arkitekt("call", "nothing-like-this", env=env)
         assert unknown.returncode == 1 and "no function" in unknown.stderr
         agents = json.loads(_arkitekt("agents", "--json", env=env).stdout)
-        assert [(a["app"], a["online"]) for a in agents] == [("lab_functions", "yes")]
+        # every command acts as one app (arkitekt-cli); the agent's instance is the file's name
+        assert [(a["app"], a["instance"], a["online"]) for a in agents] == [
+            ("arkitekt-cli", "lab_functions", "yes")
+        ]
         calls = json.loads(_arkitekt("assignations", "--json", env=env).stdout)
         assert ("add", "done") in [(c["function"], c["status"]) for c in calls]
         assert ("count", "done") in [(c["function"], c["status"]) for c in calls]
@@ -139,7 +126,7 @@ def test_run_serves_a_file_and_call_calls_it(
             "shell", "-c", "print(call(find(interface='add'), 1, b=1), app.identifier)", env=env
         )
         assert scripted.returncode == 0, scripted.stderr
-        assert scripted.stdout.split() == ["2", "arkitekt-shell"]
+        assert scripted.stdout.split() == ["2", "arkitekt-cli"]
         prompt = subprocess.run(
             [sys.executable, "-m", "arkitekt.cli", "shell"],
             input="print(call(find(interface='add'), 20, b=1))\n",
@@ -151,28 +138,23 @@ def test_run_serves_a_file_and_call_calls_it(
         assert prompt.returncode == 0, prompt.stderr
         assert "21" in prompt.stdout
     finally:
-        agent.send_signal(signal.SIGINT)  # Ctrl-C: the agent stops promptly and cleanly
-        try:
-            agent.wait(20)
-        except subprocess.TimeoutExpired:
-            agent.kill()
-            raise
-    assert agent.returncode in (0, 130, -signal.SIGINT)
+        agent.stop(20)  # Ctrl-C: the agent stops promptly and cleanly
+    assert agent.process.returncode in (0, 130, -signal.SIGINT)
 
 
 def test_run_dev_restarts_on_save(
-    server: tuple[RpcServer, str], functions_file: Path, tmp_path: Path
+    agent_server: TestServer, functions_file: Path, tmp_path: Path
 ) -> None:
-    running, key = server
-    env = {
-        "ARKITEKT_URL": running.url,
-        "ARKITEKT_MANDATE_KEY": key,
-        "ARKITEKT_CACHE_DIR": str(tmp_path / "cache"),
-    }
-    agent = subprocess.Popen(
-        [sys.executable, "-m", "arkitekt.cli", "run", "--dev", str(functions_file)],
-        env={**os.environ, **env, "ARKITEKT_CACHE_DIR": str(tmp_path / "agent-cache")},
-        start_new_session=True,
+    env = agent_server.client_env("alice", tmp_path / "cache")
+    agent = start_agent(
+        "-m",
+        "arkitekt.cli",
+        "run",
+        "--dev",
+        functions_file,
+        server=agent_server,
+        tmp_path=tmp_path,
+        group=True,  # the watcher and the process it restarts: Ctrl-C reaches both
     )
     try:
         wait_for(
@@ -187,26 +169,17 @@ def test_run_dev_restarts_on_save(
             what="the saved version",
         )
     finally:
-        os.killpg(agent.pid, signal.SIGINT)
-        try:
-            agent.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(agent.pid, signal.SIGKILL)
-            raise
+        agent.stop(20)
 
 
-def test_images_lists_what_you_may_see(server: tuple[RpcServer, str], tmp_path: Path) -> None:
+def test_images_lists_what_you_may_see(agent_server: TestServer, tmp_path: Path) -> None:
     import numpy as np
 
     from arkitekt import easy, from_xarray
 
-    running, key = server
-    with easy("cli-images", url=running.url, mandate_key=key, no_cache=True):
+    key = agent_server.key("alice")
+    with easy("cli-images", url=agent_server.url, mandate_key=key, no_cache=True):
         from_xarray(np.zeros((4, 4), "uint8"), name="listed", dims=["y", "x"], tags=["cli"])
-    env = {
-        "ARKITEKT_URL": running.url,
-        "ARKITEKT_MANDATE_KEY": key,
-        "ARKITEKT_CACHE_DIR": str(tmp_path / "cache"),
-    }
+    env = agent_server.client_env("alice", tmp_path / "cache")
     listed = json.loads(_arkitekt("images", "--json", env=env).stdout)
     assert [i["name"] for i in listed] == ["listed"] and listed[0]["tags"] == "cli"

@@ -20,8 +20,8 @@ import httpx
 import numpy as np
 import pytest
 import uvicorn
-from conftest import free_port
 from fastapi import Depends, FastAPI, Request
+from servers import free_port
 
 from arkitekt import (
     App,

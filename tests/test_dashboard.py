@@ -20,10 +20,10 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import numpy as np
 import pytest
-from conftest import PASSWORD, add_user
+from servers import PASSWORD, Servers, TestServer
 from test_pages_browser import CHROMIUM_ARGS, PAGE_TIMEOUT_MS, chromium_path
 
-from arkitekt import acall, afind, afrom_xarray, easy
+from arkitekt import acall, afind, afrom_xarray
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ALICE_IMAGE = 'cells <b>&</b> "day 1"'
@@ -44,24 +44,22 @@ def bobs_secret(x: int) -> int:
 class World:
     """A server with Alice's and Bob's data (Alice's agent still serving)."""
 
-    server: Any
+    server: TestServer
     alice_image: str
     bob_private_image: str
     bob_shared_image: str
 
 
-async def populate(server: Any) -> AsyncIterator[World]:
+async def populate(server: TestServer) -> AsyncIterator[World]:
     """Bob's data (his app has ended), then Alice's, whose app keeps serving while in use.
 
     Functions are registered with ``app.rpc.register`` (the app's own registry): ``app.register``
     currently falls through to the process-wide registry (``arkitekt/rpc.py`` takes an empty
     ``Registry`` for false), which would make Alice's app serve Bob's function too.
     """
-    add_user(server, "alice")
-    add_user(server, "bob")
-    async with easy(
-        "bob-app", url=server.url, username="bob", password=PASSWORD, no_cache=True
-    ) as bob:
+    server.add_user("alice")
+    server.add_user("bob")
+    async with server.app("bob", "bob-app") as bob:
         bob.rpc.register(bobs_secret)
         await bob.aserve()
         assert await acall(await afind(interface="bobs_secret", app=bob), 1, app=bob) == 2
@@ -69,9 +67,7 @@ async def populate(server: Any) -> AsyncIterator[World]:
         private = await afrom_xarray(pixels, "bob-private", dims=["y", "x"], app=bob)
         shared = await afrom_xarray(pixels, "bob-shared", dims=["y", "x"], app=bob)
         assert await shared.ashare(users=["alice"]) == ["alice"]
-    async with easy(
-        "dash-app", url=server.url, username="alice", password=PASSWORD, no_cache=True
-    ) as alice:
+    async with server.app("alice", "dash-app") as alice:
         alice.rpc.register(double)
         await alice.aserve()
         node = await afind(interface="double", app=alice)
@@ -97,8 +93,8 @@ def no_process_wide_functions(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-async def world(embedded_factory: Any) -> AsyncIterator[World]:
-    async for populated in populate(embedded_factory()):
+async def world(servers: Servers) -> AsyncIterator[World]:
+    async for populated in populate(servers.in_process()):
         yield populated
 
 
@@ -135,8 +131,8 @@ def section(page: str, name: str) -> str:
     return found.group(0)
 
 
-async def test_logged_out_is_sent_to_the_login_page(embedded_factory: Any) -> None:
-    server = embedded_factory()
+async def test_logged_out_is_sent_to_the_login_page(servers: Servers) -> None:
+    server = servers.in_process()
     async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
         answer = await client.get("/dashboard")
         assert answer.status_code == 303
@@ -244,9 +240,8 @@ async def test_bob_sees_his_data_and_not_alices(world: World) -> None:
         assert (await client.get(alices)).status_code == 404
 
 
-async def test_home_links_to_the_dashboard_when_logged_in(embedded_factory: Any) -> None:
-    server = embedded_factory()
-    add_user(server, "alice")
+async def test_home_links_to_the_dashboard_when_logged_in(servers: Servers) -> None:
+    server = servers.in_process(users=("alice",))
     async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
         assert 'href="/dashboard"' not in (await client.get("/")).text
         page = await web_login(client, "alice")
@@ -254,19 +249,10 @@ async def test_home_links_to_the_dashboard_when_logged_in(embedded_factory: Any)
         assert 'href="/dashboard"' in (await client.get("/")).text
 
 
-async def test_thumbnail_from_the_s3_datalayer(embedded_factory: Any, s3_endpoint: str) -> None:
+async def test_thumbnail_from_the_s3_datalayer(servers: Servers) -> None:
     """With S3 the server reads the array with its own credentials, under the image's prefix."""
-    server = embedded_factory(
-        datalayer="s3",
-        s3_endpoint_url=s3_endpoint,
-        s3_bucket="arkitekt-dashboard",
-        s3_access_key_id="testing",
-        s3_secret_access_key="testing",
-    )
-    add_user(server, "alice")
-    async with easy(
-        "dash-s3", url=server.url, username="alice", password=PASSWORD, no_cache=True
-    ) as app:
+    server = servers.in_process(users=("alice",), s3=True, s3_bucket="arkitekt-dashboard")
+    async with server.app("alice", "dash-s3") as app:
         pixels = np.linspace(0, 1, 3 * 200 * 260).reshape(3, 200, 260)
         image = await afrom_xarray(pixels, "on s3", dims=["z", "y", "x"], app=app)
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:

@@ -14,12 +14,12 @@ from typing import Any
 import fakts
 import httpx
 import pytest
-from conftest import PASSWORD, Standalone, add_user, approve_device_code, free_port
 from fakts.grants.remote import RemoteGrant
 from fakts.grants.remote.authorizers import DeviceCodeAuthorizer
 from fakts.grants.remote.authorizers.device_code import DeviceCodeChallenge
 from fakts.grants.remote.discovery.well_known import WellKnownDiscovery
 from fakts.grants.remote.errors import DeviceCodeExpiredError, DiscoveryError, UserDeniedError
+from servers import PASSWORD, Servers, TestServer, approve_device_code, free_port
 
 MANIFEST = fakts.Manifest(
     identifier="protocol-test",
@@ -62,7 +62,7 @@ def approving(
     return on_code
 
 
-async def test_full_device_code_flow(standalone: Standalone) -> None:
+async def test_full_device_code_flow(standalone: TestServer) -> None:
     client = device_fakts(standalone.url, approving(standalone.url, "alice"))
     async with client:
         active = await asyncio.wait_for(client.aload(), 30)
@@ -104,15 +104,15 @@ async def test_full_device_code_flow(standalone: Standalone) -> None:
     assert "revoked" in answer.json()["error_description"]
 
 
-async def test_denied_approval(standalone: Standalone) -> None:
+async def test_denied_approval(standalone: TestServer) -> None:
     client = device_fakts(standalone.url, approving(standalone.url, "bob", action="deny"))
     async with client:
         with pytest.raises(UserDeniedError):
             await asyncio.wait_for(client.aload(), 30)
 
 
-async def test_expired_device_code(embedded_factory: Any) -> None:
-    server = embedded_factory(device_code_ttl=1)
+async def test_expired_device_code(servers: Servers) -> None:
+    server = servers.in_process(device_code_ttl=1)
 
     async def never_approve(challenge: DeviceCodeChallenge) -> None:
         assert challenge.expires_in == 1
@@ -123,7 +123,7 @@ async def test_expired_device_code(embedded_factory: Any) -> None:
             await asyncio.wait_for(client.aload(), 30)
 
 
-def test_slow_down_when_polling_too_fast(standalone: Standalone) -> None:
+def test_slow_down_when_polling_too_fast(standalone: TestServer) -> None:
     started = httpx.post(
         f"{standalone.url}/f/device/",
         json={"manifest": MANIFEST.model_dump(), "requested_client_kind": "development"},
@@ -140,7 +140,7 @@ def test_slow_down_when_polling_too_fast(standalone: Standalone) -> None:
     assert "every 6 seconds" in second.json()["error_description"]
 
 
-async def test_device_code_cannot_be_used_twice(standalone: Standalone) -> None:
+async def test_device_code_cannot_be_used_twice(standalone: TestServer) -> None:
     client = device_fakts(standalone.url, approving(standalone.url, "alice"))
     started: dict[str, Any] = {}
     async with client:
@@ -189,10 +189,9 @@ def test_wrong_protocol_version_is_refused() -> None:
         server.stop()
 
 
-async def test_refresh_token_reuse(embedded_factory: Any) -> None:
+async def test_refresh_token_reuse(servers: Servers) -> None:
     """Within the grace window a rotated token still works; after it, the family is revoked."""
-    server = embedded_factory(refresh_reuse_grace=0.5)
-    add_user(server, "carol")
+    server = servers.in_process(users=("carol",), refresh_reuse_grace=0.5)
     token_endpoint = f"{server.url}/f/token/"
     first = httpx.post(
         token_endpoint,
@@ -223,7 +222,7 @@ async def test_refresh_token_reuse(embedded_factory: Any) -> None:
     assert refresh(rotated.json()["refresh_token"]).json()["error"] == "invalid_grant"
 
 
-def test_discovery_endpoints_match_the_origin(standalone: Standalone) -> None:
+def test_discovery_endpoints_match_the_origin(standalone: TestServer) -> None:
     """Endpoints are built from the Host the client used (fakts refuses other origins)."""
     port = standalone.url.rsplit(":", 1)[1]
     for host in ("127.0.0.1", "localhost"):
@@ -233,7 +232,7 @@ def test_discovery_endpoints_match_the_origin(standalone: Standalone) -> None:
         assert doc["device_authorization_endpoint"].startswith(f"http://{host}:{port}/")
 
 
-def test_jwks_and_openid_configuration(standalone: Standalone) -> None:
+def test_jwks_and_openid_configuration(standalone: TestServer) -> None:
     config = httpx.get(f"{standalone.url}/.well-known/openid-configuration").json()
     keys = httpx.get(config["jwks_uri"]).json()["keys"]
     assert keys and keys[0]["kty"] == "OKP" and "d" not in keys[0]

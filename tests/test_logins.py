@@ -11,15 +11,15 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import PASSWORD, Standalone, add_user, approve_device_code, cli
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from servers import PASSWORD, Servers, TestServer, approve_device_code, cli
 
 from arkitekt import LoginError, NotAuthenticatedError, easy
 from arkitekt.services.logins import DeviceCodeLogin
 
 
-def test_password_login_direct_mode(standalone: Standalone) -> None:
+def test_password_login_direct_mode(standalone: TestServer) -> None:
     with easy("direct-app", url=standalone.url, username="alice", password=PASSWORD) as app:
         assert app.auth.user is not None and app.auth.user.username == "alice"
         assert app.is_authenticated()
@@ -36,19 +36,19 @@ def test_password_login_direct_mode(standalone: Standalone) -> None:
         assert app.auth.user is not None and app.auth.user.username == "alice"
 
 
-def test_wrong_password_is_refused(standalone: Standalone) -> None:
+def test_wrong_password_is_refused(standalone: TestServer) -> None:
     with pytest.raises(LoginError, match="wrong username or password"):
         with easy("direct-app", url=standalone.url, username="alice", password="nope"):
             pass
 
 
-def test_missing_password_without_terminal(standalone: Standalone) -> None:
+def test_missing_password_without_terminal(standalone: TestServer) -> None:
     with pytest.raises(LoginError, match="password is needed"):
         with easy("direct-app", url=standalone.url, username="bob"):
             pass
 
 
-def test_login_and_logout_methods(standalone: Standalone) -> None:
+def test_login_and_logout_methods(standalone: TestServer) -> None:
     app = easy("keystone-style", url=standalone.url, login_on_enter=False)
     with app:
         assert not app.is_authenticated()
@@ -72,7 +72,7 @@ def test_login_and_logout_methods(standalone: Standalone) -> None:
     assert answer.json()["error"] == "invalid_grant"
 
 
-async def test_async_twins(standalone: Standalone) -> None:
+async def test_async_twins(standalone: TestServer) -> None:
     async with easy("async-app", url=standalone.url, username="alice", password=PASSWORD) as app:
         response = await app.ahttp_get("/health")
         assert response.json()["status"] == "ok"
@@ -84,7 +84,7 @@ async def test_async_twins(standalone: Standalone) -> None:
 
 
 def test_device_code_login_headless(
-    standalone: Standalone, capsys: pytest.CaptureFixture[str]
+    standalone: TestServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The remote mode: the SDK shows a link, a person approves it on the server's page."""
 
@@ -99,7 +99,7 @@ def test_device_code_login_headless(
         assert app.auth.user.username == "alice"
 
 
-def test_token_login(standalone: Standalone) -> None:
+def test_token_login(standalone: TestServer) -> None:
     with easy("issuer", url=standalone.url, username="alice", password=PASSWORD) as app:
         token = app.fakts.client.loaded_token
     with easy("token-app", url=standalone.url, token=token, no_cache=True) as app:
@@ -107,7 +107,7 @@ def test_token_login(standalone: Standalone) -> None:
         assert app.auth.user.app == "token-app"
 
 
-def test_forged_token_is_refused(standalone: Standalone) -> None:
+def test_forged_token_is_refused(standalone: TestServer) -> None:
     from joserfc import jwt
     from joserfc.jwk import OKPKey
 
@@ -127,9 +127,8 @@ def test_forged_token_is_refused(standalone: Standalone) -> None:
             pass
 
 
-async def test_expired_access_token_is_renewed(embedded_factory: Any) -> None:
-    server = embedded_factory(access_token_ttl=2)
-    add_user(server, "dave")
+async def test_expired_access_token_is_renewed(servers: Servers) -> None:
+    server = servers.in_process(users=("dave",), access_token_ttl=2)
     async with easy("short-lived", url=server.url, username="dave", password=PASSWORD) as app:
         first = await app.auth.aget_token()
         await asyncio.sleep(2.2)
@@ -144,9 +143,8 @@ async def test_expired_access_token_is_renewed(embedded_factory: Any) -> None:
         assert await app.auth.aget_token() != first
 
 
-async def test_expired_exchanged_token_is_refused(embedded_factory: Any) -> None:
-    server = embedded_factory(access_token_ttl=1)
-    add_user(server, "erin")
+async def test_expired_exchanged_token_is_refused(servers: Servers) -> None:
+    server = servers.in_process(users=("erin",), access_token_ttl=1)
     async with easy("issuer", url=server.url, username="erin", password=PASSWORD) as app:
         token = await app.auth.aget_token()
     await asyncio.sleep(1.5)
@@ -155,7 +153,7 @@ async def test_expired_exchanged_token_is_refused(embedded_factory: Any) -> None
             pass
 
 
-def test_mandate_key_login(standalone: Standalone) -> None:
+def test_mandate_key_login(standalone: TestServer) -> None:
     key = cli(
         "user", "mandate", "alice", "--app", "agent-app", data_dir=standalone.data_dir
     ).stdout.strip()
@@ -171,7 +169,7 @@ def test_mandate_key_login(standalone: Standalone) -> None:
 
 
 @pytest.mark.parametrize("kind", ["ed25519", "ec"])
-def test_key_login(standalone: Standalone, tmp_path: Path, kind: str) -> None:
+def test_key_login(standalone: TestServer, tmp_path: Path, kind: str) -> None:
     private = (
         ed25519.Ed25519PrivateKey.generate()
         if kind == "ed25519"
@@ -205,7 +203,7 @@ def test_key_login(standalone: Standalone, tmp_path: Path, kind: str) -> None:
             pass
 
 
-def test_unregistered_key_and_replayed_assertion(standalone: Standalone) -> None:
+def test_unregistered_key_and_replayed_assertion(standalone: TestServer) -> None:
     from arkitekt.services.logins import sign_assertion
 
     stranger = ed25519.Ed25519PrivateKey.generate()
@@ -233,7 +231,7 @@ def test_unregistered_key_and_replayed_assertion(standalone: Standalone) -> None
 
 
 def test_server_unavailable_is_clear() -> None:
-    from conftest import free_port
+    from servers import free_port
 
     from arkitekt import ServerUnavailableError
 

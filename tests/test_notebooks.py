@@ -3,14 +3,13 @@ the integrated server, and the remote one against a standalone server with a man
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
-from rpc_helpers import RpcServer, rpc_server
+from servers import TestServer
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -28,12 +27,6 @@ def execute(path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) ->
     )
     client.execute()  # raises CellExecutionError on the first failing cell
     return notebook
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[RpcServer, str]]:
-    with rpc_server(tmp_path / "server") as running:
-        yield running, running.add_user("alice")
 
 
 def test_there_are_notebooks() -> None:
@@ -60,16 +53,11 @@ def test_integrated_notebook_runs(
 
 
 def test_remote_notebook_runs(
-    server: tuple[RpcServer, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    agent_server: TestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    running, key = server
     execute(
         ROOT / "notebooks" / "remote.ipynb",
-        {
-            "ARKITEKT_URL": running.url,
-            "ARKITEKT_MANDATE_KEY": key,
-            "ARKITEKT_CACHE_DIR": str(tmp_path / "cache"),
-        },
+        agent_server.client_env("alice", tmp_path / "cache"),
         monkeypatch,
     )
 

@@ -20,12 +20,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import fakts
 import pytest
-from conftest import PASSWORD, add_user
 from fakts.grants.remote import RemoteGrant
 from fakts.grants.remote.authorizers import DeviceCodeAuthorizer
 from fakts.grants.remote.authorizers.device_code import DeviceCodeChallenge
 from fakts.grants.remote.discovery.well_known import WellKnownDiscovery
 from fakts.grants.remote.errors import UserDeniedError
+from servers import PASSWORD, Servers, TestServer
 
 pytestmark = pytest.mark.browser
 
@@ -166,7 +166,9 @@ def fakts_client(url: str, links: asyncio.Queue[DeviceCodeChallenge]) -> fakts.F
     )
 
 
-async def open_approval_page(browser: Browser, server: Any, challenge: DeviceCodeChallenge) -> Any:
+async def open_approval_page(
+    browser: Browser, server: TestServer, challenge: DeviceCodeChallenge
+) -> Any:
     """Follow the app's link, get sent to the login page, log in, land on the approval page."""
     page = browser.page
     assert challenge.verification_uri_complete.startswith(f"{server.url}/device?code=")
@@ -215,10 +217,9 @@ async def decide_in_browser(
 
 
 async def test_fakts_login_approved_in_chromium(
-    embedded_factory: Any, browser: Browser, tmp_path: Path
+    servers: Servers, browser: Browser, tmp_path: Path
 ) -> None:
-    server = embedded_factory()
-    add_user(server, "alice")
+    server = servers.in_process(users=("alice",))
     links: asyncio.Queue[DeviceCodeChallenge] = asyncio.Queue()
     client = fakts_client(server.url, links)
     async with client:
@@ -248,10 +249,9 @@ async def test_fakts_login_approved_in_chromium(
 
 
 async def test_fakts_login_denied_in_chromium(
-    embedded_factory: Any, browser: Browser, tmp_path: Path
+    servers: Servers, browser: Browser, tmp_path: Path
 ) -> None:
-    server = embedded_factory()
-    add_user(server, "alice")
+    server = servers.in_process(users=("alice",))
     links: asyncio.Queue[DeviceCodeChallenge] = asyncio.Queue()
     client = fakts_client(server.url, links)
     async with client:
@@ -268,11 +268,8 @@ async def test_fakts_login_denied_in_chromium(
             await asyncio.gather(login, return_exceptions=True)
 
 
-async def test_wrong_password_then_login_and_logout(
-    embedded_factory: Any, browser: Browser
-) -> None:
-    server = embedded_factory()
-    add_user(server, "alice")
+async def test_wrong_password_then_login_and_logout(servers: Servers, browser: Browser) -> None:
+    server = servers.in_process(users=("alice",))
     page = browser.page
     await page.goto(f"{server.url}/device")
     assert urlsplit(page.url).path == "/login"
@@ -324,10 +321,10 @@ async def test_wrong_password_then_login_and_logout(
 
 @pytest.mark.parametrize("path", ["/", "/login", "/device", "/logout", "/device?code=nope"])
 async def test_pages_render_cleanly_signed_out(
-    embedded_factory: Any, browser: Browser, path: str
+    servers: Servers, browser: Browser, path: str
 ) -> None:
     """Each page loads with its stylesheet, no console errors or failed loads, labelled inputs."""
-    server = embedded_factory()
+    server = servers.in_process()
     response = await browser.page.goto(f"{server.url}{path}")
     assert response is not None and response.ok, response
     await browser.page.wait_for_load_state("load")

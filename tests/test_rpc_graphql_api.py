@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 import websockets
-from conftest import PASSWORD, add_user
+from servers import PASSWORD, Servers, TestServer
 
 from arkitekt import easy
 
@@ -49,10 +49,8 @@ def double(x: int) -> int:
 
 
 @pytest.fixture
-async def served(embedded_factory: Any) -> AsyncIterator[Any]:
-    server = embedded_factory()
-    add_user(server, "alice")
-    add_user(server, "bob")
+async def served(servers: Servers) -> AsyncIterator[TestServer]:
+    server = servers.in_process(users=("alice", "bob"))
     async with easy("gql-agent", url=server.url, username="alice", password=PASSWORD) as app:
         app.register(double)
         await app.aserve()

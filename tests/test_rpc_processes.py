@@ -10,13 +10,17 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
-from rpc_helpers import ROOT, CuttableProxy, RpcServer, rpc_server, start_agent, wait_for
+from rpc_helpers import CuttableProxy
+from servers import FAST_RPC, ROOT, AgentProcess, TestServer, start_agent, wait_for
 
 from arkitekt import (
     AgentLostError,
+    App,
     ArgumentError,
     NodeNotFoundError,
     NoProviderError,
@@ -36,34 +40,52 @@ pytestmark = pytest.mark.timeout(180)
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RpcServer]:
-    with rpc_server(tmp_path_factory.mktemp("rpc-server")) as running:
-        running.keys = {"alice": running.add_user("alice"), "bob": running.add_user("bob")}  # type: ignore[attr-defined]
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestServer]:
+    data_dir = tmp_path_factory.mktemp("rpc-server")
+    with TestServer.standalone(data_dir, users=("alice", "bob"), **FAST_RPC) as running:
         yield running
 
 
+@dataclass
+class Worker:
+    """The module's agent (tests/agents/worker.py, as alice) and the file its functions mark."""
+
+    agent: AgentProcess
+    mark: Path
+
+
+def start_worker(
+    server: TestServer,
+    tmp_path: Path,
+    name: str,
+    *,
+    app: str | None = None,
+    instance: str | None = None,
+    **kwargs: Any,
+) -> AgentProcess:
+    """tests/agents/worker.py as alice (unless ``user=``): the app ``app`` (default "worker"),
+    agent ``instance`` (default ``name``, which also names its ``slow_<instance>``); a
+    cancelled ``aslow`` writes tmp_path/<name>.mark."""
+    env = {"WORKER_NAME": instance or name, "WORKER_MARK": str(tmp_path / f"{name}.mark")}
+    if app is not None:
+        env["WORKER_APP"] = app
+    return start_agent(WORKER, server=server, tmp_path=tmp_path, name=name, env=env, **kwargs)
+
+
 @pytest.fixture(scope="module")
-def worker(server: RpcServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def worker(server: TestServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
     tmp = tmp_path_factory.mktemp("worker")
-    agent = start_agent(
-        WORKER,
-        url=server.url,
-        key=server.keys["alice"],  # type: ignore[attr-defined]
-        tmp_path=tmp,
-        name="worker",
-        env={"WORKER_MARK": str(tmp / "mark")},
-    )
-    wait_for(lambda: "ready" in agent.output(), 60, f"agent ready:\n{agent.output()}")
-    agent.mark = tmp / "mark"  # type: ignore[attr-defined]
-    yield agent
+    agent = start_worker(server, tmp, "worker")
+    agent.wait_for_output("ready")
+    yield Worker(agent=agent, mark=tmp / "worker.mark")
     agent.stop()
 
 
-def alice(server: RpcServer, name: str = "caller") -> object:
-    return easy(name, url=server.url, mandate_key=server.keys["alice"])  # type: ignore[attr-defined]
+def alice(server: TestServer, name: str = "caller") -> App:
+    return easy(name, url=server.url, mandate_key=server.key("alice"))
 
 
-def test_sync_calls_generators_and_reservations(server: RpcServer, worker: object) -> None:
+def test_sync_calls_generators_and_reservations(server: TestServer, worker: Worker) -> None:
     with alice(server):
         add = find(interface="add")
         assert add.name == "add" and [p.key for p in add.definition.args] == ["a", "b"]
@@ -77,7 +99,7 @@ def test_sync_calls_generators_and_reservations(server: RpcServer, worker: objec
         assert add.reservation is None
 
 
-async def test_async_calls(server: RpcServer, worker: object) -> None:
+async def test_async_calls(server: TestServer, worker: Worker) -> None:
     async with alice(server, "async-caller"):
         add = await afind(interface="add")
         results = await asyncio.gather(*(acall(add, i, b=i) for i in range(50)))
@@ -85,7 +107,9 @@ async def test_async_calls(server: RpcServer, worker: object) -> None:
         assert [x async for x in aiterate(await afind(interface="count"), 3)] == [0, 1, 2]
 
 
-def test_remote_exception_has_type_message_and_traceback(server: RpcServer, worker: object) -> None:
+def test_remote_exception_has_type_message_and_traceback(
+    server: TestServer, worker: Worker
+) -> None:
     with alice(server):
         with pytest.raises(RemoteError) as caught:
             call(find(interface="fail"), "broken on purpose")
@@ -97,7 +121,7 @@ def test_remote_exception_has_type_message_and_traceback(server: RpcServer, work
     assert "worker.py" in str(error)
 
 
-def test_bad_arguments_are_refused_before_sending(server: RpcServer, worker: object) -> None:
+def test_bad_arguments_are_refused_before_sending(server: TestServer, worker: Worker) -> None:
     with alice(server):
         add = find(interface="add")
         with pytest.raises(ArgumentError) as caught:
@@ -110,7 +134,7 @@ def test_bad_arguments_are_refused_before_sending(server: RpcServer, worker: obj
 
 
 def test_progress_and_log_reach_the_caller(
-    server: RpcServer, worker: object, caplog: pytest.LogCaptureFixture
+    server: TestServer, worker: Worker, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level("DEBUG", logger="arkitekt.remote")
     with alice(server):
@@ -121,7 +145,7 @@ def test_progress_and_log_reach_the_caller(
 
 
 async def test_cancelling_the_caller_cancels_the_remote_call(
-    server: RpcServer, worker: object
+    server: TestServer, worker: Worker
 ) -> None:
     async with alice(server, "canceller"):
         node = await afind(interface="aslow")
@@ -130,14 +154,14 @@ async def test_cancelling_the_caller_cancels_the_remote_call(
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        mark: Path = worker.mark  # type: ignore[attr-defined]
+        mark: Path = worker.mark
         await asyncio.to_thread(wait_for, mark.exists, 10, "the function saw CancelledError")
         assert mark.read_text() == "cancelled"
         # the agent is still serving
         assert await acall(await afind(interface="add"), 1) == 2
 
 
-async def test_cancelling_a_sync_function_at_its_check(server: RpcServer, worker: object) -> None:
+async def test_cancelling_a_sync_function_at_its_check(server: TestServer, worker: Worker) -> None:
     async with alice(server, "canceller"):
         node = await afind(interface="slow")
         started = time.monotonic()
@@ -150,15 +174,15 @@ async def test_cancelling_a_sync_function_at_its_check(server: RpcServer, worker
         assert await acall(await afind(interface="add"), 2) == 3
 
 
-def test_calls_from_inside_a_function_are_children(server: RpcServer, worker: object) -> None:
+def test_calls_from_inside_a_function_are_children(server: TestServer, worker: Worker) -> None:
     with alice(server):
         assert call(find(interface="nested"), 1) == 101
 
 
 async def test_cancelling_a_parent_cancels_its_child_calls(
-    server: RpcServer, worker: object
+    server: TestServer, worker: Worker
 ) -> None:
-    mark: Path = worker.mark  # type: ignore[attr-defined]
+    mark: Path = worker.mark
     mark.unlink(missing_ok=True)
     async with alice(server, "canceller"):
         task = asyncio.create_task(acall(await afind(interface="parent_of_aslow"), 30.0))
@@ -171,21 +195,21 @@ async def test_cancelling_a_parent_cancels_its_child_calls(
 
 
 def test_another_user_cannot_see_or_call_a_private_function(
-    server: RpcServer, worker: object
+    server: TestServer, worker: Worker
 ) -> None:
     with alice(server):
         node_id = find(interface="add").id
-    with easy("bobs-app", url=server.url, mandate_key=server.keys["bob"]):  # type: ignore[attr-defined]
+    with easy("bobs-app", url=server.url, mandate_key=server.key("bob")):
         with pytest.raises(NodeNotFoundError):
             find(interface="add")
         with pytest.raises(NodeNotFoundError):
             find(node_id=node_id)
 
 
-def test_sharing_a_function_with_another_user(server: RpcServer, worker: object) -> None:
-    bob = easy("bobs-app", url=server.url, mandate_key=server.keys["bob"])  # type: ignore[attr-defined]
+def test_sharing_a_function_with_another_user(server: TestServer, worker: Worker) -> None:
+    bob = easy("bobs-app", url=server.url, mandate_key=server.key("bob"))
     # only the app serving a function may share it: here, alice's "worker" app
-    with easy("worker", url=server.url, mandate_key=server.keys["alice"]) as owner:  # type: ignore[attr-defined]
+    with easy("worker", url=server.url, mandate_key=server.key("alice")) as owner:
         assert owner.rpc.share("add", users=["bob"]) == ["bob"]
         with bob:
             add = find(interface="add")
@@ -203,12 +227,12 @@ def test_sharing_a_function_with_another_user(server: RpcServer, worker: object)
         get_current_app().rpc.share("add", everyone=True)
 
 
-def test_the_example_pair(server: RpcServer, tmp_path: Path) -> None:
+def test_the_example_pair(server: TestServer, tmp_path: Path) -> None:
     # as bob: his only agent is the example (alice's worker also has a `count`)
     agent = start_agent(
         ROOT / "examples" / "agent.py",
-        url=server.url,
-        key=server.keys["bob"],  # type: ignore[attr-defined]
+        server=server,
+        user="bob",
         tmp_path=tmp_path,
         name="example-agent",
     )
@@ -217,12 +241,7 @@ def test_the_example_pair(server: RpcServer, tmp_path: Path) -> None:
         def caller_output() -> str | None:
             done = subprocess.run(
                 [sys.executable, str(ROOT / "examples" / "caller.py")],
-                env={
-                    **os.environ,
-                    "ARKITEKT_URL": server.url,
-                    "ARKITEKT_MANDATE_KEY": server.keys["bob"],  # type: ignore[attr-defined]
-                    "ARKITEKT_CACHE_DIR": str(tmp_path / "caller-cache"),
-                },
+                env={**os.environ, **server.client_env("bob", tmp_path / "caller-cache")},
                 capture_output=True,
                 text=True,
                 timeout=60,
@@ -243,16 +262,9 @@ def test_the_example_pair(server: RpcServer, tmp_path: Path) -> None:
         assert agent.stop() in (0, 130, -2), agent.output()
 
 
-def test_agent_killed_mid_call_gives_agent_lost(server: RpcServer, tmp_path: Path) -> None:
-    agent = start_agent(
-        WORKER,
-        url=server.url,
-        key=server.keys["alice"],  # type: ignore[attr-defined]
-        tmp_path=tmp_path,
-        name="doomed",
-        env={"WORKER_APP": "doomed", "WORKER_NAME": "doomed", "WORKER_MARK": str(tmp_path / "m")},
-    )
-    wait_for(lambda: "ready" in agent.output(), 60, "agent ready")
+def test_agent_killed_mid_call_gives_agent_lost(server: TestServer, tmp_path: Path) -> None:
+    agent = start_worker(server, tmp_path, "doomed", app="doomed")
+    agent.wait_for_output("ready")
     with alice(server):
         node = find(interface="slow_doomed")
         threading.Timer(1.0, agent.kill).start()
@@ -266,21 +278,11 @@ def test_agent_killed_mid_call_gives_agent_lost(server: RpcServer, tmp_path: Pat
             call(node, 1.0)
 
 
-def test_two_agents_share_the_work_and_fail_over(server: RpcServer, tmp_path: Path) -> None:
-    agents = {
-        name: start_agent(
-            WORKER,
-            url=server.url,
-            key=server.keys["alice"],  # type: ignore[attr-defined]
-            tmp_path=tmp_path,
-            name=name,
-            env={"WORKER_APP": "pair", "WORKER_NAME": name, "WORKER_MARK": str(tmp_path / name)},
-        )
-        for name in ("left", "right")
-    }
+def test_two_agents_share_the_work_and_fail_over(server: TestServer, tmp_path: Path) -> None:
+    agents = {name: start_worker(server, tmp_path, name, app="pair") for name in ("left", "right")}
     try:
         for agent in agents.values():
-            wait_for(lambda a=agent: "ready" in a.output(), 60, "agents ready")
+            agent.wait_for_output("ready")
         with alice(server):
             whoami = find(interface="whoami")
             with whoami:
@@ -296,29 +298,15 @@ def test_two_agents_share_the_work_and_fail_over(server: RpcServer, tmp_path: Pa
                 agent.stop()
 
 
-def test_a_reservation_waits_for_an_agent(server: RpcServer, tmp_path: Path) -> None:
-    agent = start_agent(
-        WORKER,
-        url=server.url,
-        key=server.keys["alice"],  # type: ignore[attr-defined]
-        tmp_path=tmp_path,
-        name="late",
-        env={"WORKER_APP": "late", "WORKER_NAME": "late", "WORKER_MARK": str(tmp_path / "m")},
-    )
-    wait_for(lambda: "ready" in agent.output(), 60, "agent ready")
+def test_a_reservation_waits_for_an_agent(server: TestServer, tmp_path: Path) -> None:
+    agent = start_worker(server, tmp_path, "late", app="late")
+    agent.wait_for_output("ready")
     with alice(server):
         node = find(interface="slow_late")
         agent.stop()
         wait_for(lambda: find(interface="slow_late").info.providers == 0, 10, "agent gone")
         with node:
-            later = start_agent(
-                WORKER,
-                url=server.url,
-                key=server.keys["alice"],  # type: ignore[attr-defined]
-                tmp_path=tmp_path,
-                name="late2",
-                env={"WORKER_APP": "late", "WORKER_NAME": "late", "WORKER_MARK": "x"},
-            )
+            later = start_worker(server, tmp_path, "late2", app="late", instance="late")
             try:
                 assert node(0.1) == "finished"  # queued until the new agent connected
             finally:
@@ -326,18 +314,11 @@ def test_a_reservation_waits_for_an_agent(server: RpcServer, tmp_path: Path) -> 
 
 
 def test_agent_and_caller_reconnect_after_a_server_restart(tmp_path: Path) -> None:
-    with rpc_server(tmp_path / "server") as restarted:
-        key = restarted.add_user("carol")
-        agent = start_agent(
-            WORKER,
-            url=restarted.url,
-            key=key,
-            tmp_path=tmp_path,
-            name="survivor",
-            env={"WORKER_NAME": "survivor", "WORKER_MARK": str(tmp_path / "m")},
-        )
+    with TestServer.standalone(tmp_path / "server", users=("carol",), **FAST_RPC) as restarted:
+        key = restarted.key("carol")
+        agent = start_worker(restarted, tmp_path, "survivor", user="carol")
         try:
-            wait_for(lambda: "ready" in agent.output(), 60, "agent ready")
+            agent.wait_for_output("ready")
             with easy("restart-caller", url=restarted.url, mandate_key=key):
                 add = find(interface="add")
                 assert add(1) == 2
@@ -357,19 +338,13 @@ def test_agent_and_caller_reconnect_after_a_server_restart(tmp_path: Path) -> No
 
 
 def test_a_dropped_agent_link_resumes_and_the_call_completes(
-    server: RpcServer, tmp_path: Path
+    server: TestServer, tmp_path: Path
 ) -> None:
     proxy = CuttableProxy(server.port)
-    agent = start_agent(
-        WORKER,
-        url=proxy.url,  # the agent reaches the server through a link the test can cut
-        key=server.keys["alice"],  # type: ignore[attr-defined]
-        tmp_path=tmp_path,
-        name="flaky",
-        env={"WORKER_APP": "flaky", "WORKER_NAME": "flaky", "WORKER_MARK": str(tmp_path / "m")},
-    )
+    # the agent reaches the server through a link the test can cut
+    agent = start_worker(server, tmp_path, "flaky", app="flaky", url=proxy.url)
     try:
-        wait_for(lambda: "ready" in agent.output(), 60, "agent ready")
+        agent.wait_for_output("ready")
         with alice(server):
             node = find(interface="slow_flaky")
             # cut the link while the function runs; the agent reconnects within the grace
@@ -379,15 +354,18 @@ def test_a_dropped_agent_link_resumes_and_the_call_completes(
             assert call(node, 2.0) == "finished"
             assert proxy.cuts == 2
             assert call(node, 0.1) == "finished"  # and it serves on
+        # the agent's log tells of each drop and of each return, once
+        log = agent.output()
+        assert log.count("link down") == log.count("link back") >= 1, log
     finally:
         agent.stop()
         proxy.close()
 
 
 def test_ctrl_c_in_a_sync_caller_cancels_the_remote_call(
-    server: RpcServer, worker: object, tmp_path: Path
+    server: TestServer, worker: Worker, tmp_path: Path
 ) -> None:
-    mark: Path = worker.mark  # type: ignore[attr-defined]
+    mark: Path = worker.mark
     mark.unlink(missing_ok=True)
     script = tmp_path / "impatient.py"
     script.write_text(
@@ -403,12 +381,11 @@ def test_ctrl_c_in_a_sync_caller_cancels_the_remote_call(
     )
     caller = start_agent(
         script,
-        url=server.url,
-        key=server.keys["alice"],  # type: ignore[attr-defined]
+        server=server,
         tmp_path=tmp_path,
         name="impatient",
     )
-    wait_for(lambda: "calling" in caller.output(), 60, "the caller to call")
+    caller.wait_for_output("calling")
     time.sleep(1.0)
     started = time.monotonic()
     caller.stop()  # SIGINT, waits for the process to end
@@ -419,17 +396,10 @@ def test_ctrl_c_in_a_sync_caller_cancels_the_remote_call(
 
 
 def test_an_agent_stopping_mid_call_tells_the_caller_at_once(
-    server: RpcServer, tmp_path: Path
+    server: TestServer, tmp_path: Path
 ) -> None:
-    agent = start_agent(
-        WORKER,
-        url=server.url,
-        key=server.keys["alice"],  # type: ignore[attr-defined]
-        tmp_path=tmp_path,
-        name="leaving",
-        env={"WORKER_APP": "leaving", "WORKER_NAME": "leaving", "WORKER_MARK": "x"},
-    )
-    wait_for(lambda: "ready" in agent.output(), 60, "agent ready")
+    agent = start_worker(server, tmp_path, "leaving", app="leaving")
+    agent.wait_for_output("ready")
     with alice(server):
         node = find(interface="slow_leaving")
         threading.Timer(1.0, agent.stop).start()  # Ctrl-C on the agent

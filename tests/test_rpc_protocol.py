@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 import websockets
-from conftest import PASSWORD, add_user
+from servers import PASSWORD, Servers, TestServer
 
 from arkitekt.protocol.messages import (
     SERVER_FRAME,
@@ -109,13 +109,13 @@ ECHO = TemplateIn(interface="echo", definition=define(echo))
 
 
 @pytest.fixture
-def server(embedded_factory: Any) -> Any:
-    running = embedded_factory(
-        rpc_heartbeat_interval=0.2, rpc_heartbeat_timeout=1.0, access_token_ttl=3
+def server(servers: Servers) -> TestServer:
+    return servers.in_process(
+        users=("alice", "bob"),
+        rpc_heartbeat_interval=0.2,
+        rpc_heartbeat_timeout=1.0,
+        access_token_ttl=3,
     )
-    add_user(running, "alice")
-    add_user(running, "bob")
-    return running
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,13 @@ from typing import Any
 import obstore
 import pytest
 from obstore.store import S3Store
-from s3_helpers import S3_ACCESS_KEY_ID, S3_REGION, S3_SECRET_ACCESS_KEY, s3_server_config_env
+from s3_helpers import (
+    S3_ACCESS_KEY_ID,
+    S3_REGION,
+    S3_SECRET_ACCESS_KEY,
+    s3_server_config_env,
+    s3_settings,
+)
 
 from arkitekt.server.config import ServerConfig
 from arkitekt.server.storage.datalayer import Grant
@@ -40,16 +46,8 @@ async def open_layer(s3_endpoint: str, tmp_path: Path) -> AsyncIterator[Opener]:
     opened: list[S3Datalayer] = []
 
     async def open_(bucket: str | None = None, **overrides: Any) -> S3Datalayer:
-        config = ServerConfig(
-            data_dir=tmp_path,
-            datalayer="s3",
-            s3_endpoint_url=s3_endpoint,
-            s3_bucket=bucket or new_bucket(),
-            s3_access_key_id=S3_ACCESS_KEY_ID,
-            s3_secret_access_key=S3_SECRET_ACCESS_KEY,
-            s3_region=S3_REGION,
-            **overrides,
-        )
+        settings = {**s3_settings(s3_endpoint, bucket or new_bucket()), **overrides}
+        config = ServerConfig(data_dir=tmp_path, **settings)
         layer = await S3Datalayer.open(config)
         opened.append(layer)
         return layer

@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 import xarray as xr
 from koil import unkoil
-from storage_helpers import StorageServer, start_storage_server
+from s3_helpers import s3_settings
+from servers import Servers, TestServer
 
 from arkitekt import (
     DataNotFoundError,
@@ -44,14 +45,16 @@ from arkitekt.services.storage import api
 @pytest.fixture(scope="module", params=["local", "s3"])
 def storage(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[StorageServer]:
+) -> Iterator[TestServer]:
     tmp = tmp_path_factory.mktemp(f"storage-{request.param}")
-    yield from start_storage_server(request, tmp, request.param)
+    s3 = s3_settings(request.getfixturevalue("s3_endpoint")) if request.param == "s3" else {}
+    with TestServer.in_process(tmp / "server", users=("alice", "bob"), **s3) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
-def alice(storage: StorageServer) -> Iterator[Any]:
-    with storage.app("alice") as app:
+def alice(storage: TestServer) -> Iterator[Any]:
+    with storage.app("alice", "storage-test") as app:
         yield app
 
 
@@ -96,7 +99,7 @@ def test_dask_array_is_streamed(alice: Any) -> None:
     np.testing.assert_array_equal(img.data.values, lazy.compute())
 
 
-async def test_async_twins(storage: StorageServer) -> None:
+async def test_async_twins(storage: TestServer) -> None:
     async with storage.app("alice", "storage-async"):
         values = _random((10, 10), "uint16")
         img = await afrom_xarray(values, name="async", dims=["y", "x"])
@@ -107,14 +110,14 @@ async def test_async_twins(storage: StorageServer) -> None:
 # -- partial reads ---------------------------------------------------------------------------------
 
 
-def test_partial_read_fetches_only_the_needed_chunk(storage: StorageServer, alice: Any) -> None:
-    if storage.datalayer != "local":
+def test_partial_read_fetches_only_the_needed_chunk(storage: TestServer, alice: Any) -> None:
+    if storage.config.datalayer != "local":
         pytest.skip("requests are counted by the local datalayer's HTTP routes")
     values = _random((2, 8, 256, 256), "float32")
     img = from_xarray(xr.DataArray(values, dims=["c", "z", "y", "x"]), name="partial")
     assert img.chunks == (1, 4, 256, 256)
     data = get_image(img.id).data  # opening reads zarr.json
-    stats = storage.server.state.stats
+    stats = storage.state.stats
     before = stats.get("datalayer_gets", 0)
     plane = data.sel(c=1, z=5).compute()
     assert stats["datalayer_gets"] - before == 1  # one chunk of 16 holds that plane
@@ -134,7 +137,7 @@ def _failing_dask(fail_at: int) -> Any:
     return base.map_blocks(block, dtype="float32")
 
 
-def test_failed_upload_is_discarded(storage: StorageServer, alice: Any) -> None:
+def test_failed_upload_is_discarded(storage: TestServer, alice: Any) -> None:
     before = storage.stored_keys("images")
     with pytest.raises(RuntimeError, match="microscope fell over") as failure:
         from_xarray(_failing_dask(6), name="broken", dims=["z", "y", "x"], chunks=(1, 64, 64))
@@ -148,7 +151,7 @@ def _slowly(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     return x + 1
 
 
-async def test_cancelled_upload_is_discarded(storage: StorageServer) -> None:
+async def test_cancelled_upload_is_discarded(storage: TestServer) -> None:
     """Ctrl-C (a cancelled task) in the middle of an upload leaves nothing behind."""
     before = storage.stored_keys("images")
     slow = da.zeros((200, 64, 64), chunks=(1, 64, 64), dtype="float32")  # ~5 s to write
@@ -168,7 +171,7 @@ async def test_cancelled_upload_is_discarded(storage: StorageServer) -> None:
     assert storage.stored_keys("images") == before
 
 
-def test_wrong_array_is_refused_at_finish(storage: StorageServer, alice: Any) -> None:
+def test_wrong_array_is_refused_at_finish(storage: TestServer, alice: Any) -> None:
     """The server checks what was written against what was announced."""
     import zarr
 
@@ -194,28 +197,29 @@ def test_wrong_array_is_refused_at_finish(storage: StorageServer, alice: Any) ->
     assert storage.stored_keys(upload.grant.prefix) == []
 
 
-def test_abandoned_upload_is_swept(
-    request: pytest.FixtureRequest, tmp_path: Path, storage: StorageServer
-) -> None:
+def test_abandoned_upload_is_swept(servers: Servers, storage: TestServer) -> None:
     """A client that dies mid-upload leaves records and objects that the server removes."""
-    for short in start_storage_server(
-        request, tmp_path, storage.datalayer, storage_grant_ttl=1, storage_upload_grace=0
-    ):
-        with short.app("alice") as app:
-            upload = unkoil(
-                api.arequest_image_upload,
-                api.ImageUploadInput(
-                    name="orphan", shape=(4,), dims=("x",), dtype="uint8", chunks=(4,)
-                ),
-                client=app.storage.graphql,
-            )
-            grant = upload.grant
-            response = _put(grant, "zarr.json", b"{}")
-            assert response < 300
-            assert short.stored_keys(grant.prefix)
-            time.sleep(1.2)
-            assert short.server.call(short.server.state.storage.sweep) == 1
-            assert short.stored_keys(grant.prefix) == []
+    short = servers.in_process(
+        users=("alice", "bob"),
+        s3=storage.config.datalayer == "s3",
+        storage_grant_ttl=1,
+        storage_upload_grace=0,
+    )
+    with short.app("alice", "storage-test") as app:
+        upload = unkoil(
+            api.arequest_image_upload,
+            api.ImageUploadInput(
+                name="orphan", shape=(4,), dims=("x",), dtype="uint8", chunks=(4,)
+            ),
+            client=app.storage.graphql,
+        )
+        grant = upload.grant
+        response = _put(grant, "zarr.json", b"{}")
+        assert response < 300
+        assert short.stored_keys(grant.prefix)
+        time.sleep(1.2)
+        assert short.call(short.state.storage.sweep) == 1
+        assert short.stored_keys(grant.prefix) == []
 
 
 def _put(grant: Any, key: str, body: bytes) -> int:
@@ -244,7 +248,7 @@ def _put(grant: Any, key: str, body: bytes) -> int:
 # -- access control --------------------------------------------------------------------------------
 
 
-def test_other_users_see_nothing_until_shared(storage: StorageServer, alice: Any) -> None:
+def test_other_users_see_nothing_until_shared(storage: TestServer, alice: Any) -> None:
     img = from_xarray(_random((8, 8), "uint8"), name="private", dims=["y", "x"])
     with storage.app("bob", "storage-bob") as bob:
         with pytest.raises(DataNotFoundError):
@@ -263,8 +267,8 @@ def test_other_users_see_nothing_until_shared(storage: StorageServer, alice: Any
             get_image(img.id, app=bob)
 
 
-def test_a_grant_opens_one_image_only(storage: StorageServer, alice: Any) -> None:
-    if storage.datalayer != "local":
+def test_a_grant_opens_one_image_only(storage: TestServer, alice: Any) -> None:
+    if storage.config.datalayer != "local":
         pytest.skip("moto does not evaluate STS session policies (see the module docstring)")
     first = from_xarray(_random((8, 8), "uint8"), name="first", dims=["y", "x"])
     second = from_xarray(_random((8, 8), "uint8"), name="second", dims=["y", "x"])
@@ -300,7 +304,7 @@ def test_a_grant_opens_one_image_only(storage: StorageServer, alice: Any) -> Non
     )
 
 
-def test_owner_deletes_image_and_its_data(storage: StorageServer, alice: Any) -> None:
+def test_owner_deletes_image_and_its_data(storage: TestServer, alice: Any) -> None:
     img = from_xarray(_random((8, 8), "uint8"), name="doomed", dims=["y", "x"])
     prefix = f"images/{img.id}"
     assert storage.stored_keys(prefix)
@@ -313,7 +317,7 @@ def test_owner_deletes_image_and_its_data(storage: StorageServer, alice: Any) ->
 # -- queries ---------------------------------------------------------------------------------------
 
 
-def test_image_queries_filter_and_page(storage: StorageServer) -> None:
+def test_image_queries_filter_and_page(storage: TestServer) -> None:
     with storage.app("alice", "storage-queries") as app:
         tag = f"q{id(app)}"
         made = [
@@ -332,7 +336,7 @@ def test_image_queries_filter_and_page(storage: StorageServer) -> None:
 # -- files -----------------------------------------------------------------------------------------
 
 
-def test_file_round_trip(storage: StorageServer, alice: Any, tmp_path: Path) -> None:
+def test_file_round_trip(storage: TestServer, alice: Any, tmp_path: Path) -> None:
     source = tmp_path / "notes.pdf"
     content = np.random.default_rng(1).bytes(9 << 20)  # several transfer chunks
     source.write_bytes(content)
@@ -365,7 +369,7 @@ def threshold(image: Image, level: float) -> Image:
     return from_xarray(image.data > level, name=f"{image.name} > {level}")
 
 
-def test_image_travels_by_reference_through_a_call(storage: StorageServer) -> None:
+def test_image_travels_by_reference_through_a_call(storage: TestServer) -> None:
     with storage.app("alice", "storage-agent") as app:
         app.register(threshold)
         app.serve()

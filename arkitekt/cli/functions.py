@@ -5,8 +5,10 @@
 - ``call INTERFACE --arg k=v``: call a function, print the result (a generator streams);
 - ``nodes`` / ``images``: what you may call / see, as tables (or JSON).
 
-They connect like ``easy()``: ``--url`` / ``ARKITEKT_URL`` (else the integrated server) and the
-cached login of ``--app`` (``arkitekt login``). Exit codes: 0 done, 1 failed, 2 bad usage.
+They connect like ``easy()``: ``--url`` / ``ARKITEKT_URL`` (else the integrated server), as one
+app (``--app``, default ``arkitekt-cli``) whose cached session ``arkitekt login`` made, or with
+``--username`` (password from a prompt or ``ARKITEKT_PASSWORD``). Exit codes: 0 done, 1 failed,
+2 bad usage.
 """
 
 from __future__ import annotations
@@ -19,13 +21,19 @@ from typing import Annotated, Any
 
 import typer
 
-from .common import fail
+from .common import (
+    APPROVAL_WAIT,
+    DEFAULT_APP,
+    AppId,
+    Headless,
+    Url,
+    Username,
+    Wait,
+    client_app,
+    fail,
+)
 
 Target = Annotated[Path, typer.Argument(help="A Python file that registers functions.")]
-Url = Annotated[
-    str | None,
-    typer.Option(envvar=["ARKITEKT_URL", "FAKTS_URL"], help="The server URL.", show_default=False),
-]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
@@ -91,26 +99,38 @@ def inspect(target: Target, as_json: AsJson = False) -> None:
 def run(
     target: Target,
     url: Url = None,
-    identifier: Annotated[
-        str | None, typer.Option("--app", help="The app identifier (default: the file's name).")
-    ] = None,
+    identifier: AppId = DEFAULT_APP,
+    username: Username = None,
+    headless: Headless = False,
+    wait: Wait = APPROVAL_WAIT,
     instance_id: Annotated[
-        str, typer.Option(help="Tells apart several agents of one app on one machine.")
-    ] = "default",
+        str | None,
+        typer.Option(
+            help="Tells apart several agents of one app on one machine (default: the file's name).",
+            show_default=False,
+        ),
+    ] = None,
     dev: Annotated[
         bool, typer.Option("--dev", help="Restart when a .py file next to it is saved.")
     ] = False,
 ) -> None:
     """Serve the functions a file registers, until Ctrl-C."""
-    from ..builders import easy
     from ..errors import ArkitektError
 
+    instance_id = instance_id or target.stem
     if dev:
-        _run_reloading(target, url, identifier, instance_id)
+        _run_reloading(target, url, identifier, instance_id, username, headless)
         return
     load_file(target)
     try:
-        app = easy(identifier or target.stem, url=url, instance_id=instance_id)
+        app = client_app(
+            identifier,
+            url,
+            username=username,
+            headless=headless,
+            wait=wait,
+            instance_id=instance_id,
+        )
         with app:
             typer.echo(f"serving {target.name} as {app.identifier}; Ctrl-C stops", err=True)
             app.run()
@@ -119,7 +139,12 @@ def run(
 
 
 def _run_reloading(
-    target: Target, url: str | None, identifier: str | None, instance_id: str
+    target: Target,
+    url: str | None,
+    identifier: str,
+    instance_id: str,
+    username: str | None,
+    headless: bool,
 ) -> None:
     """``run`` in a child process, restarted whenever a Python file of its folder changes."""
     try:
@@ -130,8 +155,11 @@ def _run_reloading(
     command += ["--instance-id", instance_id]
     if url:
         command += ["--url", url]
-    if identifier:
-        command += ["--app", identifier]
+    command += ["--app", identifier]
+    if username:
+        command += ["--username", username]  # the password comes from ARKITEKT_PASSWORD
+    if headless:
+        command += ["--headless"]
     typer.echo(f"serving {target.name}, restarting on changes (Ctrl-C stops)", err=True)
     watchfiles.run_process(
         target.resolve().parent,
@@ -149,9 +177,10 @@ def _quote(part: str) -> str:
 
 def shell(
     url: Url = None,
-    identifier: Annotated[
-        str, typer.Option("--app", help="The app identifier.")
-    ] = "arkitekt-shell",
+    identifier: AppId = DEFAULT_APP,
+    username: Username = None,
+    headless: Headless = False,
+    wait: Wait = APPROVAL_WAIT,
     command: Annotated[
         str | None,
         typer.Option("--command", "-c", help="Run this Python code instead of a prompt."),
@@ -160,12 +189,11 @@ def shell(
     """An IPython prompt with the app entered and find/call/images... at hand."""
     import arkitekt
 
-    from ..builders import easy
     from ..errors import ArkitektError
 
     names = {name: getattr(arkitekt, name) for name in arkitekt.__all__ if name != "__version__"}
     try:
-        with easy(identifier, url=url) as app:
+        with client_app(identifier, url, username=username, headless=headless, wait=wait) as app:
             namespace: dict[str, Any] = {**names, "app": app}
             if command is not None:
                 exec(compile(command, "<arkitekt shell -c>", "exec"), namespace)
@@ -215,10 +243,12 @@ def call(
         typer.Option("--arg", "-a", help="An argument as name=value (value parsed as JSON)."),
     ] = None,
     url: Url = None,
-    identifier: Annotated[str, typer.Option("--app", help="The app identifier.")] = "arkitekt-cli",
+    identifier: AppId = DEFAULT_APP,
+    username: Username = None,
+    headless: Headless = False,
+    wait: Wait = APPROVAL_WAIT,
 ) -> None:
     """Call a remote function and print its result (a generator prints one line per value)."""
-    from ..builders import easy
     from ..errors import ArkitektError, NodeNotFoundError
     from ..rpc import find
 
@@ -229,7 +259,7 @@ def call(
             raise fail(f"--arg {item!r} must look like name=value", 2)
         kwargs[key] = _parse_value(value)
     try:
-        with easy(identifier, url=url):
+        with client_app(identifier, url, username=username, headless=headless, wait=wait):
             node = find(interface=interface)
             if node.is_generator:
                 for value in node.iterate(**kwargs):
@@ -245,17 +275,19 @@ def call(
 def nodes(
     search: Annotated[str | None, typer.Option(help="Only functions whose name matches.")] = None,
     url: Url = None,
-    identifier: Annotated[str, typer.Option("--app", help="The app identifier.")] = "arkitekt-cli",
+    identifier: AppId = DEFAULT_APP,
+    username: Username = None,
+    headless: Headless = False,
+    wait: Wait = APPROVAL_WAIT,
     as_json: AsJson = False,
 ) -> None:
     """List the functions you may call."""
-    from ..builders import easy
     from ..display import signature
     from ..errors import ArkitektError
     from ..rpc import find_all
 
     try:
-        with easy(identifier, url=url):
+        with client_app(identifier, url, username=username, headless=headless, wait=wait):
             found = find_all(search=search)
             rows = [[n.name, signature(n), n.description or "", n.id] for n in found]
     except ArkitektError as e:
@@ -269,17 +301,19 @@ def images(
     ] = None,
     limit: Annotated[int, typer.Option(help="At most this many (newest first).")] = 50,
     url: Url = None,
-    identifier: Annotated[str, typer.Option("--app", help="The app identifier.")] = "arkitekt-cli",
+    identifier: AppId = DEFAULT_APP,
+    username: Username = None,
+    headless: Headless = False,
+    wait: Wait = APPROVAL_WAIT,
     as_json: AsJson = False,
 ) -> None:
     """List the images you may see."""
-    from ..builders import easy
     from ..errors import ArkitektError
     from ..services.storage.image import Image
     from ..storage import images as list_images
 
     try:
-        with easy(identifier, url=url):
+        with client_app(identifier, url, username=username, headless=headless, wait=wait):
             found = list_images(name__contains=name_contains, limit=limit)
             rows = [list(i.listing_row()) for i in found]
     except ArkitektError as e:
@@ -289,16 +323,18 @@ def images(
 
 def agents(
     url: Url = None,
-    identifier: Annotated[str, typer.Option("--app", help="The app identifier.")] = "arkitekt-cli",
+    identifier: AppId = DEFAULT_APP,
+    username: Username = None,
+    headless: Headless = False,
+    wait: Wait = APPROVAL_WAIT,
     as_json: AsJson = False,
 ) -> None:
     """List your agents: which app, which instance, online or not, last seen."""
-    from ..builders import easy
     from ..errors import ArkitektError
 
     headers = ["app", "instance", "online", "last seen", "id"]
     try:
-        with easy(identifier, url=url) as app:
+        with client_app(identifier, url, username=username, headless=headless, wait=wait) as app:
             rows = [
                 [a.app, a.instance_id, "yes" if a.connected else "no", _when(a.last_seen_at), a.id]
                 for a in app.rpc.agents()
@@ -314,16 +350,18 @@ def assignations(
     ] = None,
     limit: Annotated[int, typer.Option(help="At most this many (newest first).")] = 20,
     url: Url = None,
-    identifier: Annotated[str, typer.Option("--app", help="The app identifier.")] = "arkitekt-cli",
+    identifier: AppId = DEFAULT_APP,
+    username: Username = None,
+    headless: Headless = False,
+    wait: Wait = APPROVAL_WAIT,
     as_json: AsJson = False,
 ) -> None:
     """List your recent calls and how they ended."""
-    from ..builders import easy
     from ..errors import ArkitektError
 
     headers = ["function", "status", "started", "finished", "id"]
     try:
-        with easy(identifier, url=url) as app:
+        with client_app(identifier, url, username=username, headless=headless, wait=wait) as app:
             rows = [
                 [
                     c.node_name,

@@ -5,54 +5,74 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-from typing import Annotated, Any
+import sys
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from .._version import __version__
-from .common import app, fail
+from .common import (
+    APPROVAL_WAIT,
+    DEFAULT_APP,
+    AppId,
+    AppVersion,
+    Headless,
+    Url,
+    Username,
+    Wait,
+    app,
+    client_app,
+    fail,
+    remember_login,
+    remembered_username,
+)
 
-AppId = Annotated[str, typer.Option("--app", help="The app identifier (as given to easy()).")]
-AppVersion = Annotated[
-    str, typer.Option("--app-version", help="The app version (as given to easy()).")
-]
-Url = Annotated[
-    str | None,
-    typer.Option(envvar=["ARKITEKT_URL", "FAKTS_URL"], help="The server URL.", show_default=False),
-]
+if TYPE_CHECKING:
+    from ..app import App
 
 
-def _client_app(identifier: str, version: str, url: str | None, **kwargs: Any) -> Any:
-    from ..builders import easy
-    from ..errors import ConfigurationError
-
+def _client_app(identifier: str, version: str, url: str | None, **kwargs: Any) -> App:
     if not url:
         raise fail("no server given: pass --url or set ARKITEKT_URL", 2)
-    try:
-        return easy(identifier, version, url, **kwargs)
-    except ConfigurationError as e:  # a bad --app or --url
-        raise fail(str(e), 2) from e
+    return client_app(identifier, url, version=version, **kwargs)
 
 
 @app.command()
 def login(
-    identifier: AppId = "arkitekt-cli",
+    identifier: AppId = DEFAULT_APP,
     version: AppVersion = "0.0.1",
     url: Url = None,
-    username: Annotated[
-        str | None, typer.Option(help="Log in with a password as this user.")
-    ] = None,
-    headless: Annotated[
-        bool, typer.Option(help="Print the approval link instead of opening a browser.")
+    username: Username = None,
+    password_stdin: Annotated[
+        bool,
+        typer.Option("--password-stdin", help="Read the password from standard input."),
     ] = False,
+    headless: Headless = False,
+    wait: Wait = APPROVAL_WAIT,
 ) -> None:
-    """Log an app in and keep the session in the cache, for scripts that run later."""
+    """Log an app in and keep the session in the cache: the other commands (and scripts using
+    the same app identifier) then run without asking again."""
     from ..errors import ArkitektError
 
-    client = _client_app(identifier, version, url, username=username, headless=headless)
+    password = None
+    if password_stdin:
+        if not username:
+            raise fail("--password-stdin needs --username", 2)
+        password = sys.stdin.readline().rstrip("\r\n")
+    client = _client_app(
+        identifier,
+        version,
+        url,
+        username=username,
+        password=password,
+        headless=headless,
+        wait=wait,
+    )
     try:
         with client:
-            typer.echo(f"logged in to {url} as {client.auth.user.username} (app {identifier})")
+            who = client.auth.user.username if client.auth.user else "?"
+        remember_login(identifier, str(url), username)
+        typer.echo(f"logged in to {url} as {who} (app {identifier})")
     except ArkitektError as e:
         raise fail(str(e)) from e
 
@@ -67,7 +87,7 @@ SessionUser = Annotated[
 ]
 
 
-def _offline_app(identifier: str, version: str, url: str | None, username: str | None) -> Any:
+def _offline_app(identifier: str, version: str, url: str | None, username: str | None) -> App:
     """The app, entered without logging in (only its cached session is looked at)."""
     return _client_app(identifier, version, url, username=username, login_on_enter=False)
 
@@ -86,7 +106,7 @@ def _cached_session(client: Any) -> Any:
 
 @app.command()
 def logout(
-    identifier: AppId = "arkitekt-cli",
+    identifier: AppId = DEFAULT_APP,
     version: AppVersion = "0.0.1",
     url: Url = None,
     username: SessionUser = None,
@@ -103,12 +123,14 @@ def logout(
             client.logout()
     except ArkitektError as e:
         raise fail(str(e)) from e
+    if url and username in (None, remembered_username(identifier, url)):
+        remember_login(identifier, url, None)  # later commands no longer log in as that user
     typer.echo("logged out")
 
 
 @app.command()
 def status(
-    identifier: AppId = "arkitekt-cli",
+    identifier: AppId = DEFAULT_APP,
     version: AppVersion = "0.0.1",
     url: Url = None,
     username: SessionUser = None,

@@ -54,7 +54,11 @@ def translated_errors(url: str | None, login: Login | None = None) -> Iterator[N
     except UserDeniedError as e:
         raise LoginError("the app was denied access in the browser") from e
     except (DeviceCodeExpiredError, DeviceCodeTimeoutError) as e:
-        raise LoginError(f"nobody approved the login in time ({e}); run it again") from e
+        raise LoginError(
+            f"nobody approved the login in time ({e}): open the link shown above in a browser "
+            "(with headless, on any machine that reaches the server) and approve it, then run "
+            "it again; or log in without a browser (username and password, or a mandate key)"
+        ) from e
     except (DiscoveryError, RemoteGrantError) as e:
         # fakts wraps whatever discovery raised in a RemoteGrantError; look at the original.
         discovery_failed = isinstance(e, DiscoveryError) or str(e).startswith("Could not discover")

@@ -370,9 +370,13 @@ class DeviceCodeLogin:
     interactive = True
     when_refused = "log in again: app.login() (or arkitekt login)"
 
-    def __init__(self, *, headless: bool = False, hook: Any = None) -> None:
+    def __init__(
+        self, *, headless: bool = False, hook: Any = None, wait: float | None = None
+    ) -> None:
         self.headless = headless
         self.hook = hook
+        self.wait = wait
+        """Seconds to wait for the approval (None: as long as the server's code is valid)."""
         self.identity = "device"
 
     def authorizer(self, manifest: BaseModel) -> DeviceCodeAuthorizer:
@@ -388,7 +392,9 @@ class DeviceCodeLogin:
             open_browser = False
         else:
             kwargs["device_code_hook"] = show_prompt_in_terminal
-        return DeviceCodeAuthorizer(manifest=manifest, open_browser=open_browser, **kwargs)
+        return DeviceCodeAuthorizer(
+            manifest=manifest, open_browser=open_browser, timeout=self.wait, **kwargs
+        )
 
 
 def approval_page(challenge: Any) -> str:
