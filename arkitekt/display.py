@@ -131,13 +131,20 @@ def size_text(n: int | None) -> str:
 
 
 def signature(node: Node) -> str:
-    """``(image: Image, level: float = 0.5) -> Image``."""
+    """``(image: Image, level: float = 0.5) -> Image``; a generator's ``-> stream of int``."""
     args = ", ".join(
         f"{p.key}: {port_type(p)}" + (f" = {p.default!r}" if p.has_default else "")
         for p in node.definition.args
     )
     returns = ", ".join(port_type(p) for p in node.definition.returns) or "None"
+    if node.is_generator:
+        returns = f"stream of {returns}"
     return f"({args}) -> {returns}"
+
+
+def shape_text(dims: Sequence[str], shape: Sequence[int]) -> str:
+    """``(y: 64, x: 64)``."""
+    return "(" + ", ".join(f"{d}: {n}" for d, n in zip(dims, shape, strict=True)) + ")"
 
 
 def listing(items: Iterable[T]) -> Listing[T]:

@@ -96,6 +96,7 @@ def ed25519_pair() -> tuple[str, str]:
 
 def test_version() -> None:
     assert ok("version").stdout == f"arkitekt {__version__}\n"
+    assert ok("--version").stdout == f"arkitekt {__version__}\n"
 
 
 def test_version_as_a_subprocess(tmp_path: Path) -> None:

@@ -103,6 +103,8 @@ def test_run_serves_a_file_and_call_calls_it(
         )
         listed = json.loads(_arkitekt("nodes", "--json", env=env).stdout)
         assert {n["name"] for n in listed} >= {"add", "count"}
+        count = next(n for n in listed if n["name"] == "count")
+        assert count["kind"] == "generator" and "-> stream of int" in count["signature"]
         done = _arkitekt("call", "add", "--arg", "a=40", env=env)
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() == "42"
@@ -115,7 +117,7 @@ def test_run_serves_a_file_and_call_calls_it(
         agents = json.loads(_arkitekt("agents", "--json", env=env).stdout)
         # every command acts as one app (arkitekt-cli); the agent's instance is the file's name
         assert [(a["app"], a["instance"], a["online"]) for a in agents] == [
-            ("arkitekt-cli", "lab_functions", "yes")
+            ("arkitekt-cli", "lab_functions", True)
         ]
         calls = json.loads(_arkitekt("assignations", "--json", env=env).stdout)
         assert ("add", "done") in [(c["function"], c["status"]) for c in calls]
@@ -182,4 +184,10 @@ def test_images_lists_what_you_may_see(agent_server: TestServer, tmp_path: Path)
         from_xarray(np.zeros((4, 4), "uint8"), name="listed", dims=["y", "x"], tags=["cli"])
     env = agent_server.client_env("alice", tmp_path / "cache")
     listed = json.loads(_arkitekt("images", "--json", env=env).stdout)
-    assert [i["name"] for i in listed] == ["listed"] and listed[0]["tags"] == "cli"
+    assert [i["name"] for i in listed] == ["listed"]
+    # JSON is data: numbers and lists, not the table's text
+    assert listed[0]["tags"] == ["cli"] and listed[0]["shape"] == [4, 4]
+    assert listed[0]["dims"] == ["y", "x"] and listed[0]["dtype"] == "uint8"
+    assert isinstance(listed[0]["size_bytes"], int)
+    table = _arkitekt("images", env=env).stdout
+    assert "(y: 4, x: 4)" in table

@@ -53,3 +53,31 @@ def test_nobody_approving_ends_soon_with_a_hint(standalone: TestServer, tmp_path
     assert time.monotonic() - started < 30
     assert "nobody approved the login in time" in result.stderr
     assert "open the link" in result.stderr
+
+
+def _expire(cache: Path) -> None:
+    """Make the cached access token look expired (as after a night away)."""
+
+    def visit(value: object) -> object:
+        if isinstance(value, dict):
+            return {k: (1 if k == "expires_at" else visit(v)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [visit(v) for v in value]
+        return value
+
+    sessions = [p for p in cache.glob("arkitekt-cli-*.json")]
+    assert sessions, list(cache.iterdir())
+    for path in sessions:
+        path.write_text(json.dumps(visit(json.loads(path.read_text()))))
+
+
+def test_status_says_an_expired_token_will_be_renewed(
+    standalone: TestServer, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    env = _env(standalone, cache)
+    cli("login", "--username", "alice", "--password-stdin", env=env, input=PASSWORD + "\n")
+    _expire(cache)
+    status = cli("status", env=env).stdout
+    assert "access token expired at" in status and "refresh token on next use" in status
+    assert cli("nodes", "--json", env=env, check=False).returncode == 0  # and it is

@@ -25,6 +25,30 @@ user_app = typer.Typer(
 app.add_typer(user_app, name="user")
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        from .._version import __version__
+
+        typer.echo(f"arkitekt {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print the version and exit.",
+            callback=_print_version,
+            is_eager=True,
+            metavar="",
+        ),
+    ] = False,
+) -> None:
+    """Options of the `arkitekt` command itself."""
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print ``error: message`` on stderr; raise what this returns to exit with ``code``."""
     typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
@@ -63,7 +87,9 @@ Username = Annotated[
 ]
 Headless = Annotated[
     bool,
-    typer.Option("--headless", help="Print the approval link instead of opening a browser."),
+    typer.Option(
+        "--headless", help="Print the approval link instead of opening a browser.", metavar=""
+    ),
 ]
 Wait = Annotated[
     float,

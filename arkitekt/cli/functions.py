@@ -13,9 +13,11 @@ app (``--app``, default ``arkitekt-cli``) whose cached session ``arkitekt login`
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,7 +36,7 @@ from .common import (
 )
 
 Target = Annotated[Path, typer.Argument(help="A Python file that registers functions.")]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.", metavar="")]
 
 
 def load_file(path: Path) -> None:
@@ -111,7 +113,7 @@ def run(
         ),
     ] = None,
     dev: Annotated[
-        bool, typer.Option("--dev", help="Restart when a .py file next to it is saved.")
+        bool, typer.Option("--dev", help="Restart when a .py file next to it is saved.", metavar="")
     ] = False,
 ) -> None:
     """Serve the functions a file registers, until Ctrl-C."""
@@ -288,11 +290,19 @@ def nodes(
 
     try:
         with client_app(identifier, url, username=username, headless=headless, wait=wait):
-            found = find_all(search=search)
-            rows = [[n.name, signature(n), n.description or "", n.id] for n in found]
+            records = [
+                {
+                    "name": n.name,
+                    "kind": n.definition.kind.value,
+                    "signature": signature(n),
+                    "description": n.description,
+                    "id": n.id,
+                }
+                for n in find_all(search=search)
+            ]
     except ArkitektError as e:
         raise fail(str(e)) from e
-    _print(["name", "signature", "description", "id"], rows, as_json, "no functions")
+    _print(records, ["name", "signature", "description", "id"], as_json, "no functions")
 
 
 def images(
@@ -308,17 +318,36 @@ def images(
     as_json: AsJson = False,
 ) -> None:
     """List the images you may see."""
+    from ..display import shape_text, size_text
     from ..errors import ArkitektError
-    from ..services.storage.image import Image
     from ..storage import images as list_images
 
     try:
         with client_app(identifier, url, username=username, headless=headless, wait=wait):
             found = list_images(name__contains=name_contains, limit=limit)
-            rows = [list(i.listing_row()) for i in found]
     except ArkitektError as e:
         raise fail(str(e)) from e
-    _print(list(Image.listing_headers), rows, as_json, "no images")
+    records = [
+        {
+            "name": i.name,
+            "dims": list(i.dims),
+            "shape": list(i.shape),
+            "dtype": i.dtype.name,
+            "tags": list(i.tags),
+            "size_bytes": i.size_bytes,
+            "created": i.created_at.isoformat(),
+            "id": i.id,
+        }
+        for i in found
+    ]
+    shown = {
+        "shape": lambda r: shape_text(r["dims"], r["shape"]),
+        "tags": lambda r: ", ".join(r["tags"]),
+        "size": lambda r: size_text(r["size_bytes"]),
+        "created": lambda r: _when(r["created"]),
+    }
+    columns = ["name", "shape", "dtype", "tags", "size", "created", "id"]
+    _print(records, columns, as_json, "no images", shown)
 
 
 def agents(
@@ -332,16 +361,26 @@ def agents(
     """List your agents: which app, which instance, online or not, last seen."""
     from ..errors import ArkitektError
 
-    headers = ["app", "instance", "online", "last seen", "id"]
     try:
         with client_app(identifier, url, username=username, headless=headless, wait=wait) as app:
-            rows = [
-                [a.app, a.instance_id, "yes" if a.connected else "no", _when(a.last_seen_at), a.id]
+            records = [
+                {
+                    "app": a.app,
+                    "instance": a.instance_id,
+                    "online": a.connected,
+                    "last_seen": _iso(a.last_seen_at),
+                    "id": a.id,
+                }
                 for a in app.rpc.agents()
             ]
     except ArkitektError as e:
         raise fail(str(e)) from e
-    _print(headers, rows, as_json, "no agents")
+    shown = {
+        "online": lambda r: "yes" if r["online"] else "no",
+        "last seen": lambda r: _when(r["last_seen"]),
+    }
+    columns = ["app", "instance", "online", "last seen", "id"]
+    _print(records, columns, as_json, "no agents", shown)
 
 
 def assignations(
@@ -359,35 +398,61 @@ def assignations(
     """List your recent calls and how they ended."""
     from ..errors import ArkitektError
 
-    headers = ["function", "status", "started", "finished", "id"]
     try:
         with client_app(identifier, url, username=username, headless=headless, wait=wait) as app:
-            rows = [
-                [
-                    c.node_name,
-                    c.status,
-                    _when(c.created_at),
-                    _when(c.finished_at) if c.finished_at else "",
-                    c.id,
-                ]
+            records = [
+                {
+                    "function": c.node_name,
+                    "status": c.status,
+                    "started": _iso(c.created_at),
+                    "finished": _iso(c.finished_at),
+                    "id": c.id,
+                }
                 for c in app.rpc.assignations(status=status, limit=limit)
             ]
     except ArkitektError as e:
         raise fail(str(e)) from e
-    _print(headers, rows, as_json, "no calls")
+    shown = {"started": lambda r: _when(r["started"]), "finished": lambda r: _when(r["finished"])}
+    columns = ["function", "status", "started", "finished", "id"]
+    _print(records, columns, as_json, "no calls", shown)
 
 
-def _when(moment: Any) -> str:
-    return f"{moment:%Y-%m-%d %H:%M:%S}"
+def _iso(moment: dt.datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
 
 
-def _print(headers: list[str], rows: list[list[str]], as_json: bool, empty: str) -> None:
+def _when(moment: str | None) -> str:
+    """An ISO time as the table shows it (seconds, no zone); empty for none."""
+    return f"{dt.datetime.fromisoformat(moment):%Y-%m-%d %H:%M:%S}" if moment else ""
+
+
+Record = dict[str, Any]
+
+
+def _print(
+    records: list[Record],
+    columns: list[str],
+    as_json: bool,
+    empty: str,
+    shown: dict[str, Callable[[Record], str]] | None = None,
+) -> None:
+    """JSON (the records as they are: numbers, lists, nulls) or a table of ``columns``; a
+    column's text comes from ``shown`` when given, else from the record's value."""
     if as_json:
-        typer.echo(json.dumps([dict(zip(headers, r, strict=True)) for r in rows], indent=2))
-    elif rows:
-        _table(headers, rows)
-    else:
+        typer.echo(json.dumps(records, indent=2))
+        return
+    if not records:
         typer.echo(empty)
+        return
+    shown = shown or {}
+
+    def cell(record: Record, column: str) -> str:
+        if column in shown:
+            return shown[column](record)
+        value = record.get(column)
+        return "" if value is None else str(value)
+
+    _table(columns, [[cell(r, c) for c in columns] for r in records])
 
 
 def add_commands(app: typer.Typer) -> None:

@@ -128,7 +128,9 @@ def user_add(
     password: Annotated[
         str | None, typer.Option(help="The password (prompted when missing).", show_default=False)
     ] = None,
-    admin: Annotated[bool, typer.Option(help="Make the user an administrator.")] = False,
+    admin: Annotated[
+        bool, typer.Option(help="Make the user an administrator.", metavar="")
+    ] = False,
     data_dir: DataDir = None,
 ) -> None:
     """Create a user."""
@@ -143,7 +145,7 @@ def user_add(
 @user_app.command("list")
 def user_list(
     data_dir: DataDir = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.", metavar="")] = False,
 ) -> None:
     """List the users."""
     from ..server.users import list_users

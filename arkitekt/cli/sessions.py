@@ -45,7 +45,7 @@ def login(
     username: Username = None,
     password_stdin: Annotated[
         bool,
-        typer.Option("--password-stdin", help="Read the password from standard input."),
+        typer.Option("--password-stdin", help="Read the password from standard input.", metavar=""),
     ] = False,
     headless: Headless = False,
     wait: Wait = APPROVAL_WAIT,
@@ -145,11 +145,17 @@ def status(
     claims = _unverified_claims(cached.auth.access_token or "")
     who = claims.get("preferred_username", "?")
     expires = cached.auth.expires_at
-    until = (
-        dt.datetime.fromtimestamp(expires).isoformat(timespec="seconds") if expires else "unknown"
-    )
-    renew = "refresh token" if cached.auth.refresh_token else "logs in again when needed"
-    typer.echo(f"{identifier}: logged in to {url} as {who}; access token until {until} ({renew})")
+    refresh = bool(cached.auth.refresh_token)
+    renewal = "renewed with its refresh token" if refresh else "renewed by logging in again"
+    if not expires:
+        token = f"access token of unknown lifetime ({renewal} when needed)"
+    else:
+        moment = dt.datetime.fromtimestamp(expires).isoformat(timespec="seconds")
+        if expires <= dt.datetime.now().timestamp():
+            token = f"access token expired at {moment} (it is {renewal} on next use)"
+        else:
+            token = f"access token until {moment} (then {renewal})"
+    typer.echo(f"{identifier}: logged in to {url} as {who}; {token}")
 
 
 def _unverified_claims(token: str) -> dict[str, Any]:

@@ -84,9 +84,9 @@ class Image(Stored):
     listing_headers = ("name", "shape", "dtype", "tags", "size", "created", "id")
 
     def listing_row(self) -> tuple[str, ...]:
-        from ...display import size_text
+        from ...display import shape_text, size_text
 
-        shape = " x ".join(f"{d} {n}" for d, n in zip(self.dims, self.shape, strict=True))
+        shape = shape_text(self.dims, self.shape)
         created = f"{self.created_at:%Y-%m-%d %H:%M}"
         tags = ", ".join(self.tags)
         return (
