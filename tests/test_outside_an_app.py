@@ -1,5 +1,6 @@
 """Module-level operations used outside any app say so in arkitekt's words (not koil's), sync
-and async alike, in a script, a thread and a running loop."""
+and async alike, in a script, a thread and a running loop; the list comes from the public names.
+(Inside an app, every one of them is exercised by the storage and remote-function tests.)"""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 import arkitekt
-from arkitekt import NoActiveAppError
+from arkitekt import NoActiveAppError, NotInAssignationError
 
 CALLS: dict[str, tuple[Any, ...]] = {
     "find": ("greet",),
@@ -24,6 +25,37 @@ CALLS: dict[str, tuple[Any, ...]] = {
     "files": (),
     "delete": ("some-id",),
 }
+
+
+def test_every_public_operation_is_covered_here() -> None:
+    """Every public I/O operation (a name with an async twin ``a<name>``) is in CALLS, or is
+    one of the functions only a served call may use."""
+    operations = {
+        name
+        for name in arkitekt.__all__
+        if f"a{name}" in arkitekt.__all__ and callable(getattr(arkitekt, name))
+    }
+    assert operations - set(CALLS) - set(NODE_CALLS) == set(SERVED_ONLY) - {"check_cancelled"}
+
+
+NODE_CALLS = {"call", "iterate"}
+"""They take a Node, which knows the app it was found through: no ambient app is needed."""
+
+
+SERVED_ONLY = {"progress": (50,), "log": ("hello",), "check_cancelled": ()}
+
+
+@pytest.mark.parametrize("name", sorted(SERVED_ONLY))
+def test_served_call_functions_outside_a_served_call(name: str) -> None:
+    with pytest.raises(NotInAssignationError, match="only available inside a function"):
+        getattr(arkitekt, name)(*SERVED_ONLY[name])
+    if name != "check_cancelled":
+
+        async def main() -> None:
+            with pytest.raises(NotInAssignationError):
+                await getattr(arkitekt, "a" + name)(*SERVED_ONLY[name])
+
+        asyncio.run(main())
 
 
 @pytest.mark.parametrize("name", sorted(CALLS))
