@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -168,3 +170,15 @@ def client_app(
     if isinstance(app.fakts.login, DeviceCodeLogin):  # a person approves: not for ever
         app.fakts.login = DeviceCodeLogin(headless=headless, wait=wait)
     return app
+
+
+@contextlib.contextmanager
+def connected(identifier: str, url: str | None, **options: Any) -> Iterator[App]:
+    """The client app, entered; an arkitekt error ends the command with its message (exit 1)."""
+    from ..errors import ArkitektError
+
+    try:
+        with client_app(identifier, url, **options) as entered:
+            yield entered
+    except ArkitektError as e:
+        raise fail(str(e)) from e

@@ -32,6 +32,7 @@ from .common import (
     Username,
     Wait,
     client_app,
+    connected,
     fail,
 )
 
@@ -191,32 +192,27 @@ def shell(
     """An IPython prompt with the app entered and find/call/images... at hand."""
     import arkitekt
 
-    from ..errors import ArkitektError
-
     names = {name: getattr(arkitekt, name) for name in arkitekt.__all__ if name != "__version__"}
-    try:
-        with client_app(identifier, url, username=username, headless=headless, wait=wait) as app:
-            namespace: dict[str, Any] = {**names, "app": app}
-            if command is not None:
-                exec(compile(command, "<arkitekt shell -c>", "exec"), namespace)
-                return
-            import importlib
+    with connected(identifier, url, username=username, headless=headless, wait=wait) as app:
+        namespace: dict[str, Any] = {**names, "app": app}
+        if command is not None:
+            exec(compile(command, "<arkitekt shell -c>", "exec"), namespace)
+            return
+        import importlib
 
-            banner = (
-                f"arkitekt {arkitekt.__version__}: app {app.identifier!r} is entered as `app`;"
-                " find, call, from_xarray, images, ... are defined. Ctrl-D leaves."
-            )
-            try:
-                ipython: Any = importlib.import_module("IPython")  # untyped
-            except ImportError:  # the standard library's prompt will do
-                import code
+        banner = (
+            f"arkitekt {arkitekt.__version__}: app {app.identifier!r} is entered as `app`;"
+            " find, call, from_xarray, images, ... are defined. Ctrl-D leaves."
+        )
+        try:
+            ipython: Any = importlib.import_module("IPython")  # untyped
+        except ImportError:  # the standard library's prompt will do
+            import code
 
-                code.interact(banner=banner, local=namespace, exitmsg="")
-                return
-            typer.echo(banner)
-            ipython.start_ipython(argv=["--no-banner"], user_ns=namespace)
-    except ArkitektError as e:
-        raise fail(str(e)) from e
+            code.interact(banner=banner, local=namespace, exitmsg="")
+            return
+        typer.echo(banner)
+        ipython.start_ipython(argv=["--no-banner"], user_ns=namespace)
 
 
 def _parse_value(text: str) -> Any:
@@ -285,23 +281,19 @@ def nodes(
 ) -> None:
     """List the functions you may call."""
     from ..display import signature
-    from ..errors import ArkitektError
     from ..rpc import find_all
 
-    try:
-        with client_app(identifier, url, username=username, headless=headless, wait=wait):
-            records = [
-                {
-                    "name": n.name,
-                    "kind": n.definition.kind.value,
-                    "signature": signature(n),
-                    "description": n.description,
-                    "id": n.id,
-                }
-                for n in find_all(search=search)
-            ]
-    except ArkitektError as e:
-        raise fail(str(e)) from e
+    with connected(identifier, url, username=username, headless=headless, wait=wait):
+        records = [
+            {
+                "name": n.name,
+                "kind": n.definition.kind.value,
+                "signature": signature(n),
+                "description": n.description,
+                "id": n.id,
+            }
+            for n in find_all(search=search)
+        ]
     _print(records, ["name", "signature", "description", "id"], as_json, "no functions")
 
 
@@ -319,14 +311,10 @@ def images(
 ) -> None:
     """List the images you may see."""
     from ..display import shape_text, size_text
-    from ..errors import ArkitektError
     from ..storage import images as list_images
 
-    try:
-        with client_app(identifier, url, username=username, headless=headless, wait=wait):
-            found = list_images(name__contains=name_contains, limit=limit)
-    except ArkitektError as e:
-        raise fail(str(e)) from e
+    with connected(identifier, url, username=username, headless=headless, wait=wait):
+        found = list_images(name__contains=name_contains, limit=limit)
     records = [
         {
             "name": i.name,
@@ -359,22 +347,17 @@ def agents(
     as_json: AsJson = False,
 ) -> None:
     """List your agents: which app, which instance, online or not, last seen."""
-    from ..errors import ArkitektError
-
-    try:
-        with client_app(identifier, url, username=username, headless=headless, wait=wait) as app:
-            records = [
-                {
-                    "app": a.app,
-                    "instance": a.instance_id,
-                    "online": a.connected,
-                    "last_seen": _iso(a.last_seen_at),
-                    "id": a.id,
-                }
-                for a in app.rpc.agents()
-            ]
-    except ArkitektError as e:
-        raise fail(str(e)) from e
+    with connected(identifier, url, username=username, headless=headless, wait=wait) as app:
+        records = [
+            {
+                "app": a.app,
+                "instance": a.instance_id,
+                "online": a.connected,
+                "last_seen": _iso(a.last_seen_at),
+                "id": a.id,
+            }
+            for a in app.rpc.agents()
+        ]
     shown = {
         "online": lambda r: "yes" if r["online"] else "no",
         "last seen": lambda r: _when(r["last_seen"]),
@@ -396,22 +379,17 @@ def assignations(
     as_json: AsJson = False,
 ) -> None:
     """List your recent calls and how they ended."""
-    from ..errors import ArkitektError
-
-    try:
-        with client_app(identifier, url, username=username, headless=headless, wait=wait) as app:
-            records = [
-                {
-                    "function": c.node_name,
-                    "status": c.status,
-                    "started": _iso(c.created_at),
-                    "finished": _iso(c.finished_at),
-                    "id": c.id,
-                }
-                for c in app.rpc.assignations(status=status, limit=limit)
-            ]
-    except ArkitektError as e:
-        raise fail(str(e)) from e
+    with connected(identifier, url, username=username, headless=headless, wait=wait) as app:
+        records = [
+            {
+                "function": c.node_name,
+                "status": c.status,
+                "started": _iso(c.created_at),
+                "finished": _iso(c.finished_at),
+                "id": c.id,
+            }
+            for c in app.rpc.assignations(status=status, limit=limit)
+        ]
     shown = {"started": lambda r: _when(r["started"]), "finished": lambda r: _when(r["finished"])}
     columns = ["function", "status", "started", "finished", "id"]
     _print(records, columns, as_json, "no calls", shown)
