@@ -434,7 +434,7 @@ def test_image_shows_a_thumbnail_in_notebooks(alice: Any) -> None:
     page = img._repr_html_()
     assert page.count('<img src="data:image/png;base64,') == 1
     assert "&lt;b&gt;shown&lt;/b&gt;" in page and "<b>shown</b>" not in page  # escaped
-    assert "z 3 x y 300 x x 200" in page and "uint16" in page
+    assert "(z: 3, y: 300, x: 200)" in page and "uint16" in page
     import base64
 
     png = base64.b64decode(page.split("base64,")[1].split('"')[0])
@@ -442,7 +442,7 @@ def test_image_shows_a_thumbnail_in_notebooks(alice: Any) -> None:
     width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
     assert (height, width) == (100, 100)  # the first plane, strided to at most 128 px
     table = images(name="<b>shown</b>")._repr_html_()  # type: ignore[attr-defined]
-    assert "&lt;b&gt;shown&lt;/b&gt;" in table and "z 3 x y 300 x x 200" in table
+    assert "&lt;b&gt;shown&lt;/b&gt;" in table and "(z: 3, y: 300, x: 200)" in table
 
 
 def test_bad_pagination_is_refused_by_the_server(alice: Any) -> None:

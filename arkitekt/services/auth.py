@@ -175,6 +175,11 @@ class AuthService:
                 token = await self._fakts.arefresh_token(stale_token=token)
                 headers["Authorization"] = f"Bearer {token}"
                 response = await self.http.request(method, url, headers=headers, **kwargs)
+        except httpx.ProxyError as e:
+            raise ServerUnavailableError(
+                f"{method} {url} failed at the proxy {self.proxy}: {e}"
+            ) from e
         except httpx.TransportError as e:
-            raise ServerUnavailableError(f"{method} {url} failed: {e}") from e
+            via = f" (through the proxy {self.proxy})" if self.proxy else ""
+            raise ServerUnavailableError(f"{method} {url} failed{via}: {e}") from e
         return response

@@ -64,6 +64,7 @@ class Connection:
         instance_id: str = "default",
         max_backoff: float = 10.0,
         connect_timeout: float = 10.0,
+        proxy: str | None = None,
     ) -> None:
         self._url = url
         self._token = token
@@ -74,6 +75,8 @@ class Connection:
         self.session = uuid.uuid4().hex
         self.max_backoff = max_backoff
         self.connect_timeout = connect_timeout
+        self.proxy = proxy
+        """An HTTP proxy for the websocket (None: the environment's HTTPS_PROXY/NO_PROXY)."""
         self._outbox: list[Message] = []
         self._wake = asyncio.Event()
         self._connected = asyncio.Event()
@@ -146,6 +149,7 @@ class Connection:
                     max_size=None,
                     ping_interval=None,  # the protocol has its own heartbeat
                     compression=None,
+                    proxy=self.proxy or True,
                 ) as ws:
                     await ws.send(
                         encode(
@@ -195,10 +199,13 @@ class Connection:
                 return
             except Exception as e:
                 self._last_error = e
+                via = f" through the proxy {self.proxy}" if self.proxy else ""
                 if down_since is None:
                     down_since = time.monotonic()
                     logger.warning(
-                        "function service link down (%s); reconnecting", e or type(e).__name__
+                        "function service link down%s (%s); reconnecting",
+                        via,
+                        e or type(e).__name__,
                     )
                 else:  # one line per failure would flood the log during an outage
                     logger.log(

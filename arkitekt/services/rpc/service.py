@@ -110,6 +110,7 @@ class RpcService(ApiService, Sharing[str]):
                     instance_id=self.instance_id,
                     max_backoff=self.max_backoff,
                     connect_timeout=self.timeout,
+                    proxy=self.app.auth.proxy,
                 )
                 self._caller = Caller(connection)
                 self._connection = connection

@@ -62,7 +62,12 @@ async def open_source(
 
 
 async def put(
-    grant: api.Grant, source: Source, seen: Callable[[int], object], *, direct: bool
+    grant: api.Grant,
+    source: Source,
+    seen: Callable[[int], object],
+    *,
+    direct: bool,
+    proxy: str | None = None,
 ) -> None:
     """Write the source's bytes as the object ``data`` under the grant's prefix."""
 
@@ -78,7 +83,8 @@ async def put(
         import httpx
 
         assert grant.url is not None
-        async with httpx.AsyncClient(timeout=httpx.Timeout(120, connect=10)) as http:
+        timeout = httpx.Timeout(120, connect=10)
+        async with httpx.AsyncClient(timeout=timeout, proxy=proxy) as http:
             response = await http.put(
                 grant.url.rstrip("/") + "/data",
                 content=blocks(),
@@ -91,17 +97,22 @@ async def put(
         return
     import obstore
 
-    store = object_store(grant, direct=direct)
+    store = object_store(grant, direct=direct, proxy=proxy)
     await obstore.put_async(store, "data", blocks(), chunk_size=BLOCK)
 
 
 async def get(
-    grant: api.Grant, sink: IO[bytes], seen: Callable[[int], object], *, direct: bool
+    grant: api.Grant,
+    sink: IO[bytes],
+    seen: Callable[[int], object],
+    *,
+    direct: bool,
+    proxy: str | None = None,
 ) -> None:
     """Read the object ``data`` under the grant's prefix into ``sink``."""
     import obstore
 
-    result = await obstore.get_async(object_store(grant, direct=direct), "data")
+    result = await obstore.get_async(object_store(grant, direct=direct, proxy=proxy), "data")
     async for block in result.stream(min_chunk_size=BLOCK):
         data = bytes(block)
         await asyncio.to_thread(sink.write, data)

@@ -104,6 +104,7 @@ class Image(Stored):
         return f"Image(id={self.id!r}, name={self.name!r}, {{{shape}}}, dtype={self._info.dtype})"
 
     def _repr_html_(self) -> str:
+        from ...display import shape_text
         from ...protocol.thumbnail import first_plane, png_data_url, to_png
 
         try:
@@ -114,7 +115,7 @@ class Image(Stored):
             picture = f"<em>no preview ({html.escape(type(e).__name__)})</em>"
         rows = [
             ("id", self.id),
-            ("shape", " x ".join(f"{d} {n}" for d, n in zip(self.dims, self.shape, strict=True))),
+            ("shape", shape_text(self.dims, self.shape)),
             ("dtype", self._info.dtype),
             ("chunks", " x ".join(str(c) for c in self.chunks)),
             ("tags", ", ".join(self.tags) or "—"),

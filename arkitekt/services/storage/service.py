@@ -59,6 +59,11 @@ class StorageService(ApiService, Sharing[Stored]):
         self.write_concurrency = write_concurrency
 
     @property
+    def proxy(self) -> str | None:
+        """The app's HTTP proxy (``proxy=`` / ``ARKITEKT_PROXY``), for datalayer transfers too."""
+        return self.app.auth.proxy if "auth" in self.app.services else None
+
+    @property
     def direct(self) -> bool:
         """Whether the server runs in this process (its datalayer folder may be used as is)."""
         return "server" in self.app.services
@@ -72,7 +77,7 @@ class StorageService(ApiService, Sharing[Stored]):
             return LocalStore(grant.path, read_only=read_only)
         loop = self.app_loop
         assert loop is not None  # methods run on the app's loop, while it is entered
-        keeper = GrantKeeper(grant, renew, loop)
+        keeper = GrantKeeper(grant, renew, loop, proxy=self.proxy)
         return GrantedStore(keeper, read_only=read_only)
 
     # -- images ----------------------------------------------------------------------------------
@@ -289,7 +294,9 @@ class StorageService(ApiService, Sharing[Stored]):
             )
             bar = transfer_progress(opened.size, f"uploading {opened.name}", show=progress)
             try:
-                await file_bytes.put(upload.grant, opened, bar.update, direct=self.direct)
+                await file_bytes.put(
+                    upload.grant, opened, bar.update, direct=self.direct, proxy=self.proxy
+                )
                 info = await api.afinish_file_upload(upload.id, client=self.graphql)
             except BaseException as e:
                 await self._abort(upload.id)
@@ -309,7 +316,7 @@ class StorageService(ApiService, Sharing[Stored]):
         grant = await api.afile_grant(file.id, client=self.graphql)
         bar = transfer_progress(file.size_bytes, f"downloading {file.name}", show=progress)
         try:
-            await file_bytes.get(grant, sink, bar.update, direct=self.direct)
+            await file_bytes.get(grant, sink, bar.update, direct=self.direct, proxy=self.proxy)
         except ArkitektError:
             raise
         except Exception as e:

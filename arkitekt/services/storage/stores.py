@@ -37,10 +37,11 @@ RENEW_MARGIN = 60.0
 """Seconds before expiry at which a grant is renewed."""
 
 
-def object_store(grant: Grant, *, direct: bool) -> ObstoreStore:
+def object_store(grant: Grant, *, direct: bool, proxy: str | None = None) -> ObstoreStore:
     """An obstore store rooted at the grant's prefix.
 
     ``direct``: use the prefix's folder when the grant offers it (the server is in this process).
+    ``proxy``: an HTTP proxy for the transfers (None: the environment's proxy variables).
     """
     from obstore.store import HTTPStore, LocalStore, S3Store
 
@@ -52,12 +53,15 @@ def object_store(grant: Grant, *, direct: bool) -> ObstoreStore:
             raise ServerError("an http grant needs a url and a token")
         return HTTPStore.from_url(
             grant.url.rstrip("/"),
-            client_options={
-                "allow_http": True,
-                "default_headers": {"authorization": f"Bearer {grant.token}"},
-                "timeout": "120s",
-                "connect_timeout": "10s",
-            },
+            client_options=_with_proxy(
+                {
+                    "allow_http": True,
+                    "default_headers": {"authorization": f"Bearer {grant.token}"},
+                    "timeout": "120s",
+                    "connect_timeout": "10s",
+                },
+                proxy,
+            ),
         )
     if grant.kind == "s3":
         if not grant.bucket or not grant.access_key_id or not grant.secret_access_key:
@@ -74,9 +78,15 @@ def object_store(grant: Grant, *, direct: bool) -> ObstoreStore:
             secret_access_key=grant.secret_access_key,
             token=grant.session_token,
             virtual_hosted_style_request=False,
-            client_options=options,
+            client_options=_with_proxy(options, proxy),
         )
     raise ServerError(f"this client does not know datalayer grants of kind {grant.kind!r}")
+
+
+def _with_proxy(options: ClientConfig, proxy: str | None) -> ClientConfig:
+    if proxy:
+        options["proxy_url"] = proxy
+    return options
 
 
 class GrantKeeper:
@@ -91,13 +101,15 @@ class GrantKeeper:
         grant: Grant,
         renew: Callable[[], Awaitable[Grant]],
         loop: asyncio.AbstractEventLoop,
+        proxy: str | None = None,
     ) -> None:
         self.grant = grant
+        self.proxy = proxy
         self._renew = renew
         self._loop = loop
         self._lock = threading.Lock()
         self._pending: Any = None  # concurrent.futures.Future of a renewal in flight
-        self.store = object_store(grant, direct=False)
+        self.store = object_store(grant, direct=False, proxy=proxy)
 
     def _expiring(self) -> bool:
         remaining = self.grant.expires_at - dt.datetime.now(dt.UTC)
@@ -125,7 +137,7 @@ class GrantKeeper:
                 self._pending = None
 
     async def _apply(self, grant: Grant) -> None:
-        self.store = object_store(grant, direct=False)
+        self.store = object_store(grant, direct=False, proxy=self.proxy)
         self.grant = grant
 
 
