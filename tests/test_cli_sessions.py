@@ -81,3 +81,15 @@ def test_status_says_an_expired_token_will_be_renewed(
     status = cli("status", env=env).stdout
     assert "access token expired at" in status and "refresh token on next use" in status
     assert cli("nodes", "--json", env=env, check=False).returncode == 0  # and it is
+
+
+def test_bad_usage_exits_with_2(tmp_path: Path) -> None:
+    env = {"ARKITEKT_URL": "http://127.0.0.1:9", "ARKITEKT_CACHE_DIR": str(tmp_path)}
+    for command in (
+        ["images", "--limit", "0"],
+        ["assignations", "--limit", "100000"],
+        ["nodes", "--wait", "0"],
+        ["call"],
+        ["no-such-command"],
+    ):
+        assert cli(*command, env=env, check=False).returncode == 2, command

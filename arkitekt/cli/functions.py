@@ -301,7 +301,9 @@ def images(
     name_contains: Annotated[
         str | None, typer.Option("--name-contains", help="Only images whose name contains this.")
     ] = None,
-    limit: Annotated[int, typer.Option(help="At most this many (newest first).")] = 50,
+    limit: Annotated[
+        int, typer.Option(help="At most this many (newest first).", min=1, max=500)
+    ] = 50,
     url: Url = None,
     identifier: AppId = DEFAULT_APP,
     username: Username = None,
@@ -370,7 +372,9 @@ def assignations(
     status: Annotated[
         str | None, typer.Option(help="Only calls in this state (done, error, assigned...).")
     ] = None,
-    limit: Annotated[int, typer.Option(help="At most this many (newest first).")] = 20,
+    limit: Annotated[
+        int, typer.Option(help="At most this many (newest first).", min=1, max=200)
+    ] = 20,
     url: Url = None,
     identifier: AppId = DEFAULT_APP,
     username: Username = None,
