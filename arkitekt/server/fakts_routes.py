@@ -360,12 +360,10 @@ async def _grant_token_exchange(
     if user is None or not user.is_active:
         raise OAuthError("invalid_grant", "the token's user no longer exists")
     client = await state.oauth.register_client(session, user, manifest, kind, role, replace=False)
+    # The exchanged token may not outlive the one it was exchanged for (its "exp" claim, not
+    # just the expires_in it is announced with): chained exchanges cannot extend a session.
     answer = await state.oauth.token_answer(
-        session, user, client, origin_of(request), refresh_token=None
-    )
-    # The exchanged token may not outlive the one it was exchanged for.
-    answer["expires_in"] = max(
-        0, min(answer["expires_in"], claims.expires_at - int(utcnow().timestamp()))
+        session, user, client, origin_of(request), refresh_token=None, not_after=claims.expires_at
     )
     await session.commit()
     return answer

@@ -222,10 +222,14 @@ class OAuthCore:
     # -- access tokens ---------------------------------------------------------------------------
 
     def issue_access_token(
-        self, user: User, client: OAuthClient, origin: Origin
+        self, user: User, client: OAuthClient, origin: Origin, *, not_after: int | None = None
     ) -> tuple[str, int]:
+        """A signed access token and its lifetime in seconds; ``not_after`` caps its expiry (an
+        exchanged token never outlives the token it was exchanged for)."""
         now = int(time.time())
         ttl = self.config.access_token_ttl
+        if not_after is not None:
+            ttl = max(0, min(ttl, not_after - now))
         claims = {
             "iss": origin.base,
             "sub": user.id,
@@ -401,9 +405,10 @@ class OAuthCore:
         origin: Origin,
         *,
         refresh_token: str | None,
+        not_after: int | None = None,
     ) -> dict[str, Any]:
         """A complete token response: OAuth2 fields plus the fakts envelope."""
-        access, ttl = self.issue_access_token(user, client, origin)
+        access, ttl = self.issue_access_token(user, client, origin, not_after=not_after)
         answer: dict[str, Any] = {
             "access_token": access,
             "token_type": "Bearer",
