@@ -14,13 +14,14 @@ from typing import Any
 import strawberry
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.types import Info
 
+from .http import read_body
 from .oauth import AccessClaims, OAuthError
 
 
@@ -85,7 +86,38 @@ class AuthenticatedGraphQL:
                 except OAuthError as e:
                     problem = e.description
             if problem is not None:
-                response = JSONResponse({"errors": [{"message": problem}]}, status_code=401)
-                await response(scope, receive, send)
+                await _errors(problem, 401)(scope, receive, send)
                 return
+            try:  # bounded, and text: Strawberry would answer a non-UTF-8 body with a 500
+                body = await read_body(request, MAX_QUERY_BODY)
+                body.decode()
+            except OAuthError as e:
+                await _errors(e.description, e.status)(scope, receive, send)
+                return
+            except UnicodeDecodeError:
+                await _errors("the request body is not UTF-8 text", 400)(scope, receive, send)
+                return
+            receive = _replay(body, receive)
         await self._graphql(scope, receive, send)
+
+
+MAX_QUERY_BODY = 1 << 20
+"""Bytes of one GraphQL request (queries and their variables; data goes to the datalayer)."""
+
+
+def _errors(message: str, status: int) -> JSONResponse:
+    return JSONResponse({"errors": [{"message": message}]}, status_code=status)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """``receive`` for a request whose body was read already: the body once, then the rest."""
+    pending = True
+
+    async def replayed() -> Message:
+        nonlocal pending
+        if pending:
+            pending = False
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed

@@ -40,19 +40,19 @@ def error_response(error: OAuthError) -> JSONResponse:
     )
 
 
-async def _body(request: Request) -> bytes:
+async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
+    """The body, read at most ``limit`` bytes far (413 ``invalid_request`` beyond)."""
     length = request.headers.get("content-length")
-    if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
-        raise OAuthError(
-            "invalid_request", f"the request body must be at most {MAX_BODY} bytes", 413
-        )
+    too_large = OAuthError(
+        "invalid_request", f"the request body must be at most {limit} bytes", 413
+    )
+    if length is not None and (not length.isdigit() or int(length) > limit):
+        raise too_large
     body = bytearray()
     async for chunk in request.stream():  # chunked bodies have no length: stop at the limit
         body += chunk
-        if len(body) > MAX_BODY:
-            raise OAuthError(
-                "invalid_request", f"the request body must be at most {MAX_BODY} bytes", 413
-            )
+        if len(body) > limit:
+            raise too_large
     request._body = bytes(body)  # what request.body() / request.form() read from now on
     return request._body
 
@@ -82,7 +82,7 @@ async def read_json(request: Request) -> dict[str, Any]:
         raise OAuthError(
             "invalid_request", "the body must be JSON (Content-Type: application/json)"
         )
-    data = parse_json(await _body(request), "the body")
+    data = parse_json(await read_body(request), "the body")
     if not isinstance(data, dict):
         raise OAuthError("invalid_request", "the body must be a JSON object")
     return data
@@ -90,7 +90,7 @@ async def read_json(request: Request) -> dict[str, Any]:
 
 async def read_form(request: Request) -> FormData:
     """The form-encoded body (``application/x-www-form-urlencoded`` or multipart)."""
-    await _body(request)
+    await read_body(request)
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
         raise OAuthError(
