@@ -61,11 +61,24 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+DATABASE_FILES = ("arkitekt.db", "arkitekt.db-wal", "arkitekt.db-shm")
+
+
 def prepare_data_dir(config: ServerConfig) -> None:
-    """Create the data folder, private to this user."""
+    """Create the data folder and the database file, both private to this user (0700, 0600).
+
+    SQLite gives its -wal and -shm files the database file's mode; files an older version
+    created world-readable are narrowed here too.
+    """
     config.data_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(OSError):
         os.chmod(config.data_dir, 0o700)
+    database = config.data_dir / DATABASE_FILES[0]
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for name in DATABASE_FILES:
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(config.data_dir / name, 0o600)
 
 
 async def open_state(config: ServerConfig) -> ServerState:

@@ -83,4 +83,4 @@ class ServerConfig(BaseSettings):
         """The database URL, defaulting to ``sqlite+aiosqlite`` in the data folder."""
         if self.database_url:
             return self.database_url
-        return f"sqlite+aiosqlite:///{self.data_dir / 'arkitekt.db'}"
+        return f"sqlite+aiosqlite:///{self.data_dir / 'arkitekt.db'}"  # see app.DATABASE_FILES
