@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
@@ -117,7 +118,24 @@ def server(
 # -- users -----------------------------------------------------------------------------------------
 
 
-def _ask_password(name: str) -> str:
+PasswordStdin = Annotated[
+    bool,
+    typer.Option(
+        "--password-stdin",
+        help="Read the password from standard input (keeps it out of the shell history).",
+        metavar="",
+    ),
+]
+
+
+def _password(name: str, given: str | None, from_stdin: bool) -> str:
+    """The password from --password, standard input, or a prompt (asked twice)."""
+    if given is not None and from_stdin:
+        raise fail("give the password with --password or --password-stdin, not both", 2)
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if given is not None:
+        return given
     password: str = typer.prompt(f"Password for {name}", hide_input=True, confirmation_prompt=True)
     return password
 
@@ -131,13 +149,14 @@ def user_add(
     admin: Annotated[
         bool, typer.Option(help="Make the user an administrator.", metavar="")
     ] = False,
+    password_stdin: PasswordStdin = False,
     data_dir: DataDir = None,
 ) -> None:
     """Create a user."""
     from ..server.users import create_user
 
     config = _server_config(data_dir)
-    secret = password if password is not None else _ask_password(name)
+    secret = _password(name, password, password_stdin)
     _with_session(config, lambda s: create_user(s, name, secret, is_admin=admin))
     typer.echo(f"created user {name}")
 
@@ -189,13 +208,14 @@ def user_passwd(
     password: Annotated[
         str | None, typer.Option(help="The new password (prompted when missing).")
     ] = None,
+    password_stdin: PasswordStdin = False,
     data_dir: DataDir = None,
 ) -> None:
     """Set a user's password."""
     from ..server.users import set_password
 
     config = _server_config(data_dir)
-    secret = password if password is not None else _ask_password(name)
+    secret = _password(name, password, password_stdin)
     _with_session(config, lambda s: set_password(s, name, secret))
     typer.echo(f"password of {name} changed")
 
