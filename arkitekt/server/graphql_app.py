@@ -1,9 +1,10 @@
 """Serving a Strawberry schema the way every GraphQL API of this server is served.
 
-Authentication: ``Authorization: Bearer <access token>`` on HTTP (refused with 401 before
-Strawberry sees the request); on websockets the token in the connection-init payload
-(``{"authorization": "Bearer ..."}`` or ``{"token": "..."}``). Resolvers find the verified
-claims in ``info.context["claims"]`` and the server state in ``info.context["state"]``.
+Authentication: ``Authorization: Bearer <access token>`` of an existing, active user on HTTP
+(refused with 401 before Strawberry sees the request); on websockets the token in the
+connection-init payload (``{"authorization": "Bearer ..."}`` or ``{"token": "..."}``).
+Resolvers find the verified claims in ``info.context["claims"]`` and the server state in
+``info.context["state"]``.
 Both websocket subprotocols are served: ``graphql-transport-ws`` and the legacy ``graphql-ws``.
 """
 
@@ -21,7 +22,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.types import Info
 
-from .http import read_body
+from .http import bearer_user, read_body
 from .oauth import AccessClaims, OAuthError
 
 
@@ -78,15 +79,10 @@ class AuthenticatedGraphQL:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             request = Request(scope, receive)
-            token = bearer(request.headers.get("authorization"))
-            problem = "send 'Authorization: Bearer <access token>'" if token is None else None
-            if token is not None:
-                try:
-                    request.app.state.arkitekt.oauth.verify_access_token(token)
-                except OAuthError as e:
-                    problem = e.description
-            if problem is not None:
-                await _errors(problem, 401)(scope, receive, send)
+            try:  # a valid token of a user who still exists (and is active)
+                await bearer_user(request)
+            except OAuthError as e:
+                await _errors(e.description, 401)(scope, receive, send)
                 return
             try:  # bounded, and text: Strawberry would answer a non-UTF-8 body with a 500
                 body = await read_body(request, MAX_QUERY_BODY)

@@ -52,3 +52,15 @@ def test_a_body_too_large_is_refused_unread(standalone: TestServer, token: str, 
 def test_an_ordinary_query_still_works(standalone: TestServer, token: str, path: str) -> None:
     answer = _post(standalone, path, token, b'{"query": "{ __typename }"}')
     assert answer.status_code == 200 and answer.json()["data"]["__typename"] == "Query"
+
+
+@pytest.mark.parametrize("path", ENDPOINTS)
+def test_a_removed_users_token_is_refused(standalone: TestServer, path: str) -> None:
+    """Issue 11, finding 9: tokens of deleted users no longer work on GraphQL."""
+    standalone.add_user(f"gone{len(path)}")
+    with standalone.app(f"gone{len(path)}", "soon-gone") as app:
+        token = str(app.fakts.client.loaded_token)
+    assert _post(standalone, path, token, b'{"query": "{ __typename }"}').status_code == 200
+    standalone.cli("user", "remove", f"gone{len(path)}")
+    answer = _post(standalone, path, token, b'{"query": "{ __typename }"}')
+    assert answer.status_code == 401 and "no longer exists" in answer.text
