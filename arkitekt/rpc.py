@@ -125,15 +125,22 @@ async def afind(
     name: str | None = None,
     hash: str | None = None,
     search: str | None = None,
+    owner: str | None = None,
+    shared: bool = False,
     app: App | None = None,
 ) -> Node:
     """The one function you may call that matches every filter given.
+
+    Whose functions: by default your own apps'. Another user's function shared with you is
+    found only when you ask for it, with ``owner="bob"`` (bob's) or ``shared=True`` (anyone
+    who shares it with you); calls through the node go only to the providers found here,
+    so nobody can slip in by registering the same function.
 
     Raises :class:`~arkitekt.NodeNotFoundError` when none matches, or when several
     different functions do (pass ``node_id=`` then).
     """
     return await resolve_app(app, "find()").rpc.afind(
-        interface, node_id=node_id, name=name, hash=hash, search=search
+        interface, node_id=node_id, name=name, hash=hash, search=search, owner=owner, shared=shared
     )
 
 
@@ -145,12 +152,16 @@ async def afind_all(
     interface: str | None = None,
     name: str | None = None,
     search: str | None = None,
+    owner: str | None = None,
+    shared: bool = False,
     limit: int = 50,
     app: App | None = None,
 ) -> list[Node]:
-    """Every function you may call that matches (newest first)."""
+    """Every function you may call that matches (newest first): your own apps' functions,
+    or ``owner``'s shared with you, or (``shared=True``) every one you may use.
+    """
     return await resolve_app(app, "find_all()").rpc.afind_all(
-        interface=interface, name=name, search=search, limit=limit
+        interface=interface, name=name, search=search, owner=owner, shared=shared, limit=limit
     )
 
 

@@ -224,6 +224,15 @@ class TestServer:
             embedded, self.embedded = self.embedded, None
             embedded.stop()
 
+    def kill(self) -> None:
+        """Kill the standalone server with SIGKILL, as a crash would (no flush, no goodbye);
+        the data stays for a restart."""
+        if self.process is None:
+            raise RuntimeError(f"not a running standalone server ({self.mode})")
+        process, self.process = self.process, None
+        process.kill()
+        process.wait(10)
+
     def __enter__(self) -> TestServer:
         self.start()
         try:

@@ -208,12 +208,13 @@ async def test_share_template_opens_a_function_to_another_user(served: Any) -> N
     }
     node = gql(served.url, bob, "{ nodes { id providers } }")["data"]["nodes"]
     assert [n["providers"] for n in node] == [1]
-    call_id = gql(
-        served.url,
-        bob,
-        "mutation($n: ID!) { assign(node: $n, args: {x: 4}) { id } }",
-        n=node[0]["id"],
-    )["data"]["assign"]["id"]
+    assign = "mutation($n: ID!, $t: ID) { assign(node: $n, args: {x: 4}, template: $t) { id } }"
+    # a call goes to bob's own apps unless he names alice's template (sharing is not routing)
+    refused = gql(served.url, bob, assign, n=node[0]["id"])["errors"][0]["message"]
+    assert "no_provider" in refused
+    call_id = gql(served.url, bob, assign, n=node[0]["id"], t=template["id"])["data"]["assign"][
+        "id"
+    ]
     events = await _subscribe(served.url, bob, "graphql-ws", call_id)
     assert events[-1]["kind"] == "done" and events[-1]["values"] == [8]
     unshare = 'mutation($t: ID!) { unshareTemplate(template: $t, users: ["bob"]) { users } }'

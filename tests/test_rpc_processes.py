@@ -212,11 +212,14 @@ def test_sharing_a_function_with_another_user(server: TestServer, worker: Worker
     with easy("worker", url=server.url, mandate_key=server.key("alice")) as owner:
         assert owner.rpc.share("add", users=["bob"]) == ["bob"]
         with bob:
-            add = find(interface="add")
+            with pytest.raises(NodeNotFoundError, match="owner='alice'"):
+                find(interface="add")  # alice's is hers: bob names her to call it
+            add = find(interface="add", owner="alice")
+            assert add.owners == ["alice"]
             assert add(1, b=2) == 3
         assert owner.rpc.unshare("add", users=["bob"]) == []
         with bob, pytest.raises(NodeNotFoundError):
-            find(interface="add")
+            find(interface="add", owner="alice")
         with pytest.raises(NodeNotFoundError, match="no such user"):
             owner.rpc.share("add", users=["nobody"])
         with pytest.raises(TypeError, match="list of usernames"):

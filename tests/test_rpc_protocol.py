@@ -5,17 +5,15 @@ a raw websocket using the shared message models."""
 from __future__ import annotations
 
 import asyncio
-import json
-import uuid
+import time
 from typing import Any
 
-import httpx
 import pytest
 import websockets
-from servers import PASSWORD, Servers, TestServer
+from raw_protocol import closed_with, connect, new_id, token_for
+from servers import Servers, TestServer
 
 from arkitekt.protocol.messages import (
-    SERVER_FRAME,
     Assign,
     Assignment,
     Cancel,
@@ -23,7 +21,6 @@ from arkitekt.protocol.messages import (
     EventKind,
     Failed,
     Hello,
-    Message,
     Ping,
     Pong,
     Reauth,
@@ -32,72 +29,9 @@ from arkitekt.protocol.messages import (
     Report,
     TemplateIn,
     Watch,
-    Welcome,
     encode,
 )
 from arkitekt.services.rpc.definitions import define
-
-
-def token_for(url: str, username: str) -> str:
-    response = httpx.post(
-        f"{url}/f/token/",
-        data={
-            "grant_type": "password",
-            "username": username,
-            "password": PASSWORD,
-            "manifest": json.dumps({"identifier": f"raw-{username}", "version": "1"}),
-        },
-    )
-    assert response.status_code == 200, response.text
-    return str(response.json()["access_token"])
-
-
-def new_id() -> str:
-    return uuid.uuid4().hex
-
-
-class Raw:
-    """A hand-driven connection."""
-
-    def __init__(self, ws: Any) -> None:
-        self.ws = ws
-        self.inbox: list[Message] = []
-
-    async def send(self, *messages: Message) -> None:
-        await self.ws.send(encode(list(messages)))
-
-    async def expect(self, kind: type[Message], timeout: float = 5.0) -> Any:
-        async with asyncio.timeout(timeout):
-            while True:
-                for i, message in enumerate(self.inbox):
-                    if isinstance(message, kind):
-                        return self.inbox.pop(i)
-                frame = SERVER_FRAME.validate_json(await self.ws.recv())
-                for message in frame:
-                    if isinstance(message, Ping):
-                        await self.send(Pong())
-                    else:
-                        self.inbox.append(message)
-
-
-async def connect(url: str, token: str, **hello: Any) -> Raw:
-    ws = await websockets.connect(url.replace("http", "ws") + "/rekuest/ws")
-    raw = Raw(ws)
-    await raw.send(Hello(token=token, session=new_id(), **hello))
-    await raw.expect(Welcome)
-    return raw
-
-
-async def closed_with(ws: Any) -> tuple[int, str, str]:
-    """Read until the server closes; returns (close code, goodbye code, goodbye message)."""
-    goodbye = ("", "")
-    with pytest.raises(websockets.ConnectionClosed) as caught:
-        async with asyncio.timeout(10):
-            while True:
-                for message in json.loads(await ws.recv()):
-                    if message["type"] == "goodbye":
-                        goodbye = (message["code"], message["message"])
-    return caught.value.rcvd.code, *goodbye  # type: ignore[union-attr]
 
 
 def echo(text: str) -> str:
@@ -240,20 +174,28 @@ async def test_a_silent_client_is_disconnected(server: Any) -> None:
 
 async def test_an_expired_token_closes_the_link_unless_renewed(server: Any) -> None:
     raw = await connect(server.url, token_for(server.url, "alice"))
-    # renewing the token before it expires (3 s) keeps the link open past its first expiry
-    for step in range(8):
-        await asyncio.sleep(0.6)
-        await raw.send(Pong())
-        if step % 3 == 2:
-            await raw.send(Reauth(token=token_for(server.url, "alice")))
-    await raw.send(Ping())
-    await raw.expect(Pong)
-    # stop renewing (still answering): closed when the last token expires
-    with pytest.raises(websockets.ConnectionClosed) as caught:
-        async with asyncio.timeout(10):
-            while True:
-                await asyncio.sleep(0.3)
-                await raw.send(Pong())
+    first_expiry = time.monotonic() + 3  # the fixture's access tokens live 3 s
+
+    async def keep_answering() -> None:  # heartbeats time out after 1 s here
+        while True:
+            await raw.send(Pong())
+            await asyncio.sleep(0.3)
+
+    answering = asyncio.create_task(keep_answering())
+    try:
+        # renewing keeps the link open past the first token's expiry (a password login can
+        # take a while on a loaded machine: it runs beside the heartbeats)
+        while time.monotonic() < first_expiry + 1.5:
+            await raw.send(Reauth(token=await asyncio.to_thread(token_for, server.url, "alice")))
+        await raw.send(Ping())
+        await raw.expect(Pong)
+        # stop renewing (still answering): closed when the last token expires
+        with pytest.raises(websockets.ConnectionClosed) as caught:
+            async with asyncio.timeout(10):
+                while True:
+                    await raw.expect(Pong, timeout=10)
+    finally:
+        answering.cancel()
     assert caught.value.rcvd.code == 4001  # type: ignore[union-attr]
 
 

@@ -74,7 +74,7 @@ def test_two_users_share_a_function(
     with pytest.raises(NodeNotFoundError):
         find(interface="plugin-echo", app=bob)
     alice.rpc.share("plugin-echo", users=["bob"])
-    assert call(find(interface="plugin-echo", app=bob), "b") == "b"
+    assert call(find(interface="plugin-echo", owner="alice", app=bob), "b") == "b"
     assert arkitekt_server.url.startswith("http://127.0.0.1:")
 
 

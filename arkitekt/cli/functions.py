@@ -240,6 +240,10 @@ def call(
         list[str] | None,
         typer.Option("--arg", "-a", help="An argument as name=value (value parsed as JSON)."),
     ] = None,
+    owner: Annotated[
+        str | None,
+        typer.Option(help="Call this user's function (shared with you), not your own apps'."),
+    ] = None,
     url: Url = None,
     identifier: AppId = DEFAULT_APP,
     username: Username = None,
@@ -258,7 +262,7 @@ def call(
         kwargs[key] = _parse_value(value)
     try:
         with client_app(identifier, url, username=username, headless=headless, wait=wait):
-            node = find(interface=interface)
+            node = find(interface=interface, owner=owner)
             if node.is_generator:
                 for value in node.iterate(**kwargs):
                     typer.echo(_printable(value))
@@ -279,7 +283,7 @@ def nodes(
     wait: Wait = APPROVAL_WAIT,
     as_json: AsJson = False,
 ) -> None:
-    """List the functions you may call."""
+    """List the functions you may call: your own apps' and those shared with you (owners)."""
     from ..display import signature
     from ..rpc import find_all
 
@@ -290,11 +294,12 @@ def nodes(
                 "kind": n.definition.kind.value,
                 "signature": signature(n),
                 "description": n.description,
+                "owners": ", ".join(n.owners),
                 "id": n.id,
             }
-            for n in find_all(search=search)
+            for n in find_all(search=search, shared=True)
         ]
-    _print(records, ["name", "signature", "description", "id"], as_json, "no functions")
+    _print(records, ["name", "signature", "owners", "description", "id"], as_json, "no functions")
 
 
 def images(

@@ -88,16 +88,33 @@ class ErrorInfo(Message):
     traceback: str = ""
 
 
+MAX_KNOWN_CALLS = 100_000
+"""Most running calls an agent may list when it reconnects."""
+MAX_CHOSEN_TEMPLATES = 100
+"""Most templates one call or reservation may name."""
+
+
+class TemplateRef(Message):
+    """One way a node is offered: a template, under an interface name, by its owner."""
+
+    id: ID
+    interface: str
+    owner: str
+    """The username of the user whose app serves it."""
+
+
 class NodeInfo(Message):
-    """A node as the caller sees it."""
+    """A node as the caller found it."""
 
     id: ID
     hash: str
     definition: Definition
     interfaces: list[str] = []
-    """Interface names the node is offered under (by templates the caller may use)."""
+    """Interface names the node is offered under (by the templates found)."""
+    templates: list[TemplateRef] = []
+    """The templates the search matched: calls through this node go to these only."""
     providers: int = 0
-    """Agents connected right now that provide it to the caller."""
+    """Agents connected right now that provide it through those templates."""
 
 
 class TemplateInfo(Message):
@@ -119,7 +136,7 @@ class Hello(Message):
     instance_id: str = Field(default="default", min_length=1, max_length=200)
     session: ID
     """Stays the same across reconnects of one running app, so the server can resume it."""
-    known: list[ID] = []
+    known: Annotated[list[ID], Field(max_length=MAX_KNOWN_CALLS)] = []
     """Agent only: assignations it received and has not had its final report acknowledged."""
 
 
@@ -144,7 +161,13 @@ class Register(Message):
 
 
 class Find(Message):
-    """Look nodes up; every filter given must match."""
+    """Look nodes up; every filter given must match.
+
+    Whose templates are searched: by default the caller's own; ``owner`` names another user
+    (their templates shared with the caller); ``shared`` takes every template the caller may
+    use. A node found carries the templates that matched, and calls through it go to those only
+    (DESIGN §8: a caller's call reaches only a provider it chose).
+    """
 
     type: Literal["find"] = "find"
     rid: int
@@ -153,16 +176,22 @@ class Find(Message):
     interface: str | None = None
     name: str | None = None
     search: str | None = None
+    owner: str | None = None
+    shared: bool = False
     limit: int = Field(default=50, ge=1, le=500)
 
 
 class Assign(Message):
-    """Call a node (or a specific template, or through a reservation)."""
+    """Call a node through chosen templates, or through a reservation.
+
+    Without ``templates`` only the caller's own templates of the node take the call; another
+    user's template is used only when named here (or in the reservation).
+    """
 
     type: Literal["assign"] = "assign"
     id: ID
     node: ID | None = None
-    template: ID | None = None
+    templates: Annotated[list[ID], Field(max_length=MAX_CHOSEN_TEMPLATES)] | None = None
     reservation: ID | None = None
     args: dict[str, Any]
     parent: ID | None = None
@@ -192,7 +221,9 @@ class Reserve(Message):
     type: Literal["reserve"] = "reserve"
     id: ID
     node: ID
-    agents: list[ID] | None = None
+    templates: Annotated[list[ID], Field(max_length=MAX_CHOSEN_TEMPLATES)] | None = None
+    """Through these templates (the caller's own templates of the node when not given)."""
+    agents: Annotated[list[ID], Field(max_length=MAX_CHOSEN_TEMPLATES)] | None = None
     """Only these agents, when given."""
 
 
@@ -263,6 +294,9 @@ class Welcome(Message):
     heartbeat_interval: float
     heartbeat_timeout: float
     resumed: bool = False
+    server_time: float = 0.0
+    """The server's clock (seconds since the epoch) when it welcomed: callers mint their call
+    ids on it (:mod:`arkitekt.protocol.ids`)."""
 
 
 class Registered(Message):

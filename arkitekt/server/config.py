@@ -49,6 +49,13 @@ class ServerConfig(BaseSettings):
     rpc_reconnect_grace: float = 15.0
     """How long an agent may be away before its running calls end as lost (and a caller before
     its calls are cancelled)."""
+    rpc_call_id_window: float = 300.0
+    """Seconds either side of the server's clock a new call's (time-ordered) id may be minted
+    at. Ids admitted within it are remembered, so a reused id is refused at once; memory grows
+    with calls per second times this."""
+    rpc_history_max_backlog: int = 200_000
+    """Call history rows (calls, changes, events) that may wait to be stored while the database
+    is slow or unreachable; beyond, new calls are refused as ``busy``."""
     rpc_share_with_everyone: bool = False
     """Share newly registered functions with every user (by default only their owner sees them)."""
 

@@ -156,17 +156,17 @@ async def _functions(rpc: RpcState, user_id: str) -> list[FunctionRow]:
     found = await rpc.catalogue.find(user_id, limit=FUNCTIONS_SHOWN)
     return [
         FunctionRow(
-            name=str(definition.get("name") or ""),
-            description=str(definition.get("description") or ""),
-            interfaces=sorted(interfaces),
-            providers=rpc.broker.provider_count(node_id, user_id),
+            name=str(node.definition.get("name") or ""),
+            description=str(node.definition.get("description") or ""),
+            interfaces=node.interfaces,
+            providers=rpc.broker.provider_count(node.id, user_id),
         )
-        for node_id, _, definition, interfaces in found
+        for node in found
     ]
 
 
 async def _calls(state: ServerState, rpc: RpcState, user_id: str) -> list[CallRow]:
-    await rpc.recorder.flush()  # calls are written behind: show the ones just made too
+    await rpc.recorder.flush_for_reading()  # calls are written behind: show the ones just made too
     query = (
         select(Assignation, Node.name)
         .join(Node, Node.id == Assignation.node_id)

@@ -54,4 +54,4 @@ def test_alice_shares_with_bob(arkitekt_app_factory: AppFactory) -> None:
     with pytest.raises(NodeNotFoundError):  # alice's functions are hers until she shares
         find(interface="greet", app=bob)
     assert alice.rpc.share("greet", users=["bob"]) == ["bob"]
-    assert call(find(interface="greet", app=bob), "Bob") == "Hello Bob!"
+    assert call(find(interface="greet", owner="alice", app=bob), "Bob") == "Hello Bob!"

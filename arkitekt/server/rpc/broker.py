@@ -21,14 +21,26 @@ Grace windows
     cancelled and its reservations end.
 
 Calls
-    Ids are chosen by the client: an id in use is refused (``duplicate``), so re-sending an
-    ``Assign`` after a reconnect cannot run a call twice. A call goes to the least loaded
-    connected agent that provides the function to the caller (round robin between equals), or
-    waits on its reservation until one connects; without a reservation and a provider it is
-    refused (``no_provider``). A call's events have increasing indexes from 0; every one is
-    recorded, and all but ``assigned`` go to the caller (when connected) and to listeners;
-    a final event ends the call. Cancelling reaches the calls made from inside it too.
-    A caller's ``Watch`` replays what it missed, from memory or from the database.
+    Ids are chosen by the client, time-ordered (:mod:`arkitekt.protocol.ids`): an id taken
+    before is refused (``duplicate``) however long ago, from memory (:mod:`.call_ids`), so
+    re-sending an ``Assign`` after a reconnect cannot run a call twice, and one user cannot
+    reuse another's id; an id minted too far from the server's clock is refused
+    (``expired_id``). A broker of several replicas must hold the window of ids in common.
+    A call goes only to a provider its caller chose (DESIGN §8): the templates the ``Assign``
+    or its reservation names, if shared with the caller, else the caller's own templates of
+    the node; among those, the least loaded connected agent (round robin between equals).
+    With no such agent it waits on its reservation until one connects; without a reservation
+    it is refused (``no_provider``).
+    A call's events have increasing indexes from 0; every one is recorded, and all but
+    ``assigned`` go to the caller (when connected) and to listeners; a final event ends the
+    call. Cancelling reaches the calls made from inside it too.
+    A caller's ``Watch`` replays what it missed, from memory or from the database. While the
+    history recorder cannot keep up (database slow or down), new calls are refused (``busy``).
+
+Restarts
+    Calls an earlier run left unfinished are taken back at start (:meth:`Broker.recover`): each
+    continues on its agent when that registers again still knowing it, and otherwise ends as
+    ``lost`` within ``reconnect_grace``; never re-run.
 
 Never awaiting the database on the hot path
     ``assign``, ``cancel``, agent reports and event delivery do not wait for storage: the
@@ -46,6 +58,7 @@ from arkitekt.protocol.messages import Assign, Cancel, Event, Message
 
 from .calls import LiveCall
 from .catalogue import TemplateRoute
+from .recovery import StoredCall
 from .sessions import Peer
 
 __all__ = ["Broker", "Peer"]
@@ -105,11 +118,17 @@ class Broker(Protocol):
         ...
 
     def provider_count(self, node_id: str, user_id: str) -> int:
-        """How many connected agents provide the function to the user."""
+        """How many connected agents offer the function to the user through any template the
+        user may use (what listings show; routing needs the caller's choice too)."""
         ...
 
     def online_agents(self) -> set[str]:
         """Ids of the agents connected right now."""
+        ...
+
+    def recover(self, stored: list[StoredCall]) -> int:
+        """At start: take back the calls an earlier run left unfinished, so each ends for its
+        caller (see :mod:`.recovery`); returns how many wait for their agents."""
         ...
 
     def shutdown(self) -> None:

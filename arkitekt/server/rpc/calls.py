@@ -129,6 +129,18 @@ class Calls:
             }
         )
 
+    def restore(self, call: LiveCall) -> LiveCall:
+        """A call an earlier run of the server left unfinished (stored already): live again,
+        with no caller connected until one watches it."""
+        self._calls[call.id] = call
+        return call
+
+    def resume(self, call: LiveCall, route: TemplateRoute, agent: LiveAgent) -> None:
+        """A restored call continues on the agent that still runs it (nothing is re-sent)."""
+        call.template = route
+        call.agent = agent
+        agent.inflight.add(call.id)
+
     def start(self, call: LiveCall, route: TemplateRoute, agent: LiveAgent) -> None:
         call.template = route
         call.agent = agent
@@ -181,6 +193,31 @@ class Calls:
         """End a call that is not running anywhere (queued, or its agent is away)."""
         call.cancel_requested = True
         self.emit(call, EventKind.CANCELLED, message=reason)
+
+    def reject(self, call_id: str) -> None:
+        """The call's id turned out to be stored already (the recorder's durable check): it
+        ends for its caller as a ``duplicate`` refusal, its agent is asked to stop, and it is
+        forgotten (nothing more of it is stored)."""
+        call = self._calls.pop(call_id, None)
+        if call is None or call.final:
+            return
+        call.final = True
+        if call.agent is not None:
+            call.agent.inflight.discard(call.id)
+            if call.agent.peer is not None:
+                call.agent.peer.send(Interrupt(assignation=call.id))
+        caller = self._sessions.caller(call.caller)
+        if caller is not None:
+            caller.calls.discard(call.id)
+        peer = self._sessions.caller_peer(call.caller)
+        if peer is not None:
+            peer.send(
+                Failed(
+                    assignation=call.id,
+                    code="duplicate",
+                    message="an assignation with this id exists already",
+                )
+            )
 
     def lose(self, agent: LiveAgent, message: str) -> None:
         """The agent is gone for good: its unfinished calls end as ``lost``."""

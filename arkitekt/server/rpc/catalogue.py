@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import exists, or_, select, update
 
-from arkitekt.protocol.messages import NodeInfo, TemplateIn
+from arkitekt.protocol.messages import NodeInfo, TemplateIn, TemplateRef
 from arkitekt.protocol.ports import Definition
 
 from ..db import Database
@@ -252,16 +252,26 @@ class Catalogue:
         self,
         user_id: str,
         *,
+        owner_id: str | None = None,
         node: str | None = None,
         hash: str | None = None,
         interface: str | None = None,
         name: str | None = None,
         search: str | None = None,
         limit: int = 50,
-    ) -> list[tuple[str, str, dict[str, Any], list[str]]]:
-        """Nodes the user may call: (id, hash, definition, interfaces)."""
-        query = select(Node, Template.interface).join(Template, Template.node_id == Node.id)
-        query = query.where(visible_to(user_id))
+    ) -> list[FoundNode]:
+        """Nodes the user may call, with the templates that offer them to the user (only the
+        templates of ``owner_id``, when given), newest first."""
+        from ..models import User
+
+        query = (
+            select(Node, Template.id, Template.interface, User.username)
+            .join(Template, Template.node_id == Node.id)
+            .join(User, User.id == Template.user_id)
+            .where(visible_to(user_id))
+        )
+        if owner_id is not None:
+            query = query.where(Template.user_id == owner_id)
         if node is not None:
             query = query.where(Node.id == node)
         if hash is not None:
@@ -273,35 +283,60 @@ class Catalogue:
         if search is not None:
             pattern = f"%{search}%"
             query = query.where(or_(Node.name.ilike(pattern), Node.description.ilike(pattern)))
-        query = query.order_by(Node.created_at.desc())
-        found: dict[str, tuple[str, str, dict[str, Any], list[str]]] = {}
+        query = query.order_by(Node.created_at.desc(), Node.id, Template.id)
+        found: dict[str, FoundNode] = {}
         async with self.db.new_session() as s:
-            for row in await s.execute(query):
-                n, iface = row[0], row[1]
-                entry = found.setdefault(n.id, (n.id, n.hash, n.definition, []))
-                if iface not in entry[3]:
-                    entry[3].append(iface)
-                if len(found) > limit:
-                    break
-        return list(found.values())[:limit]
+            for n, template_id, iface, owner in await s.execute(query):
+                entry = found.get(n.id)
+                if entry is None:
+                    if len(found) == limit:
+                        break
+                    entry = found[n.id] = FoundNode(n.id, n.hash, n.definition)
+                entry.templates.append(TemplateRef(id=template_id, interface=iface, owner=owner))
+        return list(found.values())
 
-    async def node_visible(self, user_id: str, node_id: str) -> bool:
-        query = (
-            select(Template.id)
-            .where(Template.node_id == node_id)
-            .where(visible_to(user_id))
-            .limit(1)
-        )
+    async def user_id(self, username: str) -> str | None:
+        """The id of an active user, by name."""
+        from ..models import User
+
         async with self.db.new_session() as s:
-            return (await s.scalar(query)) is not None
+            return await s.scalar(
+                select(User.id).where(User.username == username, User.is_active.is_(True))
+            )
+
+    async def usable_templates(
+        self, user_id: str, node_id: str, templates: list[str] | None
+    ) -> set[str]:
+        """Of the node's templates, the ``templates`` the user may use (their own, when None)."""
+        query = select(Template.id).where(Template.node_id == node_id)
+        if templates is None:
+            query = query.where(Template.user_id == user_id)
+        else:
+            query = query.where(Template.id.in_(templates), visible_to(user_id))
+        async with self.db.new_session() as s:
+            return set(await s.scalars(query))
 
 
-def node_info(row: tuple[str, str, dict[str, Any], list[str]], providers: int) -> NodeInfo:
-    node_id, node_hash, definition, interfaces = row
+@dataclass
+class FoundNode:
+    """A node a search found, and the templates that offer it to the searcher."""
+
+    id: str
+    hash: str
+    definition: dict[str, Any]
+    templates: list[TemplateRef] = field(default_factory=list)
+
+    @property
+    def interfaces(self) -> list[str]:
+        return sorted({t.interface for t in self.templates})
+
+
+def node_info(found: FoundNode, providers: int) -> NodeInfo:
     return NodeInfo(
-        id=node_id,
-        hash=node_hash,
-        definition=Definition.model_validate(definition),
-        interfaces=sorted(interfaces),
+        id=found.id,
+        hash=found.hash,
+        definition=Definition.model_validate(found.definition),
+        interfaces=found.interfaces,
+        templates=found.templates,
         providers=providers,
     )

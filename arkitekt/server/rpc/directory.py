@@ -1,11 +1,14 @@
 """The directory: what is provided. Agents register their templates, owners share them, and
-callers find functions, each with how many connected agents provide it to them.
+callers find functions, each with the templates found and how many connected agents provide it
+through them.
 
 The catalogue stores templates and shares (the slow path, awaited here: none of these messages is
 per call); routing learns the result at once.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from arkitekt.protocol.messages import (
     Failed,
@@ -20,14 +23,23 @@ from arkitekt.protocol.messages import (
 
 from .catalogue import Catalogue, node_info
 from .routing import Routing
-from .sessions import Peer, Sessions
+from .sessions import LiveAgent, Peer, Sessions
 
 
 class Directory:
-    def __init__(self, sessions: Sessions, routing: Routing, catalogue: Catalogue) -> None:
+    def __init__(
+        self,
+        sessions: Sessions,
+        routing: Routing,
+        catalogue: Catalogue,
+        *,
+        on_registered: Callable[[LiveAgent, Peer], None],
+    ) -> None:
         self._sessions = sessions
         self._routing = routing
         self._catalogue = catalogue
+        self._on_registered = on_registered
+        """Told each agent that registered, with its connection (before any later message)."""
 
     async def register(self, peer: Peer, message: Register) -> None:
         """The peer becomes (or stays) its session's agent, providing these templates."""
@@ -50,6 +62,7 @@ class Directory:
         agent = self._sessions.bind_agent(peer, agent_id)
         agent.routes = {route.id: route for route, _ in routes}
         self._routing.add(agent)
+        self._on_registered(agent, peer)
         peer.send(
             Registered(
                 rid=message.rid,
@@ -83,9 +96,19 @@ class Directory:
         )
 
     async def find(self, peer: Peer, message: Find) -> None:
-        """Functions visible to the peer's user, with their live provider counts."""
-        rows = await self._catalogue.find(
+        """Functions the peer's user may call, through the templates the search chose: the
+        user's own by default, one other user's (``owner``), or all shared (``shared``)."""
+        owner_id: str | None = peer.user_id
+        if message.owner is not None:
+            owner_id = await self._catalogue.user_id(message.owner)
+            if owner_id is None:
+                peer.send(Found(rid=message.rid, nodes=[]))  # unknown and unshared look alike
+                return
+        elif message.shared:
+            owner_id = None
+        found = await self._catalogue.find(
             peer.user_id,
+            owner_id=owner_id,
             node=message.node,
             hash=message.hash,
             interface=message.interface,
@@ -93,5 +116,15 @@ class Directory:
             search=message.search,
             limit=message.limit,
         )
-        nodes = [node_info(row, self._routing.provider_count(row[0], peer.user_id)) for row in rows]
+        nodes = [
+            node_info(
+                node,
+                len(
+                    self._routing.providers(
+                        node.id, peer.user_id, templates={t.id for t in node.templates}
+                    )
+                ),
+            )
+            for node in found
+        ]
         peer.send(Found(rid=message.rid, nodes=nodes))

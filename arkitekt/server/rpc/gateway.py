@@ -109,6 +109,7 @@ async def endpoint(websocket: WebSocket) -> None:
                 heartbeat_interval=rpc.heartbeat_interval,
                 heartbeat_timeout=rpc.heartbeat_timeout,
                 resumed=resumed,
+                server_time=time.time(),
             )
         )
         if hello.known or resumed:
@@ -175,6 +176,7 @@ async def _authenticate(state: Any, hello: Hello, link: Link) -> tuple[Peer | No
         session=hello.session,
         send=link.send,
         close=link.close,
+        known=frozenset(hello.known),
     )
     return peer, float(claims.expires_at)
 

@@ -18,11 +18,13 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 import strawberry
+from pydantic import ValidationError
 from sqlalchemy import select
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from arkitekt.protocol.ids import time_ordered_id
 from arkitekt.protocol.messages import FINAL_EVENTS, Assign, Cancel, Event, Failed, Message
 
 from ..graphql_app import AuthenticatedGraphQL, claims_of, state_of
@@ -145,19 +147,19 @@ def _assignation(row: AssignationRow, node_name: str) -> AssignationType:
 
 async def _nodes(info: Info, **filters: Any) -> list[NodeType]:
     state, claims = _state(info), _claims(info)
-    rows = await state.rpc.catalogue.find(claims.user_id, **filters)
+    found = await state.rpc.catalogue.find(claims.user_id, **filters)
     return [
         NodeType(
-            id=strawberry.ID(node_id),
-            hash=node_hash,
-            name=str(definition.get("name", "")),
-            description=definition.get("description"),
-            kind=str(definition.get("kind", "function")),
-            definition=definition,
-            interfaces=sorted(interfaces),
-            providers=state.rpc.broker.provider_count(node_id, claims.user_id),
+            id=strawberry.ID(node.id),
+            hash=node.hash,
+            name=str(node.definition.get("name", "")),
+            description=node.definition.get("description"),
+            kind=str(node.definition.get("kind", "function")),
+            definition=node.definition,
+            interfaces=node.interfaces,
+            providers=state.rpc.broker.provider_count(node.id, claims.user_id),
         )
-        for node_id, node_hash, definition, interfaces in rows
+        for node in found
     ]
 
 
@@ -229,7 +231,7 @@ class Query:
         self, info: Info, status: str | None = None, limit: int = 50, offset: int = 0
     ) -> list[AssignationType]:
         state, claims = _state(info), _claims(info)
-        await state.rpc.recorder.flush()
+        await state.rpc.recorder.flush_for_reading()
         query = (
             select(AssignationRow, NodeRow.name)
             .join(NodeRow, NodeRow.id == AssignationRow.node_id)
@@ -248,7 +250,7 @@ class Query:
     @strawberry.field
     async def assignation(self, info: Info, id: strawberry.ID) -> AssignationType | None:
         state, claims = _state(info), _claims(info)
-        await state.rpc.recorder.flush()
+        await state.rpc.recorder.flush_for_reading()
         async with state.db.new_session() as s:
             row = await s.get(AssignationRow, str(id))
             if row is None or row.user_id != claims.user_id:
@@ -339,8 +341,17 @@ async def _client_pk(info: Info) -> str:
 @strawberry.type
 class Mutation(SharingMutation):
     @strawberry.mutation
-    async def assign(self, info: Info, node: strawberry.ID, args: JSON) -> AssignationType:
-        """Call a function; follow it with ``assignationEvents`` or ``assignation``."""
+    async def assign(
+        self,
+        info: Info,
+        node: strawberry.ID,
+        args: JSON,
+        template: strawberry.ID | None = None,
+    ) -> AssignationType:
+        """Call a function; follow it with ``assignationEvents`` or ``assignation``.
+
+        It goes to your own apps' templates of the node, or, to call another user's function
+        shared with you, to the ``template`` you name (see ``templates``)."""
         from arkitekt.errors import ArgumentError
         from arkitekt.protocol.codec import ashrink_args
         from arkitekt.protocol.ports import Definition
@@ -352,7 +363,7 @@ class Mutation(SharingMutation):
             raise ValueError("no such function")
         if not isinstance(args, dict):
             raise ValueError("args must be an object of argument name -> value")
-        definition = Definition.model_validate(found[0][2])
+        definition = Definition.model_validate(found[0].definition)
         # the same checks a Python caller makes before sending (types, required, unknown)
         try:
             payload = await ashrink_args(definition, (), dict(args), types=TypeRegistry())
@@ -360,8 +371,13 @@ class Mutation(SharingMutation):
             raise ValueError(str(e)) from None
         refusals: list[Failed] = []
         peer = _http_peer(claims, await _client_pk(info), refusals)
-        call_id = uuid.uuid4().hex
-        state.rpc.broker.assign(peer, Assign(id=call_id, node=str(node), args=payload))
+        call_id = time_ordered_id()
+        templates = None if template is None else [str(template)]
+        try:
+            message = Assign(id=call_id, node=str(node), templates=templates, args=payload)
+        except ValidationError:
+            raise ValueError("template must be a template id") from None
+        state.rpc.broker.assign(peer, message)
         if refusals:
             raise ValueError(f"{refusals[0].code}: {refusals[0].message}")
         call = state.rpc.broker.call(call_id)
@@ -407,7 +423,7 @@ class Subscription:
         call_id = str(assignation)
         call = broker.call(call_id)
         if call is None:
-            await state.rpc.recorder.flush()
+            await state.rpc.recorder.flush_for_reading()
             async with state.db.new_session() as s:
                 row = await s.get(AssignationRow, call_id)
                 if row is None or row.user_id != claims.user_id:

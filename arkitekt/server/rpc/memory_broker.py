@@ -37,10 +37,12 @@ from arkitekt.protocol.messages import (
 )
 
 from .broker import Broker
+from .call_ids import RecentCallIds
 from .calls import Calls, LiveCall
 from .catalogue import Catalogue, TemplateRoute
 from .directory import Directory
 from .recorder import Recorder
+from .recovery import Recovery, StoredCall
 from .replay import Replay
 from .reservations import Reservations
 from .routing import Routing
@@ -58,10 +60,12 @@ class InMemoryBroker(Broker):
         recorder: Recorder,
         *,
         reconnect_grace: float,
+        call_ids: RecentCallIds,
         keep_finished: float = 60.0,
     ) -> None:
         self.catalogue = catalogue
         self.recorder = recorder
+        self._call_ids = call_ids
         self.reconnect_grace = reconnect_grace
         self._sessions = Sessions(
             reconnect_grace=reconnect_grace,
@@ -72,7 +76,11 @@ class InMemoryBroker(Broker):
         self._calls = Calls(self._sessions, recorder, keep_finished=keep_finished)
         self._reservations = Reservations(self._sessions, self._routing, self._calls, catalogue)
         self._replay = Replay(self._sessions, self._calls, catalogue, recorder)
-        self._directory = Directory(self._sessions, self._routing, catalogue)
+        self._directory = Directory(
+            self._sessions, self._routing, catalogue, on_registered=self._registered
+        )
+        self._recovery = Recovery(self._calls, grace=reconnect_grace)
+        recorder.on_rejected(self._ids_taken)
 
     # -- read by the GraphQL API and the dashboard -----------------------------------------------
 
@@ -89,7 +97,7 @@ class InMemoryBroker(Broker):
         return self._sessions.online_agents()
 
     def provider_count(self, node_id: str, user_id: str) -> int:
-        return self._routing.provider_count(node_id, user_id)
+        return self._routing.offered_count(node_id, user_id)
 
     # -- connections -----------------------------------------------------------------------------
 
@@ -121,6 +129,22 @@ class InMemoryBroker(Broker):
         for reservation_id in list(caller.reservations):
             self._end_reservation(reservation_id)
 
+    def recover(self, stored: list[StoredCall]) -> int:
+        """Take back the calls an earlier run left unfinished (see :mod:`.recovery`)."""
+        for call in stored:
+            self._call_ids.remember(call.id)
+        return self._recovery.adopt(stored)
+
+    def _registered(self, agent: LiveAgent, peer: Peer) -> None:
+        self._recovery.agent_back(agent, peer.known)
+
+    def _ids_taken(self, call_ids: list[str]) -> None:
+        for call_id in call_ids:
+            call = self._calls.get(call_id)
+            if call is not None:
+                self._reservations.drop_waiting(call)
+            self._calls.reject(call_id)
+
     def _agent_gone(self, agent: LiveAgent) -> None:
         self._calls.lose(
             agent,
@@ -135,6 +159,7 @@ class InMemoryBroker(Broker):
     def shutdown(self) -> None:
         """The server is stopping: cancel the grace timers."""
         self._sessions.shutdown()
+        self._recovery.shutdown()
 
     # -- messages --------------------------------------------------------------------------------
 
@@ -171,6 +196,13 @@ class InMemoryBroker(Broker):
         if message.id in self._calls:
             refuse("duplicate", "an assignation with this id exists already")
             return
+        id_refused = self._call_ids.refusal(message.id)
+        if id_refused is not None:
+            refuse(*id_refused)
+            return
+        if self.recorder.overloaded:
+            refuse("busy", "the server is behind storing calls; try again shortly")
+            return
         if message.parent is not None:
             parent = self._calls.get(message.parent)
             if parent is None or parent.agent is None or parent.agent.peer is not peer:
@@ -178,20 +210,21 @@ class InMemoryBroker(Broker):
                 return
         reservation = None
         node_id = message.node
+        templates = frozenset(message.templates) if message.templates is not None else None
         if message.reservation is not None:
             reservation = self._reservations.mine(message.reservation, peer.user_id)
             if reservation is None:
                 refuse("not_found", "no such reservation (it may have ended)")
                 return
-            node_id = reservation.node_id
-        elif message.template is not None:
-            template = self._routing.template(message.template)
-            if template is None or not template.usable_by(peer.user_id):
+            node_id, templates = reservation.node_id, reservation.templates
+        elif node_id is None and message.templates:
+            first = self._routing.template(message.templates[0])
+            node_id = first.node_id if first is not None else None
+            if node_id is None:
                 refuse("no_provider", "no connected agent provides this template")
                 return
-            node_id = template.node_id
         if node_id is None:
-            refuse("bad_request", "give a node, a template or a reservation")
+            refuse("bad_request", "give a node, templates or a reservation")
             return
         call = LiveCall(
             id=message.id,
@@ -205,16 +238,22 @@ class InMemoryBroker(Broker):
         choice = self._routing.choose(
             node_id,
             peer.user_id,
-            template_id=message.template,
+            templates=templates,
             among=reservation.agents if reservation is not None else None,
         )
         if choice is None and reservation is None:
             refuse(
                 "no_provider",
                 "no connected agent provides this function to you "
-                "(start an agent, or reserve it to wait for one)",
+                + (
+                    "through the templates you chose (find it again?)"
+                    if templates is not None
+                    else "from your own apps (to call another user's, find it with owner= "
+                    "or shared=True)"
+                ),
             )
             return
+        self._call_ids.remember(call.id)
         self._calls.add(call, peer.app_identifier)
         if choice is None:
             assert reservation is not None

@@ -50,7 +50,7 @@ class Replay:
 
         from .models import Assignation, AssignationEvent
 
-        await self._recorder.flush()
+        await self._recorder.flush_for_reading()
         async with self._catalogue.db.new_session() as s:
             owner = await s.scalar(select(Assignation.user_id).where(Assignation.id == call_id))
             if owner != user_id:

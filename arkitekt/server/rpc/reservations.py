@@ -1,6 +1,7 @@
 """Reservations: a caller's standing claim on a function, whether or not anyone provides it yet.
 
-A reservation names a node (and optionally the agents allowed to run it). Its caller is told how
+A reservation names a node, the templates it goes through (the caller's own when it names
+none, as for a call) and optionally the agents allowed to run it. Its caller is told how
 many agents provide it, each time that changes. Calls made through a reservation while nobody
 provides it wait in its queue and start, in order, as soon as a provider connects; they are
 cancelled when the reservation ends.
@@ -26,6 +27,8 @@ class LiveReservation:
     user_id: str
     caller: SessionKey
     node_id: str
+    templates: frozenset[str] | None
+    """The templates its calls go through; None: the user's own templates of the node."""
     agents: set[str] | None
     waiting: deque[str] = field(default_factory=deque)
 
@@ -59,8 +62,21 @@ class Reservations:
                 peer.send(Failed(reservation=message.id, code="duplicate", message="id in use"))
                 return
             existing.caller = peer.key
-        elif not await self._catalogue.node_visible(peer.user_id, message.node):
-            peer.send(Failed(reservation=message.id, code="not_found", message="no such function"))
+        elif not await self._catalogue.usable_templates(
+            peer.user_id, message.node, message.templates
+        ):
+            peer.send(
+                Failed(
+                    reservation=message.id,
+                    code="not_found",
+                    message="no such function"
+                    + (
+                        " through the templates you chose"
+                        if message.templates is not None
+                        else " among your own (name another user's templates to reserve theirs)"
+                    ),
+                )
+            )
             return
         else:
             existing = LiveReservation(
@@ -68,6 +84,7 @@ class Reservations:
                 user_id=peer.user_id,
                 caller=peer.key,
                 node_id=message.node,
+                templates=(frozenset(message.templates) if message.templates is not None else None),
                 agents=set(message.agents) if message.agents else None,
             )
             self._reservations[message.id] = existing
@@ -92,7 +109,7 @@ class Reservations:
 
     def status(self, reservation: LiveReservation) -> ReservationStatus:
         providers = self._routing.providers(
-            reservation.node_id, reservation.user_id, reservation.agents
+            reservation.node_id, reservation.user_id, reservation.templates, reservation.agents
         )
         return ReservationStatus(reservation=reservation.id, providers=len(providers))
 
@@ -123,7 +140,10 @@ class Reservations:
                 if call is None or call.final:
                     continue
                 choice = self._routing.choose(
-                    call.node_id, call.user_id, template_id=None, among=reservation.agents
+                    call.node_id,
+                    call.user_id,
+                    templates=reservation.templates,
+                    among=reservation.agents,
                 )
                 if choice is None:
                     reservation.waiting.appendleft(call.id)

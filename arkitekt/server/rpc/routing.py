@@ -1,8 +1,10 @@
 """Routing: which connected agents provide which function, and which one takes a call.
 
-A call names a node (a function); agents provide it through templates. Among the agents that
-provide it to the caller (their template is shared with the caller, or the caller owns it), the
-least loaded takes the call; ties go round robin, so equal agents share the work.
+A call names a node (a function); agents provide it through templates. A call goes only to a
+provider its caller chose (DESIGN §8): the templates it names, if they are shared with the
+caller, or else the caller's own templates of the node. Sharing a template lets others call it
+when they name it; it never lets it receive calls meant for someone else's. Among the chosen
+providers the least loaded takes the call; ties go round robin, so equal agents share the work.
 """
 
 from __future__ import annotations
@@ -57,28 +59,41 @@ class Routing:
         )
 
     def providers(
-        self, node_id: str, user_id: str, among: Collection[str] | None = None
+        self,
+        node_id: str,
+        user_id: str,
+        templates: Collection[str] | None = None,
+        among: Collection[str] | None = None,
     ) -> set[str]:
-        """Ids of the connected agents providing the node to the user (only those ``among``, if
-        given and not empty)."""
+        """Ids of the connected agents a call of the user would be routed to (see
+        :meth:`choose`)."""
         return {
             agent.id
             for route, agent in self._providers.get(node_id, ())
-            if route.usable_by(user_id) and (not among or agent.id in among)
+            if _chosen(route, user_id, templates) and (not among or agent.id in among)
         }
 
-    def provider_count(self, node_id: str, user_id: str) -> int:
-        return len(self.providers(node_id, user_id))
+    def offered_count(self, node_id: str, user_id: str) -> int:
+        """How many connected agents offer the node to the user through any template the user
+        may use (their own or shared with them): what a listing shows."""
+        return len(
+            {
+                agent.id
+                for route, agent in self._providers.get(node_id, ())
+                if route.usable_by(user_id)
+            }
+        )
 
     def choose(
         self,
         node_id: str,
         user_id: str,
-        template_id: str | None = None,
+        templates: Collection[str] | None = None,
         among: Collection[str] | None = None,
     ) -> Provider | None:
-        """The provider to take a call: of the given template (if any), on one of the agents
-        ``among`` (if given and not empty), the least loaded, round robin between equals."""
+        """The provider to take a call of the user: through one of ``templates`` that the user
+        may use (or, when None, one of the user's own templates), on one of the agents ``among``
+        (if given and not empty), the least loaded, round robin between equals."""
         best: Provider | None = None
         best_load = -1
         candidates = self._providers.get(node_id, ())
@@ -86,9 +101,7 @@ class Routing:
         count = len(candidates)
         for i in range(count):
             route, agent = candidates[(offset + i) % count]
-            if template_id is not None and route.id != template_id:
-                continue
-            if not route.usable_by(user_id):
+            if not _chosen(route, user_id, templates):
                 continue
             if among and agent.id not in among:
                 continue
@@ -98,3 +111,11 @@ class Routing:
                 if load == 0:
                     break
         return best
+
+
+def _chosen(route: TemplateRoute, user_id: str, templates: Collection[str] | None) -> bool:
+    """Whether a call of the user may go through this template: one it named and may use, or
+    (naming none) one of its own."""
+    if templates is None:
+        return route.owner_id == user_id
+    return route.id in templates and route.usable_by(user_id)

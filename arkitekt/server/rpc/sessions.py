@@ -39,6 +39,8 @@ class Peer:
     send: Callable[[Message], None]
     close: Callable[[int, str], None]
     agent: LiveAgent | None = None
+    known: frozenset[str] = frozenset()
+    """The calls the app still ran when it connected (``Hello.known``)."""
 
     @property
     def key(self) -> SessionKey:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 
 from ..config import ServerConfig
 from ..db import Database
 from .broker import Broker
+from .call_ids import RecentCallIds
 from .catalogue import Catalogue
 from .memory_broker import InMemoryBroker
 from .recorder import Recorder
+from .recovery import unfinished_calls
+
+logger = logging.getLogger("arkitekt.server.rpc")
 
 
 @dataclass
@@ -24,14 +30,26 @@ class RpcState:
     async def start(cls, config: ServerConfig, db: Database) -> RpcState:
         catalogue = Catalogue(db, share_with_everyone=config.rpc_share_with_everyone)
         await catalogue.reset_connections()
-        recorder = Recorder(db)
+        recorder = Recorder(db, max_backlog=config.rpc_history_max_backlog)
+        call_ids = RecentCallIds(config.rpc_call_id_window)
+        for call_id in await recorder.stored_ids_since(time.time() - config.rpc_call_id_window):
+            call_ids.remember(call_id)  # taken before a restart: still refused
         recorder.start()
         broker = InMemoryBroker(
             catalogue,
             recorder,
             reconnect_grace=config.rpc_reconnect_grace,
+            call_ids=call_ids,
             keep_finished=2 * config.rpc_reconnect_grace,
         )
+        orphans = broker.recover(await unfinished_calls(db))
+        if orphans:
+            logger.warning(
+                "%d calls were running when the server last stopped: waiting up to %g s for "
+                "their agents",
+                orphans,
+                config.rpc_reconnect_grace,
+            )
         return cls(
             broker=broker,
             catalogue=catalogue,

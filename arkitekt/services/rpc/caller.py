@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator
@@ -25,6 +26,7 @@ from ...errors import (
     RemoteCancelledError,
     remote_error,
 )
+from ...protocol.ids import time_ordered_id
 from ...protocol.messages import (
     FINAL_EVENTS,
     Assign,
@@ -65,6 +67,7 @@ class PendingCall:
         "label",
         "last_index",
         "message",
+        "renamed",
         "resent",
     )
 
@@ -74,6 +77,7 @@ class PendingCall:
         self.last_index = -1
         self.confirmed = False
         self.resent = False
+        self.renamed = False
         self.cancelled = False
         self._items: deque[Event | Failed] = deque()
         self._waiter: asyncio.Future[None] | None = None
@@ -161,6 +165,15 @@ class Caller:
                 return
             if message.code == "duplicate" and call.resent:
                 return  # it did arrive after all; events will follow the watch
+            if message.code == "expired_id" and not call.confirmed and not call.renamed:
+                # the server never ran it and its id is too old to admit (a long outage): the
+                # same call under a new id
+                call.renamed = True
+                self.calls.pop(call.message.id, None)
+                call.message = call.message.model_copy(update={"id": self.new_call_id()})
+                self.calls[call.message.id] = call
+                self.connection.send(call.message)
+                return
             call.put(message)
         elif message.reservation is not None:
             state = self.reservations.get(message.reservation)
@@ -221,14 +234,15 @@ class Caller:
         args: dict[str, Any],
         *,
         label: str,
+        templates: list[str] | None = None,
         reservation: str | None = None,
         parent: str | None = None,
     ) -> PendingCall:
         # model_construct: every field is made here or checked by ashrink_args already
         message = Assign.model_construct(
-            id=uuid.uuid4().hex,
+            id=self.new_call_id(),
             node=node,
-            template=None,
+            templates=templates,
             reservation=reservation,
             args=args,
             parent=parent,
@@ -237,6 +251,10 @@ class Caller:
         self.calls[message.id] = call
         self.connection.send(message)
         return call
+
+    def new_call_id(self) -> str:
+        """A time-ordered id on the server's clock (see :mod:`arkitekt.protocol.ids`)."""
+        return time_ordered_id(time.time() + self.connection.clock_offset)
 
     def cancel(self, call: PendingCall) -> None:
         if not call.cancelled:
@@ -269,8 +287,14 @@ class Caller:
 
     # -- reservations ----------------------------------------------------------------------------
 
-    async def areserve(self, node: str, timeout: float, agents: list[str] | None = None) -> str:
-        message = Reserve(id=uuid.uuid4().hex, node=node, agents=agents)
+    async def areserve(
+        self,
+        node: str,
+        timeout: float,
+        templates: list[str] | None = None,
+        agents: list[str] | None = None,
+    ) -> str:
+        message = Reserve(id=uuid.uuid4().hex, node=node, templates=templates, agents=agents)
         state = ReservationState(message=message)
         self.reservations[message.id] = state
         self.connection.send(message)

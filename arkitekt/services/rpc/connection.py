@@ -85,6 +85,8 @@ class Connection:
         self._first_attempt = asyncio.Event()
         self._last_error: BaseException | None = None
         self.welcome: Welcome | None = None
+        self.clock_offset = 0.0
+        """The server's clock minus this machine's (seconds), learnt at each welcome."""
 
     # -- public ----------------------------------------------------------------------------------
 
@@ -174,6 +176,8 @@ class Connection:
                     attempt = 0
                     self._last_error = None
                     self.welcome = welcome
+                    if welcome.server_time:
+                        self.clock_offset = welcome.server_time - time.time()
                     self._outbox.clear()
                     self._connected.set()
                     try:

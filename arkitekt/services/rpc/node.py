@@ -59,6 +59,17 @@ class Node:
         return self.info.interfaces
 
     @property
+    def owners(self) -> list[str]:
+        """The users whose apps serve it to you through the templates found."""
+        return sorted({t.owner for t in self.info.templates})
+
+    @property
+    def template_ids(self) -> list[str] | None:
+        """The templates found (calls go through these only); None when the search did not
+        say (then the server takes your own apps' templates)."""
+        return [t.id for t in self.info.templates] or None
+
+    @property
     def is_generator(self) -> bool:
         return self.definition.kind is NodeKind.GENERATOR
 

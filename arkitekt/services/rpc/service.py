@@ -207,10 +207,15 @@ class RpcService(ApiService, Sharing[str]):
         interface: str | None = None,
         name: str | None = None,
         search: str | None = None,
+        owner: str | None = None,
+        shared: bool = False,
         limit: int = 50,
     ) -> list[Node]:
-        """Every function you may call that matches (newest first)."""
-        return await self._search(interface=interface, name=name, search=search, limit=limit)
+        """Every function you may call that matches (newest first): your own apps' functions,
+        or ``owner``'s shared with you, or (``shared=True``) every one you may use."""
+        return await self._search(
+            interface=interface, name=name, search=search, owner=owner, shared=shared, limit=limit
+        )
 
     find_all = sync_twin(afind_all)
 
@@ -228,21 +233,44 @@ class RpcService(ApiService, Sharing[str]):
         name: str | None = None,
         hash: str | None = None,
         search: str | None = None,
+        owner: str | None = None,
+        shared: bool = False,
     ) -> Node:
         """The one function you may call that matches every filter given.
+
+        Whose functions: by default your own apps'. Another user's function shared with you is
+        found only when you ask for it, with ``owner="bob"`` (bob's) or ``shared=True`` (anyone
+        who shares it with you); calls through the node go only to the providers found here,
+        so nobody can slip in by registering the same function.
 
         Raises :class:`~arkitekt.NodeNotFoundError` when none matches, or when several
         different functions do (pass ``node_id=`` then).
         """
-        asked = dict(interface=interface, node_id=node_id, name=name, hash=hash, search=search)
-        nodes = await self._search(
-            interface=interface, node=node_id, name=name, hash=hash, search=search
+        filters = dict(interface=interface, node=node_id, name=name, hash=hash, search=search)
+        nodes = await self._search(**filters, owner=owner, shared=shared)
+        asked = dict(
+            interface=interface,
+            node_id=node_id,
+            name=name,
+            hash=hash,
+            search=search,
+            owner=owner,
+            shared=shared or None,
         )
         described = ", ".join(f"{k}={v!r}" for k, v in asked.items() if v is not None)
         if not nodes:
+            hint = "is its agent registered? is it shared with you?"
+            if owner is None and not shared:
+                others = await self._search(**filters, shared=True)
+                owners = sorted({t.owner for n in others for t in n.info.templates})
+                if owners:
+                    hint = (
+                        f"not among your own apps' functions; shared with you by "
+                        f"{', '.join(owners)}: pass owner={owners[0]!r} (or shared=True) to "
+                        "call theirs"
+                    )
             raise NodeNotFoundError(
-                f"no function you may call matches {described or 'anything'} "
-                "(is its agent registered? is it shared with you?)"
+                f"no function you may call matches {described or 'anything'} ({hint})"
             )
         if len(nodes) > 1:
             options = "; ".join(f"{n.name} (node_id={n.id!r})" for n in nodes[:5])
@@ -262,7 +290,12 @@ class RpcService(ApiService, Sharing[str]):
             else None
         )
         return self.caller.start(
-            node.id, payload, label=node.name, reservation=node.reservation, parent=parent
+            node.id,
+            payload,
+            label=node.name,
+            templates=node.template_ids,
+            reservation=node.reservation,
+            parent=parent,
         )
 
     async def _result(self, node: Node, call: Any, on_event: Callable[[Event], None]) -> Any:
@@ -354,7 +387,7 @@ class RpcService(ApiService, Sharing[str]):
     @on_app_loop
     async def areserve(self, node: Node) -> str:
         await self.aconnection()
-        return await self.caller.areserve(node.id, self.timeout)
+        return await self.caller.areserve(node.id, self.timeout, templates=node.template_ids)
 
     @on_app_loop
     async def aunreserve(self, reservation: str) -> None:
