@@ -65,7 +65,7 @@ def _rekuest_ws(server: TestServer, token: str) -> str:
 def _graphql_ws(server: TestServer, token: str) -> str:
     """The type of the server's answer to connection_init on a GraphQL websocket."""
     url = server.url.replace("http", "ws") + "/rekuest/graphql"
-    with connect(url, subprotocols=["graphql-transport-ws"], open_timeout=10) as ws:  # type: ignore[list-item]
+    with connect(url, subprotocols=["graphql-transport-ws"], open_timeout=10) as ws:
         ws.send(json.dumps({"type": "connection_init", "payload": {"token": token}}))
         try:
             return str(json.loads(ws.recv(timeout=10))["type"])
