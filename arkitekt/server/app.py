@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -21,6 +22,8 @@ from .config import ServerConfig
 from .db import Database
 from .keys import KeyStore
 from .oauth import OAuthCore
+from .passwords import PasswordGuard
+from .revocation import SessionCheck
 from .rpc import gateway, graphql_api
 from .rpc.state import RpcState
 from .services import SERVICE_NAMES, challenge_routes
@@ -92,7 +95,14 @@ async def open_state(config: ServerConfig) -> ServerState:
     except BaseException:
         await db.dispose()
         raise
-    return ServerState(config=config, db=db, keys=keys, oauth=OAuthCore(config, keys))
+    return ServerState(
+        config=config,
+        db=db,
+        keys=keys,
+        oauth=OAuthCore(config, keys),
+        passwords=PasswordGuard(config, db),
+        sessions=SessionCheck(db, config.session_check_ttl),
+    )
 
 
 async def health(request: Request) -> Response:
@@ -134,4 +144,6 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.add_middleware(SecurityHeaders)
+    # Outermost: a request naming a host this server does not answer to goes no further.
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=config.trusted_hosts())
     return app

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from arkitekt._paths import user_data_dir
+
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]", "::1")
+"""How a client on the server's own machine may name it."""
 
 
 class ServerConfig(BaseSettings):
@@ -24,6 +28,15 @@ class ServerConfig(BaseSettings):
     database_url: str | None = None
     """SQLAlchemy async URL; defaults to an SQLite file in ``data_dir``."""
     deployment_name: str = "arkitekt"
+    public_url: str | None = None
+    """The URL clients reach this server at (e.g. ``https://arkitekt.example.org``). When set,
+    the token issuer, the fakts endpoints, login links and datalayer grant URLs use it and the
+    request's Host header is ignored; when unset they follow the origin each client used (the
+    embedded and loopback default)."""
+    allowed_hosts: Annotated[list[str] | None, NoDecode] = None
+    """Host names requests may name in their Host header (comma-separated in
+    ``ARKITEKT_ALLOWED_HOSTS``; ``*.example.org`` patterns allowed). Default: with
+    ``public_url``, its host plus the loopback names; without, any host."""
 
     access_token_ttl: int = 900
     """Seconds an access token (a signed JWT) stays valid."""
@@ -39,8 +52,28 @@ class ServerConfig(BaseSettings):
     web_session_ttl: int = 12 * 3600
     assertion_max_lifetime: int = 300
     """Longest lifetime accepted for a key-login assertion (RFC 7523 ``exp - iat``)."""
-    password_login_max_failures: int = 10
-    """Failed password logins per user and minute before the server answers ``slow_down``."""
+    password_attempts_per_ip: str = "60/minute"
+    """Password logins (right or wrong, any user) one client address may try (a ``limits``
+    rate such as ``60/minute``); beyond it the server answers ``slow_down`` (429)."""
+    password_attempts_global: str = "600/minute"
+    """Password logins the whole server tries, from all addresses together (bounds the CPU
+    that password hashing can take)."""
+    password_failures_per_user_ip: str = "10/minute"
+    """Wrong passwords for one user from one address before that address is slowed down for
+    that user; the owner at another address is not affected."""
+    password_failures_per_user: str = "50/minute"
+    """Wrong passwords for one user from all addresses together before every login of that user
+    is slowed down: a third party needs this many failures (5 addresses at the defaults) to
+    keep the owner out, and only while it keeps failing."""
+    password_check_concurrency: int = Field(default=2, ge=1)
+    """Password hashes (argon2: ~64 MiB and tens of ms of CPU each) checked at the same time;
+    further logins wait for a turn without holding a database connection."""
+    rate_limit_storage: str = "memory://"
+    """Where rate-limit counters live, as a ``limits`` storage URI: ``memory://`` (this process)
+    or e.g. ``redis://host:6379`` for replicas sharing their limits."""
+    session_check_ttl: float = 5.0
+    """Seconds a server trusts its answer to "is this token's session still alive" before
+    asking the database again (revocation reaches other replicas within this delay)."""
 
     rpc_heartbeat_interval: float = 5.0
     """Seconds between pings on an app's websocket."""
@@ -85,6 +118,52 @@ class ServerConfig(BaseSettings):
     s3_role_arn: str = "arn:aws:iam::000000000000:role/arkitekt-datalayer"
     """The role whose temporary credentials are handed out, narrowed to one prefix by a
     session policy (AWS needs a real role; MinIO and Ceph accept any)."""
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"public_url {value!r} must be an http:// or https:// URL")
+        if parts.path.strip("/") or parts.query or parts.fragment or parts.username:
+            raise ValueError(
+                f"public_url {value!r} must be an origin only, like https://arkitekt.example.org"
+            )
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [host.strip() for host in value.split(",") if host.strip()]
+        return value
+
+    @field_validator(
+        "password_attempts_per_ip",
+        "password_attempts_global",
+        "password_failures_per_user_ip",
+        "password_failures_per_user",
+    )
+    @classmethod
+    def _check_rate(cls, value: str) -> str:
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError as e:
+            raise ValueError(f"{value!r} is not a rate like '10/minute' ({e})") from e
+        return value
+
+    def trusted_hosts(self) -> list[str]:
+        """The Host header values requests are accepted with (see ``allowed_hosts``)."""
+        if self.allowed_hosts is not None:
+            return self.allowed_hosts
+        if self.public_url is None:
+            return ["*"]
+        host = urlsplit(self.public_url).hostname
+        return [h for h in (host, *LOOPBACK_NAMES) if h]
 
     def sqlalchemy_url(self) -> str:
         """The database URL, defaulting to ``sqlite+aiosqlite`` in the data folder."""

@@ -7,14 +7,13 @@ and access-token exchange (RFC 8693). Every successful answer carries the fakts 
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -25,7 +24,9 @@ from arkitekt._version import __version__
 
 from . import credentials
 from .http import (
+    authenticate,
     bearer_claims,
+    client_address,
     error_response,
     form_field,
     origin_of,
@@ -34,7 +35,7 @@ from .http import (
     read_json,
     state_of,
 )
-from .models import DeviceCode, LoginFailure, MandateKey, User, utcnow
+from .models import DeviceCode, MandateKey, User, utcnow
 from .oauth import (
     ManifestInfo,
     OAuthError,
@@ -43,8 +44,8 @@ from .oauth import (
     parse_manifest,
     token_hash,
 )
+from .passwords import TooManyAttempts
 from .state import ServerState
-from .users import check_password, get_user
 
 logger = logging.getLogger("arkitekt.server.fakts")
 
@@ -233,9 +234,9 @@ async def _grant_device_code(
         replace=True,
     )
     row.status = "consumed"
-    refresh = await state.oauth.issue_refresh_token(session, client)
+    refresh, session_id = await state.oauth.issue_refresh_token(session, client)
     answer = await state.oauth.token_answer(
-        session, user, client, origin_of(request), refresh_token=refresh
+        session, user, client, origin_of(request), refresh_token=refresh, session_id=session_id
     )
     await session.commit()
     return answer
@@ -246,24 +247,19 @@ async def _grant_refresh(
 ) -> dict[str, Any]:
     presented = form_field(form, "refresh_token")
     client_id = form_field(form, "client_id")
-    client, successor = await state.oauth.rotate_refresh_token(session, presented, client_id)
+    client, successor, session_id = await state.oauth.rotate_refresh_token(
+        session, presented, client_id
+    )
     answer = await state.oauth.token_answer(
-        session, client.user, client, origin_of(request), refresh_token=successor
+        session,
+        client.user,
+        client,
+        origin_of(request),
+        refresh_token=successor,
+        session_id=session_id,
     )
     await session.commit()
     return answer
-
-
-async def _check_login_rate(state: ServerState, session: AsyncSession, username: str) -> None:
-    since = utcnow() - dt.timedelta(minutes=1)
-    await session.execute(delete(LoginFailure).where(LoginFailure.at < since))
-    failures = (
-        await session.execute(
-            select(func.count()).select_from(LoginFailure).where(LoginFailure.username == username)
-        )
-    ).scalar_one()
-    if failures >= state.config.password_login_max_failures:
-        raise OAuthError("slow_down", "too many failed logins for this user; wait a minute", 429)
 
 
 async def _grant_password(
@@ -275,17 +271,18 @@ async def _grant_password(
     kind, role = check_client_kind(
         form.get("requested_client_kind"), form.get("requested_client_role")
     )
-    await _check_login_rate(state, session, username)
-    user = await get_user(session, username)
-    if not await asyncio.to_thread(check_password, user, password):  # argon2: ~50 ms of CPU
-        session.add(LoginFailure(username=username))
-        await session.commit()
+    # Checked before `session` is first used: no connection is held while argon2 runs.
+    try:
+        user_id = await state.passwords.check(username, password, client_address(request))
+    except TooManyAttempts as e:
+        raise OAuthError("slow_down", e.message, 429, retry_after=e.retry_after) from None
+    user = await session.get(User, user_id) if user_id is not None else None
+    if user is None or not user.is_active:
         raise OAuthError("invalid_grant", "wrong username or password")
-    assert user is not None
     client = await state.oauth.register_client(session, user, manifest, kind, role, replace=False)
-    refresh = await state.oauth.issue_refresh_token(session, client)
+    refresh, session_id = await state.oauth.issue_refresh_token(session, client)
     answer = await state.oauth.token_answer(
-        session, user, client, origin_of(request), refresh_token=refresh
+        session, user, client, origin_of(request), refresh_token=refresh, session_id=session_id
     )
     await session.commit()
     return answer
@@ -352,8 +349,8 @@ async def _grant_token_exchange(
     kind, role = check_client_kind(
         form.get("requested_client_kind"), form.get("requested_client_role")
     )
-    try:
-        claims = state.oauth.verify_access_token(subject)
+    try:  # valid here, and its session (if any) not ended
+        claims = await authenticate(request, subject)
     except OAuthError as e:
         raise OAuthError("invalid_grant", e.description) from e
     user = await session.get(User, claims.user_id)
@@ -361,9 +358,16 @@ async def _grant_token_exchange(
         raise OAuthError("invalid_grant", "the token's user no longer exists")
     client = await state.oauth.register_client(session, user, manifest, kind, role, replace=False)
     # The exchanged token may not outlive the one it was exchanged for (its "exp" claim, not
-    # just the expires_in it is announced with): chained exchanges cannot extend a session.
+    # just the expires_in it is announced with), and it belongs to the same session: chained
+    # exchanges can neither extend a session nor survive its end.
     answer = await state.oauth.token_answer(
-        session, user, client, origin_of(request), refresh_token=None, not_after=claims.expires_at
+        session,
+        user,
+        client,
+        origin_of(request),
+        refresh_token=None,
+        not_after=claims.expires_at,
+        session_id=claims.session_id,
     )
     await session.commit()
     return answer
@@ -402,8 +406,10 @@ async def revoke(request: Request, state: ServerState) -> Response:
     if hint and hint not in ("refresh_token", "access_token"):
         raise OAuthError("unsupported_token_type", f"token_type_hint {hint!r} is not supported")
     async with state.db.session() as session:
-        await state.oauth.revoke_refresh_token(session, presented, client_id)
+        ended = await state.oauth.revoke_refresh_token(session, presented, client_id)
         await session.commit()
+    if ended is not None:  # its access tokens (and their exchanged descendants) end too
+        state.sessions.ended(ended)
     # RFC 7009 §2.2: the answer is the same whether or not the token was known.
     return _no_store({})
 

@@ -22,7 +22,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.types import Info
 
-from .http import bearer_user, read_body
+from .http import authenticate, bearer_user, read_body
 from .oauth import AccessClaims, OAuthError
 
 
@@ -49,7 +49,7 @@ class _ArkitektGraphQL(GraphQL[dict[str, Any], None]):
         context: dict[str, Any] = {"request": request, "response": response, "state": state}
         if isinstance(request, Request):
             token = bearer(request.headers.get("authorization"))
-            context["claims"] = state.oauth.verify_access_token(token) if token else None
+            context["claims"] = await authenticate(request, token) if token else None
         return context
 
     async def on_ws_connect(self, context: dict[str, Any]) -> Any:
@@ -60,7 +60,7 @@ class _ArkitektGraphQL(GraphQL[dict[str, Any], None]):
         if not isinstance(token, str) or not token:
             raise ConnectionRejectionError({"reason": "send the access token in connection_init"})
         try:
-            context["claims"] = context["state"].oauth.verify_access_token(token)
+            context["claims"] = await authenticate(context["request"], token)
         except OAuthError as e:
             raise ConnectionRejectionError({"reason": e.description}) from None
         return None

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from starlette.datastructures import FormData
-from starlette.requests import Request
+from starlette.datastructures import URL, FormData
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse
 
+from .config import LOOPBACK_NAMES
 from .models import User
 from .oauth import AccessClaims, OAuthError, Origin
 from .state import ServerState
@@ -16,23 +17,65 @@ from .state import ServerState
 MAX_BODY = 256 * 1024
 
 
-def state_of(request: Request) -> ServerState:
+def state_of(request: HTTPConnection) -> ServerState:
     state: ServerState = request.app.state.arkitekt
     return state
 
 
-def origin_of(request: Request) -> Origin:
-    """The scheme, host and port the client used (fakts needs endpoints on that exact origin)."""
-    url = request.url
-    scheme = url.scheme if url.scheme in ("http", "https") else "http"
+def _origin(url: URL) -> Origin:
+    scheme = {"ws": "http", "wss": "https"}.get(url.scheme, url.scheme)
+    scheme = scheme if scheme in ("http", "https") else "http"
     port = url.port or (443 if scheme == "https" else 80)
     return Origin(scheme=scheme, host=url.hostname or "localhost", port=port)
+
+
+def origin_of(request: HTTPConnection) -> Origin:
+    """The server's public origin: ``public_url`` when configured (the Host header is then
+    ignored), else the scheme, host and port the client used (fakts needs endpoints on that
+    exact origin)."""
+    public = state_of(request).config.public_url
+    return _origin(URL(public) if public else request.url)
+
+
+def accepted_issuers(request: HTTPConnection) -> frozenset[str]:
+    """The ``iss`` values of tokens this request may present: ``public_url`` when configured,
+    else the origin the client used, where the loopback names stand for one another."""
+    origin = origin_of(request)
+    if state_of(request).config.public_url or origin.host not in LOOPBACK_NAMES:
+        return frozenset({origin.base})
+    return frozenset(
+        Origin(origin.scheme, name.strip("[]"), origin.port).base for name in LOOPBACK_NAMES
+    )
+
+
+async def authenticate(request: HTTPConnection, token: str) -> AccessClaims:
+    """The claims of an access token presented on this connection: signed by this server, for
+    the address it was reached at, not expired, and of a session that was not ended
+    (``invalid_token``, 401, otherwise)."""
+    state = state_of(request)
+    claims = state.oauth.verify_access_token(token, accepted_issuers(request))
+    if claims.session_id is not None and not await state.sessions.alive(claims.session_id):
+        raise OAuthError(
+            "invalid_token",
+            "the token's session has ended: it was logged out or revoked, or its user no longer "
+            "exists or was deactivated; log in again",
+            401,
+        )
+    return claims
+
+
+def client_address(request: HTTPConnection) -> str:
+    """The client's IP address as the server sees it (a proxy's, unless the server was started
+    to trust its forwarded headers: ``arkitekt server --forwarded-allow-ips``)."""
+    return request.client.host if request.client else "unknown"
 
 
 def error_response(error: OAuthError) -> JSONResponse:
     headers = {"Cache-Control": "no-store"}
     if error.status == 401:
         headers["WWW-Authenticate"] = f'Bearer error="{error.error}"'
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
     return JSONResponse(
         {"error": error.error, "error_description": error.description},
         status_code=error.status,
@@ -123,7 +166,7 @@ async def bearer_claims(request: Request) -> AccessClaims:
         raise OAuthError(
             "invalid_token", "an 'Authorization: Bearer <token>' header is required", 401
         )
-    return state_of(request).oauth.verify_access_token(token.strip())
+    return await authenticate(request, token.strip())
 
 
 async def bearer_user(request: Request) -> tuple[AccessClaims, User]:

@@ -11,6 +11,7 @@ import hashlib
 import secrets
 import time
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,11 +34,15 @@ ACCESS_TOKEN_AUDIENCE = "arkitekt"
 class OAuthError(Exception):
     """An OAuth2 error answer (RFC 6749 §5.2): a machine-readable code and a sentence."""
 
-    def __init__(self, error: str, description: str, status: int = 400) -> None:
+    def __init__(
+        self, error: str, description: str, status: int = 400, *, retry_after: int | None = None
+    ) -> None:
         super().__init__(f"{error}: {description}")
         self.error = error
         self.description = description
         self.status = status
+        self.retry_after = retry_after
+        """Seconds after which a refused (rate-limited) request may be tried again."""
 
 
 def token_hash(token: str) -> str:
@@ -84,6 +89,9 @@ class AccessClaims:
     app_identifier: str
     scopes: tuple[str, ...]
     expires_at: int
+    session_id: str | None = None
+    """The refresh-token family (session) the token descends from, also through exchanges;
+    None for tokens of a standing credential (mandate key, key login)."""
 
 
 @dataclass(frozen=True)
@@ -222,10 +230,17 @@ class OAuthCore:
     # -- access tokens ---------------------------------------------------------------------------
 
     def issue_access_token(
-        self, user: User, client: OAuthClient, origin: Origin, *, not_after: int | None = None
+        self,
+        user: User,
+        client: OAuthClient,
+        origin: Origin,
+        *,
+        not_after: int | None = None,
+        session_id: str | None = None,
     ) -> tuple[str, int]:
         """A signed access token and its lifetime in seconds; ``not_after`` caps its expiry (an
-        exchanged token never outlives the token it was exchanged for)."""
+        exchanged token never outlives the token it was exchanged for); ``session_id`` (the
+        ``sid`` claim) ties it to the session whose end also ends it."""
         now = int(time.time())
         ttl = self.config.access_token_ttl
         if not_after is not None:
@@ -243,12 +258,16 @@ class OAuthCore:
             "scope": " ".join(granted_scopes(client.scopes)),
             "preferred_username": user.username,
         }
+        if session_id is not None:
+            claims["sid"] = session_id
         header = {"alg": JWT_ALGORITHM, "kid": self.keys.kid, "typ": "at+jwt"}
         token = jwt.encode(header, claims, self.keys.signing, algorithms=[JWT_ALGORITHM])
         return token, ttl
 
-    def verify_access_token(self, token: str) -> AccessClaims:
-        """Check signature, type, audience and lifetime; raises ``invalid_token``."""
+    def verify_access_token(self, token: str, issuers: Collection[str]) -> AccessClaims:
+        """Check signature, type, issuer (one of ``issuers``: how this server is reached), audience
+        and lifetime; raises ``invalid_token``. Whether its session still lives is checked on
+        use (:class:`arkitekt.server.revocation.SessionCheck`)."""
         try:
             decoded = jwt.decode(token, self.keys.public_keyset, algorithms=[JWT_ALGORITHM])
             if decoded.header.get("typ") != "at+jwt":
@@ -259,6 +278,10 @@ class OAuthCore:
                 aud={"essential": True, "value": ACCESS_TOKEN_AUDIENCE},
                 client_id={"essential": True},
             ).validate(decoded.claims)
+            if decoded.claims.get("iss") not in issuers:
+                raise OAuthError(
+                    "invalid_token", "the access token was issued for another address", 401
+                )
         except (JoseError, ValueError) as e:
             raise OAuthError("invalid_token", f"the access token is not valid ({e})", 401) from e
         claims = decoded.claims
@@ -271,6 +294,7 @@ class OAuthCore:
             app_identifier=str(claims.get("app", "")),
             scopes=tuple(str(claims.get("scope", "")).split()),
             expires_at=int(claims["exp"]),
+            session_id=str(claims["sid"]) if claims.get("sid") else None,
         )
 
     # -- refresh tokens --------------------------------------------------------------------------
@@ -282,8 +306,10 @@ class OAuthCore:
         *,
         family_id: str | None = None,
         chain_started_at: dt.datetime | None = None,
-    ) -> str:
+    ) -> tuple[str, str]:
+        """A new refresh token and its family (the session id), or a successor in ``family_id``."""
         now = utcnow()
+        family_id = family_id or uuid.uuid4().hex
         chain_start = chain_started_at or now
         expires = min(
             now + dt.timedelta(seconds=self.config.refresh_token_ttl),
@@ -293,7 +319,7 @@ class OAuthCore:
         session.add(
             RefreshToken(
                 token_hash=token_hash(token),
-                family_id=family_id or uuid.uuid4().hex,
+                family_id=family_id,
                 client_pk=client.id,
                 user_id=client.user_id,
                 scopes=client.scopes,
@@ -301,12 +327,12 @@ class OAuthCore:
                 chain_started_at=chain_start,
             )
         )
-        return token
+        return token, family_id
 
     async def rotate_refresh_token(
         self, session: AsyncSession, presented: str, client_id: str
-    ) -> tuple[OAuthClient, str]:
-        """Spend a refresh token and hand out its successor (same family).
+    ) -> tuple[OAuthClient, str, str]:
+        """Spend a refresh token; its client, its successor and their family (the session).
 
         A token rotated less than ``refresh_reuse_grace`` seconds ago is still honoured (siblings
         sharing a cache race to refresh); presented later, it is taken as stolen and its whole
@@ -337,11 +363,11 @@ class OAuthCore:
             row.rotated_at = now
         if not row.client.user.is_active:
             raise OAuthError("invalid_grant", "the user is deactivated")
-        successor = await self.issue_refresh_token(
+        successor, family = await self.issue_refresh_token(
             session, row.client, family_id=row.family_id, chain_started_at=row.chain_started_at
         )
         row.client.last_used_at = now
-        return row.client, successor
+        return row.client, successor, family
 
     async def revoke_family(self, session: AsyncSession, family_id: str) -> None:
         await session.execute(
@@ -352,18 +378,20 @@ class OAuthCore:
 
     async def revoke_refresh_token(
         self, session: AsyncSession, presented: str, client_id: str
-    ) -> None:
-        """RFC 7009: revoke the token's family; unknown tokens are silently accepted."""
+    ) -> str | None:
+        """RFC 7009: revoke the token's family (returned: the session that ended); unknown tokens
+        are silently accepted."""
         row = (
             await session.execute(
                 select(RefreshToken).where(RefreshToken.token_hash == token_hash(presented))
             )
         ).scalar_one_or_none()
         if row is None:
-            return
+            return None
         if row.client.client_id != client_id:
             raise OAuthError("invalid_client", "the token does not belong to this client", 401)
         await self.revoke_family(session, row.family_id)
+        return row.family_id
 
     # -- the fakts envelope ----------------------------------------------------------------------
 
@@ -406,9 +434,12 @@ class OAuthCore:
         *,
         refresh_token: str | None,
         not_after: int | None = None,
+        session_id: str | None = None,
     ) -> dict[str, Any]:
         """A complete token response: OAuth2 fields plus the fakts envelope."""
-        access, ttl = self.issue_access_token(user, client, origin, not_after=not_after)
+        access, ttl = self.issue_access_token(
+            user, client, origin, not_after=not_after, session_id=session_id
+        )
         answer: dict[str, Any] = {
             "access_token": access,
             "token_type": "Bearer",

@@ -6,7 +6,6 @@ every form carries a CSRF token (the session's, or a double-submit cookie before
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hmac
 import secrets
@@ -21,11 +20,11 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from .fakts_routes import _check_login_rate, format_user_code, normalise_user_code
-from .http import origin_of, read_form, state_of
-from .models import DeviceCode, LoginFailure, User, WebSession, utcnow
+from .fakts_routes import format_user_code, normalise_user_code
+from .http import client_address, origin_of, read_form, state_of
+from .models import DeviceCode, User, WebSession, utcnow
 from .oauth import OAuthError, token_hash
-from .users import check_password, get_user
+from .passwords import TooManyAttempts
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -102,22 +101,21 @@ async def login_submit(request: Request) -> Response:
     if not username or not password:
         return _login_form(request, target, "Enter your username and password.", 400)
     state = state_of(request)
+    try:  # no database connection is held while the password is checked
+        user_id = await state.passwords.check(username, password, client_address(request))
+    except TooManyAttempts as e:
+        sentence = f"{e.message[:1].upper()}{e.message[1:]}."
+        response = _login_form(request, target, sentence, 429, username)
+        response.headers["Retry-After"] = str(e.retry_after)
+        return response
+    if user_id is None:
+        return _login_form(request, target, "Wrong username or password.", 401, username)
+    cookie = secrets.token_urlsafe(32)
     async with state.db.session() as session:
-        try:
-            await _check_login_rate(state, session, username)
-        except OAuthError:
-            return _login_form(request, target, "Too many failed attempts. Wait a minute.", 429)
-        user = await get_user(session, username)
-        if not await asyncio.to_thread(check_password, user, password):
-            session.add(LoginFailure(username=username))
-            await session.commit()
-            return _login_form(request, target, "Wrong username or password.", 401, username)
-        assert user is not None
-        cookie = secrets.token_urlsafe(32)
         session.add(
             WebSession(
                 id=token_hash(cookie),
-                user_id=user.id,
+                user_id=user_id,
                 csrf_token=secrets.token_urlsafe(24),
                 expires_at=utcnow() + dt.timedelta(seconds=state.config.web_session_ttl),
             )

@@ -9,6 +9,8 @@ from .config import ServerConfig
 from .db import Database
 from .keys import KeyStore
 from .oauth import OAuthCore
+from .passwords import PasswordGuard
+from .revocation import SessionCheck
 
 if TYPE_CHECKING:
     from .rpc.state import RpcState
@@ -21,6 +23,10 @@ class ServerState:
     db: Database
     keys: KeyStore
     oauth: OAuthCore
+    passwords: PasswordGuard
+    """Password checks under rate limits (the password grant and the login form)."""
+    sessions: SessionCheck
+    """Whether an access token's session (its ``sid``) was ended."""
     stats: dict[str, int] = field(default_factory=dict)
     rpc: RpcState | None = None
     storage: StorageState | None = None

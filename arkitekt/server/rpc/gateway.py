@@ -38,6 +38,7 @@ from arkitekt.protocol.messages import (
     encode,
 )
 
+from ..http import authenticate
 from ..oauth import OAuthError
 from .broker import Broker, Peer
 
@@ -98,7 +99,7 @@ async def endpoint(websocket: WebSocket) -> None:
         hello = await _hello(websocket, link)
         if hello is None:
             return
-        peer, expires_at = await _authenticate(state, hello, link)
+        peer, expires_at = await _authenticate(websocket, hello, link)
         if peer is None:
             return
         resumed = rpc.broker.connect(peer)
@@ -156,9 +157,12 @@ async def _hello(websocket: WebSocket, link: Link) -> Hello | None:
     return frame[0]
 
 
-async def _authenticate(state: Any, hello: Hello, link: Link) -> tuple[Peer | None, float]:
+async def _authenticate(
+    websocket: WebSocket, hello: Hello, link: Link
+) -> tuple[Peer | None, float]:
+    state = websocket.app.state.arkitekt
     try:
-        claims = state.oauth.verify_access_token(hello.token)
+        claims = await authenticate(websocket, hello.token)
     except OAuthError as e:
         _refuse(link, CLOSE_UNAUTHORIZED, "unauthorized", e.description)
         return None, 0.0
@@ -207,7 +211,7 @@ async def _read(
                 pass
             elif isinstance(message, Reauth):
                 try:
-                    claims = state.oauth.verify_access_token(message.token)
+                    claims = await authenticate(websocket, message.token)
                 except OAuthError as e:
                     _refuse(link, CLOSE_UNAUTHORIZED, "unauthorized", e.description)
                     return

@@ -25,6 +25,7 @@ from strawberry.types import Info
 from arkitekt.protocol.error_codes import ErrorCode
 
 from ..graphql_app import AuthenticatedGraphQL, claims_of, state_of
+from ..http import origin_of
 from . import catalogue as cat
 from .datalayer import Grant
 from .models import File as FileRow
@@ -228,7 +229,7 @@ async def _grant(info: Info, prefix: str, *, write: bool) -> GrantType:
         prefix,
         write=write,
         subject=_user(info),
-        base_url=str(request.base_url),
+        base_url=origin_of(request).base,  # public_url when set: never the Host header
         local_client=local_client,
     )
     return GrantType.of(grant)
