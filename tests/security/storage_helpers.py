@@ -13,7 +13,7 @@ import numpy as np
 from servers import TestServer
 
 IMAGE_FIELDS = "id sizeBytes"
-GRANT_FIELDS = "kind prefix url token path bucket accessKeyId secretAccessKey sessionToken"
+GRANT_FIELDS = "kind prefix url token path bucket endpoint accessKeyId secretAccessKey sessionToken"
 
 
 def token_of(server: TestServer, user: str) -> str:

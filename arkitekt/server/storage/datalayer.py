@@ -26,6 +26,15 @@ from .grants import GrantSigner
 MAX_METADATA_BYTES = 1 << 20
 
 
+def partial_name(name: str) -> str:
+    """Where an object named ``name`` is written before it is renamed into place."""
+    return f".{name}.{uuid.uuid4().hex}.part"
+
+
+def is_partial(name: str) -> bool:
+    return name.startswith(".") and name.endswith(".part")
+
+
 @dataclass(frozen=True)
 class Grant:
     """Access to one key prefix of a datalayer, until ``expires_at`` (epoch seconds)."""
@@ -106,7 +115,7 @@ class LocalDatalayer:
         def write() -> None:
             path = self.root / key
             path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
+            partial = path.with_name(partial_name(path.name))
             try:
                 partial.write_bytes(data)
                 os.replace(partial, path)
@@ -130,6 +139,8 @@ class LocalDatalayer:
             count = size = 0
             for folder, _, files in os.walk(self.root / prefix):
                 for name in files:
+                    if is_partial(name):
+                        continue  # a write still arriving (discarded if its upload has ended)
                     count += 1
                     size += os.stat(os.path.join(folder, name)).st_size
             return count, size

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import uuid
 from pathlib import Path
 
 from starlette.requests import Request
@@ -21,6 +20,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .access import AccessEnded, GrantAccess
+from .datalayer import partial_name
 from .grants import GrantClaims, GrantError
 
 
@@ -29,11 +29,12 @@ class _ObjectResponse(FileResponse):
 
 
 def clean_key(key: str) -> str | None:
-    """The key if it is a plain relative path, else None (``..``, empty parts, backslashes)."""
+    """The key if it is a plain relative path, else None (``..``, empty parts, backslashes,
+    and parts starting with a dot: those names are the server's, e.g. writes in progress)."""
     if not key or len(key) > 1024 or "\\" in key or "\x00" in key:
         return None
     parts = key.split("/")
-    if any(part in ("", ".", "..") for part in parts):
+    if any(not part or part.startswith(".") for part in parts):
         return None
     return key
 
@@ -113,7 +114,7 @@ async def _put(
         path.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
         return _problem(409, "a part of the key is an object, not a folder")
-    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
+    partial = path.with_name(partial_name(path.name))
     written = 0
     try:
         with open(partial, "wb") as f:
