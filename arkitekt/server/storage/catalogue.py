@@ -324,17 +324,19 @@ class StorageCatalogue:
 
     # -- sweeping --------------------------------------------------------------------------------
 
-    async def abandoned(self, now: dt.datetime) -> list[tuple[type[Image] | type[File], str, str]]:
+    async def abandoned(
+        self, now: dt.datetime
+    ) -> list[tuple[type[Image] | type[File], str, str, str]]:
         """Uploads past their deadline, and discarded objects whose write grants have expired:
-        (model, id, store prefix)."""
-        found: list[tuple[type[Image] | type[File], str, str]] = []
+        (model, id, store prefix, status)."""
+        found: list[tuple[type[Image] | type[File], str, str, str]] = []
         async with self.db.new_session() as s:
             for model in (Image, File):
                 rows = await s.execute(
-                    select(model.id, model.store).where(
+                    select(model.id, model.store, model.status).where(
                         model.status.in_((UPLOADING, FINISHING, DISCARDED)),
                         model.upload_deadline < now,
                     )
                 )
-                found.extend((model, object_id, store) for object_id, store in rows)
+                found.extend((model, i, store, status) for i, store, status in rows)
         return found

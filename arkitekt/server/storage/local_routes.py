@@ -29,18 +29,26 @@ class _ObjectResponse(FileResponse):
 
 
 def clean_key(key: str) -> str | None:
-    """The key if it is a plain relative path, else None (``..``, empty parts, backslashes,
-    and parts starting with a dot: those names are the server's, e.g. writes in progress)."""
+    """The key if it is a plain relative path, else None (``..``, empty parts, backslashes)."""
     if not key or len(key) > 1024 or "\\" in key or "\x00" in key:
         return None
     parts = key.split("/")
-    if any(not part or part.startswith(".") for part in parts):
+    if any(part in ("", ".", "..") for part in parts):
         return None
     return key
 
 
+def _reserved(key: str) -> bool:
+    """Names starting with a dot are the server's (writes in progress): never objects."""
+    return any(part.startswith(".") for part in key.split("/"))
+
+
 def _problem(status: int, message: str) -> Response:
     return JSONResponse({"error": message}, status_code=status)
+
+
+def _missing() -> Response:
+    return _problem(404, "no such object")
 
 
 class _Discarded(Exception):
@@ -81,11 +89,13 @@ async def object_route(request: Request) -> Response:
         return _problem(403, str(e))
     if writes and key == claims.prefix:
         return _problem(409, "the grant's prefix is a folder: write objects inside it")
+    if _reserved(key):  # zarr probes for v2 names (.zarray): simply not there
+        return _problem(400, "names starting with '.' are reserved") if writes else _missing()
     root: Path = state.storage.datalayer.root
     path = state.storage.datalayer.path_of(key)
     if method in ("GET", "HEAD"):
         if not path.is_file():
-            return _problem(404, "no such object")
+            return _missing()
         stats = state.stats
         stats["datalayer_gets"] = stats.get("datalayer_gets", 0) + 1
         return _ObjectResponse(path, media_type="application/octet-stream")

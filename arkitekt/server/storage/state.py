@@ -19,7 +19,7 @@ from .access import GrantAccess
 from .catalogue import StorageCatalogue
 from .datalayer import Datalayer, LocalDatalayer
 from .grants import GrantSigner
-from .models import File, Image
+from .models import DISCARDED, File, Image
 from .thumbnails import Thumbnails
 from .validation import InvalidUpload, StorageLimits, check_zarr_metadata
 
@@ -68,9 +68,8 @@ class StorageState:
         return state
 
     def upload_deadline(self) -> dt.datetime:
-        """When an upload given a write grant now counts as abandoned (its grant has expired)."""
-        lifetime = max(self.grant_ttl, getattr(self.datalayer, "grant_seconds", 0))
-        return utcnow() + dt.timedelta(seconds=lifetime + self.upload_grace)
+        """When an upload given a write grant now counts as abandoned."""
+        return utcnow() + dt.timedelta(seconds=self.grant_ttl + self.upload_grace)
 
     def settle_after(self) -> dt.datetime | None:
         """When the write grants of an upload finished now have all expired, if they outlive
@@ -103,10 +102,13 @@ class StorageState:
         """Remove abandoned uploads (records and partial objects) and settle finished S3
         uploads whose write grants have expired; returns how many uploads were handled."""
         abandoned = await self.catalogue.abandoned(utcnow())
-        for model, object_id, store in abandoned:
-            with self.access.closed(store):  # its grants have expired: remove for good
-                await self.catalogue.remove(model, object_id)
-                await self._remove_bytes(model, object_id, store)
+        for model, object_id, store, status in abandoned:
+            with self.access.closed(store):
+                if status == DISCARDED:  # its write credentials have expired: for good
+                    await self.catalogue.remove(model, object_id)
+                    await self._remove_bytes(model, object_id, store)
+                else:
+                    await self.discard(model, object_id, store)
         if abandoned:
             logger.info("swept %d abandoned upload(s)", len(abandoned))
         unsettled = await self.catalogue.unsettled(utcnow())
