@@ -59,6 +59,10 @@ class Unthumbnailable(Exception):
     """This image cannot be shown within the bounds; the message says why."""
 
 
+class _NotNow(Exception):
+    """Reading failed in a way that may not last: no thumbnail this time, nothing kept."""
+
+
 # -- which pixels --------------------------------------------------------------------------------
 
 
@@ -226,10 +230,6 @@ class Thumbnails:
         """The image's thumbnail PNG, or None when it has none (unreadable, or too costly)."""
         # an S3 image is settled once the last write credentials have expired: keep only then
         keep = image.upload_deadline is None
-        if keep:
-            kept = await self.datalayer.read(cache_key(image.id))
-            if kept is not None:
-                return kept or None
         pending = self._making.get(image.id)
         if pending is not None:
             return await asyncio.shield(pending)
@@ -237,10 +237,16 @@ class Thumbnails:
         self._making[image.id] = future
         png: bytes | None = None
         try:
+            kept = await self.datalayer.read(cache_key(image.id)) if keep else None
+            if kept is not None:
+                png = kept or None  # empty: kept as "no thumbnail"
+                return png
             async with self._turns:
                 png = await self.make(image)
             if keep:
                 await self.datalayer.put(cache_key(image.id), png or b"")
+        except _NotNow:
+            pass  # not kept: the next view tries again
         finally:
             del self._making[image.id]
             future.set_result(png)  # waiters of a failed attempt see no thumbnail
@@ -258,6 +264,9 @@ class Thumbnails:
         except (Unthumbnailable, InvalidUpload) as e:
             logger.warning("no thumbnail for image %s: %s", image.id, e)
             return None
+        except Exception as e:  # a chunk zarr cannot decode, or the store failed
+            logger.warning("no thumbnail for image %s now: %s", image.id, e)
+            raise _NotNow from e
         return await asyncio.to_thread(to_png, np.atleast_1d(plane))
 
     async def _read_plane(self, image: Image) -> np.ndarray[Any, Any]:
