@@ -78,9 +78,7 @@ def client_store(grant: Grant) -> S3Store:
 
 
 async def write_grant(layer: S3Datalayer, prefix: str) -> Grant:
-    return await layer.grant(
-        prefix, write=True, subject="alice", base_url="http://unused", local_client=False
-    )
+    return await layer.grant(prefix, write=True, subject="alice", base_url="http://unused")
 
 
 async def put_all(layer: S3Datalayer, prefix: str, objects: dict[str, bytes]) -> None:
@@ -160,11 +158,9 @@ async def test_grant_expiry_follows_the_ttl(open_layer: Opener) -> None:
 
 async def test_grant_names_the_public_endpoint(open_layer: Opener) -> None:
     layer: S3Datalayer = await open_layer(s3_public_endpoint_url="https://s3.example.org")
-    grant = await layer.grant(
-        "files/p", write=False, subject="bob", base_url="http://unused", local_client=True
-    )
+    grant = await layer.grant("files/p", write=False, subject="bob", base_url="http://unused")
     assert grant.endpoint == "https://s3.example.org"
-    assert not grant.write and grant.path is None and grant.url is None
+    assert not grant.write and grant.url is None
 
 
 def test_session_policy_is_scoped_to_the_prefix() -> None:

@@ -96,7 +96,9 @@ class ServerConfig(BaseSettings):
     """Where image and file bytes live: ``local`` (a folder in ``data_dir``, served over HTTP)
     or ``s3`` (any S3-compatible store, see the ``s3_*`` settings)."""
     storage_grant_ttl: int = 900
-    """Seconds a grant to read or write the datalayer stays valid (clients renew them)."""
+    """Seconds a grant to read or write the datalayer stays valid (clients renew them). Local
+    grants are also checked on every use; S3 credentials cannot be revoked and live at least
+    900 s (STS's minimum), see docs/security.md."""
     storage_upload_grace: int = 3600
     """An upload whose last write grant ended this many seconds ago is abandoned: its record
     and partial objects are removed."""
@@ -104,6 +106,28 @@ class ServerConfig(BaseSettings):
     """Seconds between sweeps for abandoned uploads."""
     storage_max_object_bytes: int = 5 << 30
     """Largest single object the local datalayer accepts (a zarr chunk, or a file)."""
+    storage_read_check_seconds: float = 2.0
+    """The local datalayer checks on every request that a read grant's user may still see the
+    object; a positive answer is reused for this long (a zarr read is many requests). Unsharing
+    or deleting through the same server takes effect at once."""
+    storage_max_chunk_bytes: int = 128 << 20
+    """Largest chunk an image may declare, uncompressed (chunk elements x item size): 128 MiB.
+    Microscopy chunks are typically 1-64 MiB; a reader (the dashboard too) decompresses a whole
+    chunk at once, so this bounds the memory one chunk can make a reader allocate."""
+    storage_max_itemsize: int = 16
+    """Largest item size (bytes) of an image's dtype (16: complex128, the widest supported)."""
+    storage_max_dims: int = 16
+    """Most dimensions an image may have (OME-Zarr uses up to 5)."""
+    storage_max_image_bytes: int = 64 << 40
+    """Largest image an upload may declare, uncompressed (all elements x item size): 64 TiB."""
+    storage_thumbnail_max_read_bytes: int = 256 << 20
+    """Uncompressed bytes one dashboard thumbnail may decode in total (chunks are read one at a
+    time, so the memory used is about one chunk). A large image is sampled from fewer chunks;
+    one whose single chunk exceeds this gets no thumbnail."""
+    storage_thumbnail_max_chunks: int = 256
+    """Most chunks one thumbnail reads."""
+    storage_thumbnail_concurrency: int = 2
+    """Thumbnails made at the same time (others wait); each is made once and kept."""
 
     s3_endpoint_url: str | None = None
     """The S3 API the server talks to (None: AWS)."""

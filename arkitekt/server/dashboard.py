@@ -6,10 +6,9 @@ agent provides them, their recent calls, and the newest images they may see, eac
 thumbnail from ``GET /dashboard/images/{id}/thumbnail.png``.
 
 Server-rendered (Jinja2, autoescaped), no JavaScript. Thumbnails come from the same origin, so
-the server's ``default-src 'self'`` policy holds. The thumbnail route reads the first plane of
-the stored zarr array with zarr's async API (the event loop never waits on the datalayer), and
-answers 404 for an image the session's user may not see, exactly as for one that does not
-exist.
+the server's ``default-src 'self'`` policy holds. Thumbnails are made within bounds, once per
+image, and kept (:mod:`.storage.thumbnails`); the route answers 404 for an image the session's
+user may not see, exactly as for one that does not exist (and for one without a thumbnail).
 """
 
 from __future__ import annotations
@@ -18,24 +17,20 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-import numpy as np
 from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from arkitekt.protocol.thumbnail import THUMBNAIL_EDGE, first_plane, to_png
+from arkitekt.protocol.thumbnail import THUMBNAIL_EDGE
 
-from .config import ServerConfig
 from .http import state_of
 from .pages import _login_redirect, current_session, render
 from .rpc.models import Agent, Assignation, Node
 from .rpc.state import RpcState
 from .state import ServerState
 from .storage.catalogue import ImageFilter, NotFound
-from .storage.datalayer import LocalDatalayer
 from .storage.models import Image
 from .storage.state import StorageState
 
@@ -113,7 +108,7 @@ def moment(when: dt.datetime) -> Moment:
 
 
 def thumbnail_size(shape: Sequence[int]) -> tuple[int, int]:
-    """``(width, height)`` of the PNG :func:`first_plane` and :func:`to_png` make of ``shape``."""
+    """``(width, height)`` of the thumbnail PNG of ``shape`` (see :mod:`.storage.thumbnails`)."""
     sizes = [-(-n // max(1, -(-n // THUMBNAIL_EDGE))) for n in shape[-2:]]
     if len(sizes) == 1:
         return sizes[0], 1
@@ -235,65 +230,6 @@ async def dashboard_page(request: Request) -> Response:
 # -- thumbnails ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Selector:
-    """Stands in for an array in :func:`first_plane`: indexing returns the selection itself.
-
-    So the async read below selects exactly what the notebook thumbnail shows.
-    """
-
-    shape: tuple[int, ...]
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    def __getitem__(self, selection: tuple[Any, ...]) -> tuple[Any, ...]:
-        return selection
-
-
-def _zarr_store(storage: StorageState, config: ServerConfig, image: Image) -> Any:
-    """A read-only zarr store over the image's prefix, with the server's own access."""
-    import zarr.storage
-
-    layer = storage.datalayer
-    if isinstance(layer, LocalDatalayer):
-        if image.datalayer != layer.name:
-            raise NotFound(f"image {image.id!r} is kept in the {image.datalayer} datalayer")
-        return zarr.storage.LocalStore(layer.root / image.store, read_only=True)
-    if image.datalayer != "s3" or layer.name != "s3":
-        raise NotFound(f"image {image.id!r} is kept in the {image.datalayer} datalayer")
-    from obstore.store import S3Store
-
-    options: dict[str, Any] = {"region": config.s3_region, "prefix": image.store}
-    if config.s3_endpoint_url:
-        options["endpoint"] = config.s3_endpoint_url
-    if config.s3_access_key_id:
-        options["access_key_id"] = config.s3_access_key_id
-    if config.s3_secret_access_key is not None:
-        options["secret_access_key"] = config.s3_secret_access_key.get_secret_value()
-    allow_http = (config.s3_endpoint_url or "").startswith("http://")
-    store = S3Store(config.s3_bucket, client_options={"allow_http": allow_http}, **options)
-    return zarr.storage.ObjectStore(store, read_only=True)
-
-
-async def render_thumbnail(storage: StorageState, config: ServerConfig, image: Image) -> bytes:
-    """The PNG of the image's first plane, read from the datalayer with zarr's async API."""
-    import zarr.api.asynchronous as zarr_async
-    import zarr.errors
-
-    try:
-        array = await zarr_async.open_array(
-            store=_zarr_store(storage, config, image), mode="r", zarr_format=3
-        )
-        selection = first_plane(_Selector(tuple(array.shape)))
-        plane = np.asarray(await array.getitem(selection))
-    except (FileNotFoundError, zarr.errors.NodeNotFoundError) as e:
-        logger.warning("image %s has no readable array: %s", image.id, e)
-        raise NotFound(f"no data for image {image.id!r}") from e
-    return to_png(np.atleast_1d(plane))
-
-
 def _not_found() -> Response:
     return PlainTextResponse(
         "No such image (or it is not shared with you).",
@@ -314,8 +250,10 @@ async def thumbnail(request: Request) -> Response:
         image = await storage.catalogue.visible(Image, image_id, session.user_id)
         if not image.shape or any(int(n) <= 0 for n in image.shape):
             raise NotFound(f"image {image_id!r} has no pixels")
-        png = await render_thumbnail(storage, state.config, image)
+        png = await storage.thumbnails.get(image)
     except NotFound:
+        return _not_found()
+    if png is None:  # unreadable, or not within the bounds of a thumbnail (logged)
         return _not_found()
     return Response(
         png,

@@ -54,6 +54,20 @@ class IntegratedServer:
     def embedded(self) -> EmbeddedServer | None:
         return self._server
 
+    def folder_of(self, prefix: str) -> Path | None:
+        """The folder of a datalayer prefix, when this server keeps its data in a local folder
+        (an app in the server's own process writes and reads it directly)."""
+        from arkitekt.server.storage.datalayer import LocalDatalayer
+
+        server = self._server
+        storage = server.state.storage if server is not None else None
+        if storage is None or not isinstance(storage.datalayer, LocalDatalayer):
+            return None
+        parts = prefix.split("/")
+        if not prefix or any(part in ("", ".", "..") for part in parts):
+            return None
+        return storage.datalayer.root.joinpath(*parts)
+
     async def astart(self, app: App) -> None:
         from arkitekt.server.config import ServerConfig
 

@@ -11,7 +11,7 @@ from sqlalchemy import delete, exists, func, or_, select, update
 
 from ..db import Database
 from ..models import User, new_id, utcnow
-from .models import READY, UPLOADING, File, Image, ImageTag, StorageShare
+from .models import DISCARDED, FINISHING, READY, UPLOADING, File, Image, ImageTag, StorageShare
 
 Row = TypeVar("Row", Image, File)
 MAX_PAGE = 500
@@ -106,16 +106,58 @@ class StorageCatalogue:
                 update(model).where(model.id == object_id).values(upload_deadline=deadline)
             )
 
-    async def finish(self, model: type[Row], object_id: str, size_bytes: int) -> Row:
+    async def finish(
+        self,
+        model: type[Row],
+        object_id: str,
+        size_bytes: int,
+        settle_after: dt.datetime | None = None,
+    ) -> Row:
+        """Make an upload visible. ``settle_after``: when its write grants (which could not be
+        revoked) have expired and it is checked once more (see ``unsettled``)."""
         async with self.db.new_session() as s, s.begin():
             row = await s.get(model, object_id)
-            if row is None or row.status != UPLOADING:
+            if row is None or row.status != FINISHING:
                 raise NotFound(f"no upload {object_id!r} in progress")
             row.status = READY
             row.size_bytes = size_bytes
             row.finished_at = utcnow()
-            row.upload_deadline = None
+            row.upload_deadline = settle_after
         return row
+
+    async def begin_finish(self, model: type[Image] | type[File], object_id: str) -> None:
+        """Mark an upload as being verified: from now on its write grants write nothing."""
+        async with self.db.new_session() as s, s.begin():
+            result = await s.execute(
+                update(model)
+                .where(model.id == object_id, model.status == UPLOADING)
+                .values(status=FINISHING)
+            )
+        if getattr(result, "rowcount", 1) != 1:
+            raise NotFound(f"no upload {object_id!r} in progress")
+
+    async def unsettled(self, now: dt.datetime) -> list[Image | File]:
+        """Finished uploads whose last write grant has expired by ``now``, not yet checked again
+        (a ready object's ``upload_deadline`` is when to settle it)."""
+        found: list[Image | File] = []
+        async with self.db.new_session() as s:
+            for model in (Image, File):
+                found.extend(
+                    await s.scalars(
+                        select(model).where(model.status == READY, model.upload_deadline < now)
+                    )
+                )
+        return found
+
+    async def settled(
+        self, model: type[Image] | type[File], object_id: str, size_bytes: int
+    ) -> None:
+        async with self.db.new_session() as s, s.begin():
+            await s.execute(
+                update(model)
+                .where(model.id == object_id, model.status == READY)
+                .values(size_bytes=size_bytes, upload_deadline=None)
+            )
 
     async def remove(self, model: type[Image] | type[File], object_id: str) -> None:
         kind = IMAGE if model is Image else FILE
@@ -126,6 +168,23 @@ class StorageCatalogue:
                 )
             )
             await s.execute(delete(model).where(model.id == object_id))
+
+    async def tombstone(
+        self, model: type[Image] | type[File], object_id: str, until: dt.datetime
+    ) -> None:
+        """Make an object invisible now; the sweeper removes it after ``until``."""
+        kind = IMAGE if model is Image else FILE
+        async with self.db.new_session() as s, s.begin():
+            await s.execute(
+                delete(StorageShare).where(
+                    StorageShare.kind == kind, StorageShare.object_id == object_id
+                )
+            )
+            await s.execute(
+                update(model)
+                .where(model.id == object_id)
+                .values(status=DISCARDED, upload_deadline=until, shared_with_everyone=False)
+            )
 
     async def visible(self, model: type[Row], object_id: str, user_id: str) -> Row:
         kind = IMAGE if model is Image else FILE
@@ -265,15 +324,19 @@ class StorageCatalogue:
 
     # -- sweeping --------------------------------------------------------------------------------
 
-    async def abandoned(self, now: dt.datetime) -> list[tuple[type[Image] | type[File], str, str]]:
-        """Uploads past their deadline: (model, id, store prefix)."""
-        found: list[tuple[type[Image] | type[File], str, str]] = []
+    async def abandoned(
+        self, now: dt.datetime
+    ) -> list[tuple[type[Image] | type[File], str, str, str]]:
+        """Uploads past their deadline, and discarded objects whose write grants have expired:
+        (model, id, store prefix, status)."""
+        found: list[tuple[type[Image] | type[File], str, str, str]] = []
         async with self.db.new_session() as s:
             for model in (Image, File):
                 rows = await s.execute(
-                    select(model.id, model.store).where(
-                        model.status == UPLOADING, model.upload_deadline < now
+                    select(model.id, model.store, model.status).where(
+                        model.status.in_((UPLOADING, FINISHING, DISCARDED)),
+                        model.upload_deadline < now,
                     )
                 )
-                found.extend((model, object_id, store) for object_id, store in rows)
+                found.extend((model, i, store, status) for i, store, status in rows)
         return found

@@ -5,7 +5,8 @@ The server never moves data itself. For an upload or a read it hands the client 
 server only reads small objects (``zarr.json``) to verify an upload, sums sizes, and deletes.
 
 - :class:`LocalDatalayer` (the default): a folder in the server's data dir, served over HTTP by
-  :mod:`.local_routes` to holders of a signed grant; an in-process client may use the folder.
+  :mod:`.local_routes` to holders of a signed grant. Grants never carry a filesystem path: an
+  app whose server runs in its own process finds the folder through that server.
 - :class:`~.s3.S3Datalayer`: any S3-compatible store; grants are temporary credentials whose
   session policy allows only the prefix.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -22,6 +24,15 @@ from typing import Protocol
 from .grants import GrantSigner
 
 MAX_METADATA_BYTES = 1 << 20
+
+
+def partial_name(name: str) -> str:
+    """Where an object named ``name`` is written before it is renamed into place."""
+    return f".{name}.{uuid.uuid4().hex}.part"
+
+
+def is_partial(name: str) -> bool:
+    return name.startswith(".") and name.endswith(".part")
 
 
 @dataclass(frozen=True)
@@ -37,8 +48,6 @@ class Grant:
     """``http``: the base URL of the prefix; object keys are appended to it."""
     token: str | None = None
     """``http``: the bearer token to send."""
-    path: str | None = None
-    """``http``: the prefix's folder, for a client inside the server's process."""
     bucket: str | None = None
     endpoint: str | None = None
     region: str | None = None
@@ -52,10 +61,12 @@ class Datalayer(Protocol):
 
     name: str
 
-    async def grant(
-        self, prefix: str, *, write: bool, subject: str, base_url: str, local_client: bool
-    ) -> Grant:
+    async def grant(self, prefix: str, *, write: bool, subject: str, base_url: str) -> Grant:
         """Let one client read (or write) ``prefix`` for a while."""
+        ...
+
+    async def put(self, key: str, data: bytes) -> None:
+        """Store a small object of the server's own (e.g. a thumbnail)."""
         ...
 
     async def read(self, key: str, max_bytes: int = MAX_METADATA_BYTES) -> bytes | None:
@@ -89,9 +100,7 @@ class LocalDatalayer:
         """The file of a key; keys are checked by the caller (``local_routes.clean_key``)."""
         return self.root / key
 
-    async def grant(
-        self, prefix: str, *, write: bool, subject: str, base_url: str, local_client: bool
-    ) -> Grant:
+    async def grant(self, prefix: str, *, write: bool, subject: str, base_url: str) -> Grant:
         token, expires_at = self.signer.issue(prefix, write=write, subject=subject, ttl=self.ttl)
         return Grant(
             kind="http",
@@ -100,8 +109,20 @@ class LocalDatalayer:
             expires_at=expires_at,
             url=f"{base_url.rstrip('/')}/datalayer/o/{prefix}",
             token=token,
-            path=str(self.root / prefix) if local_client else None,
         )
+
+    async def put(self, key: str, data: bytes) -> None:
+        def write() -> None:
+            path = self.root / key
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(partial_name(path.name))
+            try:
+                partial.write_bytes(data)
+                os.replace(partial, path)
+            finally:
+                partial.unlink(missing_ok=True)
+
+        await asyncio.to_thread(write)
 
     async def read(self, key: str, max_bytes: int = MAX_METADATA_BYTES) -> bytes | None:
         def read() -> bytes | None:
@@ -118,6 +139,8 @@ class LocalDatalayer:
             count = size = 0
             for folder, _, files in os.walk(self.root / prefix):
                 for name in files:
+                    if is_partial(name):
+                        continue  # a write still arriving (discarded if its upload has ended)
                     count += 1
                     size += os.stat(os.path.join(folder, name)).st_size
             return count, size

@@ -13,7 +13,6 @@ shared with them does not exist for them, and only its owner may share or delete
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 from typing import Any, NewType
 
 import strawberry
@@ -75,7 +74,8 @@ class GrantType:
     url: str | None
     token: str | None
     path: str | None = strawberry.field(
-        description="The prefix's folder on the server's machine (loopback clients only)."
+        description="Always null: grants do not reveal the server's filesystem.",
+        deprecation_reason="grants never carry a filesystem path",
     )
     bucket: str | None
     endpoint: str | None
@@ -93,7 +93,7 @@ class GrantType:
             expires_at=dt.datetime.fromtimestamp(grant.expires_at, dt.UTC),
             url=grant.url,
             token=grant.token,
-            path=grant.path,
+            path=None,
             bucket=grant.bucket,
             endpoint=grant.endpoint,
             region=grant.region,
@@ -220,17 +220,11 @@ def _page(pagination: Pagination | None) -> tuple[int, int]:
 
 async def _grant(info: Info, prefix: str, *, write: bool) -> GrantType:
     request = info.context["request"]
-    host = request.client.host if request.client else ""
-    try:
-        local_client = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        local_client = False
     grant = await _storage(info).datalayer.grant(
         prefix,
         write=write,
         subject=_user(info),
         base_url=origin_of(request).base,  # public_url when set: never the Host header
-        local_client=local_client,
     )
     return GrantType.of(grant)
 
@@ -322,7 +316,7 @@ async def _upload_row(info: Info, upload_id: str) -> ImageRow | FileRow:
 
 
 async def _delete(info: Info, model: type[ImageRow] | type[FileRow], object_id: str) -> None:
-    """Owner only: the record goes first (nobody gets a grant any more), then the bytes."""
+    """Owner only: the record goes first (no grant works any more), then the bytes."""
     storage = _storage(info)
     try:
         row = await storage.catalogue.owned(model, object_id, _user(info))
@@ -330,8 +324,7 @@ async def _delete(info: Info, model: type[ImageRow] | type[FileRow], object_id: 
         raise _not_found(e) from None
     except PermissionError as e:
         raise _error(ErrorCode.FORBIDDEN, str(e)) from None
-    await storage.catalogue.remove(model, row.id)
-    await storage.datalayer.delete(row.store)
+    await storage.discard(model, row.id, row.store)
 
 
 async def _share(
@@ -342,8 +335,9 @@ async def _share(
     everyone: bool,
     remove: bool,
 ) -> Sharing:
+    storage = _storage(info)
     try:
-        shared, names = await _storage(info).catalogue.share(
+        shared, names = await storage.catalogue.share(
             model, object_id, _user(info), users, everyone, remove=remove
         )
     except cat.NotFound as e:
@@ -352,6 +346,8 @@ async def _share(
         raise _error(ErrorCode.FORBIDDEN, str(e)) from None
     except LookupError as e:
         raise _error(ErrorCode.BAD_INPUT, str(e)) from None
+    if remove:
+        storage.access.forget_reads()  # read grants of those unshared stop at once
     return Sharing(everyone=shared, users=names)
 
 
@@ -359,13 +355,19 @@ async def _share(
 class Mutation:
     @strawberry.mutation(description="Announce an image and get a grant to write its array.")
     async def request_image_upload(self, info: Info, input: ImageUploadInput) -> Upload:
+        storage = _storage(info)
         try:
             check_image_metadata(
-                input.name, input.shape, input.dims, input.dtype, input.chunks, input.tags
+                input.name,
+                input.shape,
+                input.dims,
+                input.dtype,
+                input.chunks,
+                input.tags,
+                storage.limits,
             )
         except InvalidUpload as e:
             raise _error(ErrorCode.BAD_INPUT, str(e)) from None
-        storage = _storage(info)
         row = await storage.catalogue.start_image(
             owner_id=_user(info),
             name=input.name,
@@ -412,15 +414,23 @@ class Mutation:
             row = await storage.catalogue.upload(ImageRow, str(id), _user(info))
         except cat.NotFound as e:
             raise _not_found(e) from None
-        raw = await storage.datalayer.read(f"{row.store}/zarr.json")
-        try:
-            check_zarr_metadata(raw, row.shape, row.dims, row.dtype, row.chunks)
-        except InvalidUpload as e:
-            await storage.datalayer.delete(row.store)
-            await storage.catalogue.remove(ImageRow, row.id)
-            raise _error(ErrorCode.BAD_INPUT, f"{e}; the upload was discarded") from None
-        _, size = await storage.datalayer.usage(row.store)
-        row = await storage.catalogue.finish(ImageRow, row.id, size)
+        # from here the upload's grant writes no more: what is checked is what stays
+        with storage.access.closed(row.store):
+            try:
+                await storage.catalogue.begin_finish(ImageRow, row.id)
+            except cat.NotFound as e:  # finished or aborted meanwhile
+                raise _not_found(e) from None
+            raw = await storage.datalayer.read(f"{row.store}/zarr.json")
+            try:
+                check_zarr_metadata(raw, row.shape, row.dims, row.dtype, row.chunks, storage.limits)
+            except InvalidUpload as e:
+                await storage.discard(ImageRow, row.id, row.store)
+                raise _error(ErrorCode.BAD_INPUT, f"{e}; the upload was discarded") from None
+            _, size = await storage.datalayer.usage(row.store)
+            try:
+                row = await storage.catalogue.finish(ImageRow, row.id, size, storage.settle_after())
+            except cat.NotFound as e:  # finished or aborted meanwhile
+                raise _not_found(e) from None
         return await _image(info, row)
 
     @strawberry.mutation(description="Check the written content and make the file visible.")
@@ -430,23 +440,31 @@ class Mutation:
             row = await storage.catalogue.upload(FileRow, str(id), _user(info))
         except cat.NotFound as e:
             raise _not_found(e) from None
-        _, size = await storage.datalayer.usage(row.store)
-        if size != row.size_bytes:
-            await storage.datalayer.delete(row.store)
-            await storage.catalogue.remove(FileRow, row.id)
-            raise _error(
-                ErrorCode.BAD_INPUT,
-                f"{size} bytes were written, {row.size_bytes} announced; the upload was discarded",
-            )
-        row = await storage.catalogue.finish(FileRow, row.id, size)
+        with storage.access.closed(row.store):
+            try:
+                await storage.catalogue.begin_finish(FileRow, row.id)
+            except cat.NotFound as e:
+                raise _not_found(e) from None
+            _, size = await storage.datalayer.usage(row.store)
+            if size != row.size_bytes:
+                await storage.discard(FileRow, row.id, row.store)
+                raise _error(
+                    ErrorCode.BAD_INPUT,
+                    f"{size} bytes were written, {row.size_bytes} announced; "
+                    "the upload was discarded",
+                )
+            try:
+                row = await storage.catalogue.finish(FileRow, row.id, size, storage.settle_after())
+            except cat.NotFound as e:
+                raise _not_found(e) from None
         return FileType.of(row, _user(info))
 
     @strawberry.mutation(description="Give up an upload: its record and objects are removed.")
     async def abort_upload(self, info: Info, id: strawberry.ID) -> bool:
         row = await _upload_row(info, str(id))
         storage = _storage(info)
-        await storage.datalayer.delete(row.store)
-        await storage.catalogue.remove(type(row), row.id)
+        with storage.access.closed(row.store):
+            await storage.discard(type(row), row.id, row.store)
         return True
 
     @strawberry.mutation(description="Delete one of your images and its data.")

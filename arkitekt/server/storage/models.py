@@ -16,7 +16,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 from ..models import Base, new_id, utcnow
 
 UPLOADING = "uploading"
+FINISHING = "finishing"
+"""Being verified: write grants no longer write (a finish that fails midway leaves it to the
+sweeper)."""
 READY = "ready"
+DISCARDED = "discarded"
+"""Removed while write grants that cannot be revoked (S3) may still be live: the record stays,
+invisible, until they have expired and what they wrote is deleted once more."""
 
 
 class Image(Base):
@@ -40,7 +46,9 @@ class Image(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     upload_deadline: Mapped[dt.datetime | None] = mapped_column(default=None, index=True)
-    """While uploading: when an abandoned upload may be swept away."""
+    """While uploading: when an abandoned upload may be swept away. Once ready: when its
+    write grants (S3 credentials, which cannot be revoked) have all expired and it is checked
+    once more; None when settled."""
 
 
 class ImageTag(Base):
@@ -69,7 +77,9 @@ class File(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     upload_deadline: Mapped[dt.datetime | None] = mapped_column(default=None, index=True)
-    """While uploading: when an abandoned upload may be swept away."""
+    """While uploading: when an abandoned upload may be swept away. Once ready: when its
+    write grants (S3 credentials, which cannot be revoked) have all expired and it is checked
+    once more; None when settled."""
 
 
 class StorageShare(Base):

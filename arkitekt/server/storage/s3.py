@@ -155,16 +155,14 @@ class S3Datalayer:
             if _error_code(e) != "BucketAlreadyOwnedByYou":
                 raise
 
-    async def grant(
-        self, prefix: str, *, write: bool, subject: str, base_url: str, local_client: bool
-    ) -> Grant:
+    async def grant(self, prefix: str, *, write: bool, subject: str, base_url: str) -> Grant:
         prefix = prefix.strip("/")
         policy = json.dumps(session_policy(self.bucket, prefix, write), separators=(",", ":"))
         response = await asyncio.to_thread(
             self._sts.assume_role,
             RoleArn=self.config.s3_role_arn,
             RoleSessionName=session_name(subject),
-            DurationSeconds=max(MIN_GRANT_SECONDS, self.config.storage_grant_ttl),
+            DurationSeconds=self.grant_seconds,
             Policy=policy,
         )
         credentials: dict[str, Any] = response["Credentials"]
@@ -194,6 +192,14 @@ class S3Datalayer:
             secret_access_key=str(credentials["SecretAccessKey"]),
             session_token=str(credentials["SessionToken"]),
         )
+
+    @property
+    def grant_seconds(self) -> int:
+        """How long the credentials of a grant live (STS has a minimum)."""
+        return max(MIN_GRANT_SECONDS, self.config.storage_grant_ttl)
+
+    async def put(self, key: str, data: bytes) -> None:
+        await obstore.put_async(self.store, key, data)
 
     async def read(self, key: str, max_bytes: int = MAX_METADATA_BYTES) -> bytes | None:
         """At most ``max_bytes + 1`` bytes of an object (so a caller can tell it is too big)."""

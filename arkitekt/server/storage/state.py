@@ -1,4 +1,5 @@
-"""The running storage part of a server: datalayer, grant signer, catalogue and the sweeper."""
+"""The running storage part of a server: datalayer, grant signer, catalogue, grant checks,
+thumbnails and the sweeper (abandoned uploads; S3 images to settle)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,18 @@ from ..config import ServerConfig
 from ..db import Database
 from ..keys import KeyStore
 from ..models import utcnow
+from .access import GrantAccess
 from .catalogue import StorageCatalogue
 from .datalayer import Datalayer, LocalDatalayer
 from .grants import GrantSigner
+from .models import DISCARDED, File, Image
+from .thumbnails import Thumbnails
+from .validation import InvalidUpload, StorageLimits, check_zarr_metadata
 
 logger = logging.getLogger("arkitekt.server.storage")
+
+SETTLE_MARGIN = 60
+"""Seconds added to a grant's lifetime before an upload counts as settled (clock skew)."""
 
 
 @dataclass
@@ -26,6 +34,9 @@ class StorageState:
     datalayer: Datalayer
     signer: GrantSigner
     catalogue: StorageCatalogue
+    access: GrantAccess
+    thumbnails: Thumbnails
+    limits: StorageLimits
     grant_ttl: float
     upload_grace: float
     _sweeper: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -42,10 +53,14 @@ class StorageState:
             datalayer = LocalDatalayer(
                 config.data_dir / "datalayer", signer, config.storage_grant_ttl
             )
+        catalogue = StorageCatalogue(db)
         state = cls(
             datalayer=datalayer,
             signer=signer,
-            catalogue=StorageCatalogue(db),
+            catalogue=catalogue,
+            access=GrantAccess(catalogue, config.storage_read_check_seconds),
+            thumbnails=Thumbnails(datalayer, config),
+            limits=StorageLimits.of(config),
             grant_ttl=config.storage_grant_ttl,
             upload_grace=config.storage_upload_grace,
         )
@@ -56,15 +71,73 @@ class StorageState:
         """When an upload given a write grant now counts as abandoned."""
         return utcnow() + dt.timedelta(seconds=self.grant_ttl + self.upload_grace)
 
-    async def sweep(self) -> int:
-        """Remove abandoned uploads (records and partial objects); returns how many."""
-        abandoned = await self.catalogue.abandoned(utcnow())
-        for model, object_id, store in abandoned:
-            await self.datalayer.delete(store)
+    def settle_after(self) -> dt.datetime | None:
+        """When the write grants of an upload finished now have all expired, if they outlive
+        the upload (S3 credentials cannot be revoked); None when finishing ends them (local)."""
+        seconds = getattr(self.datalayer, "grant_seconds", None)
+        if seconds is None:
+            return None
+        return utcnow() + dt.timedelta(seconds=seconds + SETTLE_MARGIN)
+
+    async def discard(self, model: type[Image] | type[File], object_id: str, store: str) -> None:
+        """Remove an object: its record first (no grant any more), then bytes and thumbnail.
+        Where write grants cannot be revoked (S3) the record stays, invisible, and the sweeper
+        deletes the prefix once more after they have expired."""
+        until = self.settle_after()
+        if until is None:
             await self.catalogue.remove(model, object_id)
+        else:
+            await self.catalogue.tombstone(model, object_id, until)
+        await self._remove_bytes(model, object_id, store)
+
+    async def _remove_bytes(
+        self, model: type[Image] | type[File], object_id: str, store: str
+    ) -> None:
+        self.access.forget_reads()
+        await self.datalayer.delete(store)
+        if model is Image:
+            await self.thumbnails.forget(object_id)
+
+    async def sweep(self) -> int:
+        """Remove abandoned uploads (records and partial objects) and settle finished S3
+        uploads whose write grants have expired; returns how many uploads were handled."""
+        abandoned = await self.catalogue.abandoned(utcnow())
+        for model, object_id, store, status in abandoned:
+            with self.access.closed(store):
+                if status == DISCARDED:  # its write credentials have expired: for good
+                    await self.catalogue.remove(model, object_id)
+                    await self._remove_bytes(model, object_id, store)
+                else:
+                    await self.discard(model, object_id, store)
         if abandoned:
             logger.info("swept %d abandoned upload(s)", len(abandoned))
-        return len(abandoned)
+        unsettled = await self.catalogue.unsettled(utcnow())
+        for row in unsettled:
+            await self.settle(row)
+        return len(abandoned) + len(unsettled)
+
+    async def settle(self, row: Image | File) -> None:
+        """Check again, now that nothing can write it any more, what finish verified: what was
+        written after finish counts (size), and an array changed since is removed."""
+        try:
+            if isinstance(row, Image):
+                raw = await self.datalayer.read(f"{row.store}/zarr.json")
+                check_zarr_metadata(raw, row.shape, row.dims, row.dtype, row.chunks, self.limits)
+            _, size = await self.datalayer.usage(row.store)
+            if isinstance(row, File) and size != row.size_bytes:
+                raise InvalidUpload(f"{size} bytes are stored, {row.size_bytes} were verified")
+        except InvalidUpload as e:
+            logger.warning(
+                "removing %s %s, changed after its upload was verified: %s",
+                type(row).__name__.lower(),
+                row.id,
+                e,
+            )
+            await self.discard(type(row), row.id, row.store)
+            return
+        await self.catalogue.settled(type(row), row.id, size)
+        if isinstance(row, Image):
+            await self.thumbnails.forget(row.id)
 
     async def _sweep_forever(self, interval: float) -> None:
         while True:

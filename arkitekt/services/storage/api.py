@@ -106,8 +106,6 @@ class Grant(BaseModel):
     expires_at: datetime = Field(alias="expiresAt")
     url: str | None = Field(default=None)
     token: str | None = Field(default=None)
-    path: str | None = Field(default=None)
-    "The prefix's folder on the server's machine (loopback clients only)."
     bucket: str | None = Field(default=None)
     endpoint: str | None = Field(default=None)
     region: str | None = Field(default=None)
@@ -119,7 +117,7 @@ class Grant(BaseModel):
     class Meta:
         """Meta class for Grant"""
 
-        document = "fragment Grant on Grant {\n  kind\n  prefix\n  write\n  expiresAt\n  url\n  token\n  path\n  bucket\n  endpoint\n  region\n  accessKeyId\n  secretAccessKey\n  sessionToken\n  __typename\n}"
+        document = "fragment Grant on Grant {\n  kind\n  prefix\n  write\n  expiresAt\n  url\n  token\n  bucket\n  endpoint\n  region\n  accessKeyId\n  secretAccessKey\n  sessionToken\n  __typename\n}"
         name = "Grant"
         type = "Grant"
 
@@ -197,7 +195,7 @@ class Upload(BaseModel):
     class Meta:
         """Meta class for Upload"""
 
-        document = "fragment Grant on Grant {\n  kind\n  prefix\n  write\n  expiresAt\n  url\n  token\n  path\n  bucket\n  endpoint\n  region\n  accessKeyId\n  secretAccessKey\n  sessionToken\n  __typename\n}\n\nfragment Upload on Upload {\n  id\n  grant {\n    ...Grant\n    __typename\n  }\n  __typename\n}"
+        document = "fragment Grant on Grant {\n  kind\n  prefix\n  write\n  expiresAt\n  url\n  token\n  bucket\n  endpoint\n  region\n  accessKeyId\n  secretAccessKey\n  sessionToken\n  __typename\n}\n\nfragment Upload on Upload {\n  id\n  grant {\n    ...Grant\n    __typename\n  }\n  __typename\n}"
         name = "Upload"
         type = "Upload"
 
@@ -286,7 +284,7 @@ class ImageGrant(BaseModel):
     class Meta:
         """Meta class for ImageGrant"""
 
-        document = "fragment Grant on Grant {\n  kind\n  prefix\n  write\n  expiresAt\n  url\n  token\n  path\n  bucket\n  endpoint\n  region\n  accessKeyId\n  secretAccessKey\n  sessionToken\n  __typename\n}\n\nquery ImageGrant($id: ID!) {\n  imageGrant(id: $id) {\n    ...Grant\n    __typename\n  }\n}"
+        document = "fragment Grant on Grant {\n  kind\n  prefix\n  write\n  expiresAt\n  url\n  token\n  bucket\n  endpoint\n  region\n  accessKeyId\n  secretAccessKey\n  sessionToken\n  __typename\n}\n\nquery ImageGrant($id: ID!) {\n  imageGrant(id: $id) {\n    ...Grant\n    __typename\n  }\n}"
 
 
 class FileGrant(BaseModel):
@@ -303,7 +301,7 @@ class FileGrant(BaseModel):
     class Meta:
         """Meta class for FileGrant"""
 
-        document = "fragment Grant on Grant {\n  kind\n  prefix\n  write\n  expiresAt\n  url\n  token\n  path\n  bucket\n  endpoint\n  region\n  accessKeyId\n  secretAccessKey\n  sessionToken\n  __typename\n}\n\nquery FileGrant($id: ID!) {\n  fileGrant(id: $id) {\n    ...Grant\n    __typename\n  }\n}"
+        document = "fragment Grant on Grant {\n  kind\n  prefix\n  write\n  expiresAt\n  url\n  token\n  bucket\n  endpoint\n  region\n  accessKeyId\n  secretAccessKey\n  sessionToken\n  __typename\n}\n\nquery FileGrant($id: ID!) {\n  fileGrant(id: $id) {\n    ...Grant\n    __typename\n  }\n}"
 
 
 class RequestImageUpload(BaseModel):
@@ -320,7 +318,7 @@ class RequestImageUpload(BaseModel):
     class Meta:
         """Meta class for RequestImageUpload"""
 
-        document = "fragment Grant on Grant {\n  kind\n  prefix\n  write\n  expiresAt\n  url\n  token\n  path\n  bucket\n  endpoint\n  region\n  accessKeyId\n  secretAccessKey\n  sessionToken\n  __typename\n}\n\nfragment Upload on Upload {\n  id\n  grant {\n    ...Grant\n    __typename\n  }\n  __typename\n}\n\nmutation RequestImageUpload($input: ImageUploadInput!) {\n  requestImageUpload(input: $input) {\n    ...Upload\n    __typename\n  }\n}"
+        document = "fragment Grant on Grant {\n  kind\n  prefix\n  write\n  expiresAt\n  url\n  token\n  bucket\n  endpoint\n  region\n  accessKeyId\n  secretAccessKey\n  sessionToken\n  __typename\n}\n\nfragment Upload on Upload {\n  id\n  grant {\n    ...Grant\n    __typename\n  }\n  __typename\n}\n\nmutation RequestImageUpload($input: ImageUploadInput!) {\n  requestImageUpload(input: $input) {\n    ...Upload\n    __typename\n  }\n}"
 
 
 class RequestFileUpload(BaseModel):
@@ -337,7 +335,7 @@ class RequestFileUpload(BaseModel):
     class Meta:
         """Meta class for RequestFileUpload"""
 
-        document = "fragment Grant on Grant {\n  kind\n  prefix\n  write\n  expiresAt\n  url\n  token\n  path\n  bucket\n  endpoint\n  region\n  accessKeyId\n  secretAccessKey\n  sessionToken\n  __typename\n}\n\nfragment Upload on Upload {\n  id\n  grant {\n    ...Grant\n    __typename\n  }\n  __typename\n}\n\nmutation RequestFileUpload($input: FileUploadInput!) {\n  requestFileUpload(input: $input) {\n    ...Upload\n    __typename\n  }\n}"
+        document = "fragment Grant on Grant {\n  kind\n  prefix\n  write\n  expiresAt\n  url\n  token\n  bucket\n  endpoint\n  region\n  accessKeyId\n  secretAccessKey\n  sessionToken\n  __typename\n}\n\nfragment Upload on Upload {\n  id\n  grant {\n    ...Grant\n    __typename\n  }\n  __typename\n}\n\nmutation RequestFileUpload($input: FileUploadInput!) {\n  requestFileUpload(input: $input) {\n    ...Upload\n    __typename\n  }\n}"
 
 
 class RenewUploadGrant(BaseModel):
@@ -354,7 +352,7 @@ class RenewUploadGrant(BaseModel):
     class Meta:
         """Meta class for RenewUploadGrant"""
 
-        document = "fragment Grant on Grant {\n  kind\n  prefix\n  write\n  expiresAt\n  url\n  token\n  path\n  bucket\n  endpoint\n  region\n  accessKeyId\n  secretAccessKey\n  sessionToken\n  __typename\n}\n\nmutation RenewUploadGrant($id: ID!) {\n  renewUploadGrant(id: $id) {\n    ...Grant\n    __typename\n  }\n}"
+        document = "fragment Grant on Grant {\n  kind\n  prefix\n  write\n  expiresAt\n  url\n  token\n  bucket\n  endpoint\n  region\n  accessKeyId\n  secretAccessKey\n  sessionToken\n  __typename\n}\n\nmutation RenewUploadGrant($id: ID!) {\n  renewUploadGrant(id: $id) {\n    ...Grant\n    __typename\n  }\n}"
 
 
 class FinishImageUpload(BaseModel):

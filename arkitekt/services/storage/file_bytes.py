@@ -66,10 +66,11 @@ async def put(
     source: Source,
     seen: Callable[[int], object],
     *,
-    direct: bool,
+    folder: Path | None = None,
     proxy: str | None = None,
 ) -> None:
-    """Write the source's bytes as the object ``data`` under the grant's prefix."""
+    """Write the source's bytes as the object ``data`` under the grant's prefix (``folder``:
+    the prefix's folder, when the server runs in this process)."""
 
     async def blocks() -> AsyncIterator[bytes]:
         while True:
@@ -79,7 +80,7 @@ async def put(
             seen(len(block))
             yield block
 
-    if grant.kind == "http" and not (direct and grant.path):
+    if grant.kind == "http" and folder is None:
         import httpx
 
         assert grant.url is not None
@@ -97,7 +98,7 @@ async def put(
         return
     import obstore
 
-    store = object_store(grant, direct=direct, proxy=proxy)
+    store = object_store(grant, folder=folder, proxy=proxy)
     await obstore.put_async(store, "data", blocks(), chunk_size=BLOCK)
 
 
@@ -106,13 +107,13 @@ async def get(
     sink: IO[bytes],
     seen: Callable[[int], object],
     *,
-    direct: bool,
+    folder: Path | None = None,
     proxy: str | None = None,
 ) -> None:
     """Read the object ``data`` under the grant's prefix into ``sink``."""
     import obstore
 
-    result = await obstore.get_async(object_store(grant, direct=direct, proxy=proxy), "data")
+    result = await obstore.get_async(object_store(grant, folder=folder, proxy=proxy), "data")
     async for block in result.stream(min_chunk_size=BLOCK):
         data = bytes(block)
         await asyncio.to_thread(sink.write, data)

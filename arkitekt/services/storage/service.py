@@ -63,18 +63,23 @@ class StorageService(ApiService, Sharing[Stored]):
         """The app's HTTP proxy (``proxy=`` / ``ARKITEKT_PROXY``), for datalayer transfers too."""
         return self.app.auth.proxy if "auth" in self.app.services else None
 
-    @property
-    def direct(self) -> bool:
-        """Whether the server runs in this process (its datalayer folder may be used as is)."""
-        return "server" in self.app.services
+    def _folder(self, grant: api.Grant) -> Path | None:
+        """The grant's folder when the server runs in this process with a local datalayer (used
+        as is); the server never puts a filesystem path in a grant."""
+        server = self.app.services.get("server")
+        if grant.kind != "http" or server is None:
+            return None
+        folder: Path | None = getattr(server, "folder_of", lambda prefix: None)(grant.prefix)
+        return folder
 
     def _zarr_store(self, grant: api.Grant, renew: Any, *, read_only: bool = False) -> Any:
         """The zarr store of a grant: the folder itself when the server runs in this process
         (zarr's own LocalStore, the fastest path), else a store that keeps its grant fresh."""
-        if self.direct and grant.path:
+        folder = self._folder(grant)
+        if folder is not None:
             from zarr.storage import LocalStore
 
-            return LocalStore(grant.path, read_only=read_only)
+            return LocalStore(folder, read_only=read_only)
         loop = self.app_loop
         assert loop is not None  # methods run on the app's loop, while it is entered
         keeper = GrantKeeper(grant, renew, loop, proxy=self.proxy)
@@ -179,6 +184,13 @@ class StorageService(ApiService, Sharing[Stored]):
             grant, lambda: api.aimage_grant(image.id, client=self.graphql), read_only=True
         )
         opened = await zarr_async.open_array(store=store, mode="r")
+        found = (tuple(opened.shape), tuple(opened.chunks), opened.dtype)
+        if found != (image.shape, image.chunks, image.dtype):
+            # only what the server verified is read (bounded chunks, announced shape)
+            raise InvalidDataError(
+                f"the stored array of image {image.id!r} (shape {found[0]}, chunks {found[1]}, "
+                f"{found[2]}) differs from the one the server verified; not reading it"
+            )
         array = zarr.Array(opened)
         lazy = da.from_array(  # type: ignore[no-untyped-call]
             array,
@@ -295,7 +307,11 @@ class StorageService(ApiService, Sharing[Stored]):
             bar = transfer_progress(opened.size, f"uploading {opened.name}", show=progress)
             try:
                 await file_bytes.put(
-                    upload.grant, opened, bar.update, direct=self.direct, proxy=self.proxy
+                    upload.grant,
+                    opened,
+                    bar.update,
+                    folder=self._folder(upload.grant),
+                    proxy=self.proxy,
                 )
                 info = await api.afinish_file_upload(upload.id, client=self.graphql)
             except BaseException as e:
@@ -316,7 +332,9 @@ class StorageService(ApiService, Sharing[Stored]):
         grant = await api.afile_grant(file.id, client=self.graphql)
         bar = transfer_progress(file.size_bytes, f"downloading {file.name}", show=progress)
         try:
-            await file_bytes.get(grant, sink, bar.update, direct=self.direct, proxy=self.proxy)
+            await file_bytes.get(
+                grant, sink, bar.update, folder=self._folder(grant), proxy=self.proxy
+            )
         except ArkitektError:
             raise
         except Exception as e:

@@ -3,7 +3,8 @@
 A grant opens one key prefix for a while (see the server's ``datalayer`` module). Three kinds
 of access come out of it, all through obstore:
 
-- the prefix's folder, when the server runs in this process (``grant.path``): no HTTP at all;
+- the prefix's folder, when the server runs in this process (found through that server; a
+  grant never names a filesystem path): no HTTP at all;
 - the local datalayer over HTTP (``grant.url`` + bearer ``grant.token``);
 - S3 with temporary credentials scoped to the prefix.
 
@@ -37,18 +38,20 @@ RENEW_MARGIN = 60.0
 """Seconds before expiry at which a grant is renewed."""
 
 
-def object_store(grant: Grant, *, direct: bool, proxy: str | None = None) -> ObstoreStore:
+def object_store(
+    grant: Grant, *, folder: Path | None = None, proxy: str | None = None
+) -> ObstoreStore:
     """An obstore store rooted at the grant's prefix.
 
-    ``direct``: use the prefix's folder when the grant offers it (the server is in this process).
+    ``folder``: the prefix's folder, when the server runs in this process (used as is).
     ``proxy``: an HTTP proxy for the transfers (None: the environment's proxy variables).
     """
     from obstore.store import HTTPStore, LocalStore, S3Store
 
     if grant.kind == "http":
-        if direct and grant.path:
-            Path(grant.path).mkdir(parents=True, exist_ok=True)
-            return LocalStore(grant.path, mkdir=True)
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+            return LocalStore(folder, mkdir=True)
         if not grant.url or not grant.token:
             raise ServerError("an http grant needs a url and a token")
         return HTTPStore.from_url(
@@ -109,7 +112,7 @@ class GrantKeeper:
         self._loop = loop
         self._lock = threading.Lock()
         self._pending: Any = None  # concurrent.futures.Future of a renewal in flight
-        self.store = object_store(grant, direct=False, proxy=proxy)
+        self.store = object_store(grant, proxy=proxy)
 
     def _expiring(self) -> bool:
         remaining = self.grant.expires_at - dt.datetime.now(dt.UTC)
@@ -137,7 +140,7 @@ class GrantKeeper:
                 self._pending = None
 
     async def _apply(self, grant: Grant) -> None:
-        self.store = object_store(grant, direct=False, proxy=self.proxy)
+        self.store = object_store(grant, proxy=self.proxy)
         self.grant = grant
 
 
