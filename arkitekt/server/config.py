@@ -58,8 +58,8 @@ class ServerConfig(BaseSettings):
     graphql_max_tokens: int = 2000
     """Tokens (names, brackets, punctuation) of one GraphQL document; more is refused before
     it is parsed."""
-    graphql_max_depth: int = 8
-    """Nesting of fields in one operation (introspection fields not counted)."""
+    graphql_max_depth: int = 10
+    """Nesting of fields in one operation (introspection included)."""
     graphql_max_aliases: int = 20
     """Aliased fields in one document (aliases ask for one field many times)."""
     graphql_max_cost: int = 20_000

@@ -31,10 +31,11 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.extensions import SchemaExtension
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
-from strawberry.types import Info
+from strawberry.types import ExecutionResult, Info
 
+from .config import ServerConfig
 from .frames import frame_problem, json_problem
-from .graphql_limits import Limits
+from .graphql_limits import WHOLE_REQUEST_TIMED, Limits, timed_out
 from .http import bearer_user, read_body
 from .oauth import AccessClaims, OAuthError
 
@@ -75,6 +76,18 @@ class _ArkitektGraphQL(GraphQL[dict[str, Any], None]):
             token = bearer(request.headers.get("authorization"))
             context["claims"] = state.oauth.verify_access_token(token) if token else None
         return context
+
+    async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        """One operation over HTTP, stopped as a whole at ``graphql_timeout`` (one error, and
+        every resolver still waiting is cancelled)."""
+        context = kwargs["context"] if "context" in kwargs else args[3]
+        context[WHOLE_REQUEST_TIMED] = True  # the resolvers need no deadline of their own
+        config: ServerConfig = context["state"].config
+        try:
+            async with asyncio.timeout(config.graphql_timeout):
+                return await super().execute_single(*args, **kwargs)
+        except TimeoutError:
+            return ExecutionResult(data=None, errors=[timed_out(config.graphql_timeout)])
 
     async def on_ws_connect(self, context: dict[str, Any]) -> Any:
         params = context.get("connection_params") or {}

@@ -38,7 +38,9 @@ from graphql import (
     IntValueNode,
     ObjectValueNode,
     OperationDefinitionNode,
+    SchemaMetaFieldDef,
     SelectionSetNode,
+    TypeMetaFieldDef,
     ValidationRule,
     VariableNode,
     get_named_type,
@@ -47,7 +49,6 @@ from graphql import (
     validate,
 )
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension
-from strawberry.extensions.query_depth_limiter import IgnoreContext
 from strawberry.types import ExecutionContext, Info
 from strawberry.types.graphql import OperationType
 
@@ -57,6 +58,9 @@ from .config import ServerConfig
 
 TIMEOUT = "TIMEOUT"
 """``extensions.code`` of a query stopped at ``graphql_timeout``."""
+WHOLE_REQUEST_TIMED = "arkitekt.timed"
+"""Context key: the transport stops the whole operation at the time limit (HTTP), so resolvers
+need no deadline of their own (which would report one error per field)."""
 TOO_MANY_REQUESTS = "TOO_MANY_REQUESTS"
 """``extensions.code`` of a request refused because its user has too many waiting."""
 
@@ -86,15 +90,15 @@ def max_page(info: Info) -> int:
 # -- shape: depth, aliases, cost --------------------------------------------------------------
 
 
-def _introspection(context: IgnoreContext) -> bool:
-    return context.field_name.startswith("__")
-
-
 @functools.lru_cache(maxsize=16)
 def _shape_rules(max_depth: int, max_aliases: int) -> tuple[type[ValidationRule], ...]:
-    depth = QueryDepthLimiter(max_depth=max_depth, should_ignore=_introspection)
+    depth = QueryDepthLimiter(max_depth=max_depth)  # introspection included: it nests too
     aliases = MaxAliasesLimiter(max_alias_count=max_aliases)
     return (*depth.validation_rules, *aliases.validation_rules)  # type: ignore[arg-type]
+
+
+_META = {"__schema": SchemaMetaFieldDef, "__type": TypeMetaFieldDef}
+"""Introspection's entry fields (on no type's field list): their lists count like any other."""
 
 
 class _TooCostly(Exception):
@@ -128,7 +132,7 @@ class _Estimate:
             if isinstance(node, FieldNode):
                 self.add(items)
                 fields = getattr(parent, "fields", None) or {}
-                field = fields.get(node.name.value)
+                field = fields.get(node.name.value) or _META.get(node.name.value)
                 if field is None or node.selection_set is None:
                     continue  # a leaf, or an unknown field (validation names it)
                 inner = items
@@ -207,6 +211,14 @@ def _cost_rule(config: ServerConfig, variables: Mapping[str, Any]) -> type[Valid
     return CostLimit
 
 
+def _as_bad_input(errors: list[GraphQLError] | None) -> list[GraphQLError] | None:
+    """Strawberry's limiters report without a code: these are the client's to fix."""
+    for error in errors or ():
+        if not (error.extensions or {}).get("code"):
+            error.extensions = {**(error.extensions or {}), "code": ErrorCode.BAD_INPUT.value}
+    return errors
+
+
 # -- time and fairness ------------------------------------------------------------------------
 
 
@@ -242,7 +254,7 @@ class UserGate:
                 async with asyncio.timeout_at(deadline):
                     await turns.slots.acquire()
             except TimeoutError:
-                raise _timed_out(None) from None
+                raise timed_out(None) from None
             try:
                 yield
             finally:
@@ -264,7 +276,7 @@ def gate_of(context: Mapping[str, Any]) -> UserGate:
     return gate
 
 
-def _timed_out(seconds: float | None) -> GraphQLError:
+def timed_out(seconds: float | None) -> GraphQLError:
     limit = f" ({seconds:g} s)" if seconds is not None else ""
     return _refused(
         f"the request ran longer than the server allows{limit} and was stopped; ask for "
@@ -289,6 +301,10 @@ class Limits(SchemaExtension):
         self.execution_context.parse_options["max_tokens"] = self._config().graphql_max_tokens
         yield
 
+    def on_parse(self) -> Iterator[None]:
+        yield
+        _as_bad_input(self.execution_context.pre_execution_errors)  # too many tokens
+
     def on_validate(self) -> Iterator[None]:
         # Cheap checks first: a refused document never reaches graphql-core's own rules, some
         # of which grow with the square of the number of fields.
@@ -301,7 +317,7 @@ class Limits(SchemaExtension):
             )
             errors = validate(context.schema._schema, document, rules)
             if errors:
-                context.pre_execution_errors = errors
+                context.pre_execution_errors = _as_bad_input(errors)
         yield
 
     async def on_execute(self) -> AsyncIterator[None]:
@@ -313,8 +329,10 @@ class Limits(SchemaExtension):
         claims = context.context.get("claims")
         user = claims.user_id if claims is not None else ""
         self._timeout = config.graphql_timeout
-        self._deadline = asyncio.get_running_loop().time() + self._timeout
-        async with gate_of(context.context).turn(user, self._deadline):
+        deadline = asyncio.get_running_loop().time() + self._timeout
+        if not context.context.get(WHOLE_REQUEST_TIMED):
+            self._deadline = deadline  # websockets: each resolver stops at the deadline
+        async with gate_of(context.context).turn(user, deadline):
             yield
 
     def resolve(
@@ -335,4 +353,4 @@ class Limits(SchemaExtension):
             async with asyncio.timeout_at(deadline):
                 return await result
         except TimeoutError:
-            raise _timed_out(self._timeout) from None
+            raise timed_out(self._timeout) from None
