@@ -63,7 +63,11 @@ def _close_code(ws: ClientConnection, timeout: float = 10) -> int | None:
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 @pytest.mark.parametrize(
     "frame",
-    [b"\x00\x01binary", '{"type": "ping", "payload": {"x": NaN}}', '{"type": "pong", "x": -Infinity}'],
+    [
+        b"\x00\x01binary",
+        '{"type": "ping", "payload": {"x": NaN}}',
+        '{"type": "pong", "x": -Infinity}',
+    ],
     ids=["binary", "nan", "infinity"],
 )
 def test_graphql_sockets_close_on_frames_that_are_not_json(
