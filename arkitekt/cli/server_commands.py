@@ -100,6 +100,7 @@ def server(
     import uvicorn
 
     from ..server.app import create_app
+    from ..server.serving import uvicorn_options
 
     typer.echo(
         f"arkitekt {__version__}: data in {config.data_dir}, listening on http://{host}:{port}"
@@ -112,6 +113,7 @@ def server(
         proxy_headers=forwarded_allow_ips is not None,
         forwarded_allow_ips=forwarded_allow_ips,
         timeout_graceful_shutdown=5,
+        **uvicorn_options(config),
     )
 
 

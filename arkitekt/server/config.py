@@ -92,6 +92,40 @@ class ServerConfig(BaseSettings):
     rpc_share_with_everyone: bool = False
     """Share newly registered functions with every user (by default only their owner sees them)."""
 
+    graphql_max_body_bytes: int = 1 << 20
+    """Bytes of one GraphQL request over HTTP, and of one GraphQL websocket message (queries
+    and their variables; data goes to the datalayer)."""
+    graphql_max_tokens: int = 2000
+    """Tokens (names, brackets, punctuation) of one GraphQL document; more is refused before
+    it is parsed."""
+    graphql_max_depth: int = 10
+    """Nesting of fields in one operation (introspection included)."""
+    graphql_max_aliases: int = 20
+    """Aliased fields in one document (aliases ask for one field many times)."""
+    graphql_max_cost: int = 20_000
+    """Estimated fields one operation resolves: each field counts once for every item of the
+    lists it sits in (a list's size is its ``limit`` argument, or the maximum page size)."""
+    graphql_max_page_size: int = 500
+    """Largest page a list field returns (``limit``, ``pagination.limit``); asking for more is
+    refused, naming the argument. Lists without a page argument return at most this many."""
+    graphql_timeout: float = 15.0
+    """Seconds one query or mutation may run (waiting for its turn included); then it is
+    stopped and answered with a ``TIMEOUT`` error. Subscriptions are not limited."""
+    graphql_user_concurrency: int = 4
+    """Queries and mutations of one user that run at once; more wait for their turn."""
+    graphql_user_queue: int = 32
+    """Queries and mutations of one user that may wait for their turn; more are refused at
+    once (``TOO_MANY_REQUESTS``), so one user's flood never queues anyone else's."""
+
+    http_header_timeout: float = 10.0
+    """Seconds a connection may take to send a request's complete headers (from its opening,
+    or from the end of the previous answer); a stalled (slowloris) connection is dropped."""
+    http_max_connections: int = 2000
+    """Connections (HTTP and websockets) served at once; further requests get 503."""
+    ws_max_message_bytes: int = 16 << 20
+    """Largest websocket message accepted (``/rekuest/ws``); bigger ones close the socket
+    (1009). GraphQL websocket messages are limited by ``graphql_max_body_bytes``."""
+
     datalayer: Literal["local", "s3"] = "local"
     """Where image and file bytes live: ``local`` (a folder in ``data_dir``, served over HTTP)
     or ``s3`` (any S3-compatible store, see the ``s3_*`` settings)."""

@@ -24,6 +24,7 @@ from arkitekt.errors import ServerUnavailableError
 from .app import create_app
 from .config import ServerConfig
 from .credentials import create_mandate_key, revoke_mandate_key
+from .serving import uvicorn_options
 from .state import ServerState
 from .users import ensure_user
 
@@ -102,6 +103,7 @@ class EmbeddedServer:
             lifespan="on",
             access_log=False,
             timeout_graceful_shutdown=2,
+            **uvicorn_options(self.config),
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)

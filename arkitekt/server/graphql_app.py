@@ -6,10 +6,20 @@ connection-init payload (``{"authorization": "Bearer ..."}`` or ``{"token": "...
 Resolvers find the verified claims in ``info.context["claims"]`` and the server state in
 ``info.context["state"]``.
 Both websocket subprotocols are served: ``graphql-transport-ws`` and the legacy ``graphql-ws``.
+
+Limits (see :mod:`.graphql_limits` for those on the operations themselves): HTTP bodies of at
+most ``graphql_max_body_bytes`` (413 beyond) that are UTF-8 text (400 otherwise). On websockets
+(:class:`_SocketGuard`) a text message of at most that size holding JSON without ``NaN`` or
+``Infinity``; anything else (binary frames included) closes the socket with
+:data:`CLOSE_BAD_MESSAGE` (1009 for a message too big), and the socket is closed with
+:data:`CLOSE_TOKEN_EXPIRED` when the token it authenticated with expires, so the client
+connects again with a fresh one.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import strawberry
@@ -19,11 +29,26 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.extensions import SchemaExtension
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
-from strawberry.types import Info
+from strawberry.types import ExecutionResult, Info
 
+from .config import ServerConfig
+from .frames import frame_problem, json_problem
+from .graphql_limits import WHOLE_REQUEST_TIMED, Limits, timed_out
 from .http import authenticate, bearer_user, read_body
 from .oauth import AccessClaims, OAuthError
+
+CLOSE_BAD_MESSAGE = 4400
+"""Close code for a websocket message that is not JSON text (graphql-transport-ws's 4400)."""
+CLOSE_TOO_BIG = 1009
+"""Close code for a websocket message over ``graphql_max_body_bytes`` (RFC 6455)."""
+CLOSE_TOKEN_EXPIRED = 4401
+"""Close code when the token a websocket authenticated with expires (graphql-transport-ws's
+4401 Unauthorized): connect again with a fresh token."""
+EXTENSIONS: list[type[SchemaExtension]] = [Limits]
+"""The extensions every schema of the server is built with."""
+_GUARD = "arkitekt.graphql_socket"
 
 
 def bearer(value: object) -> str | None:
@@ -52,6 +77,18 @@ class _ArkitektGraphQL(GraphQL[dict[str, Any], None]):
             context["claims"] = await authenticate(request, token) if token else None
         return context
 
+    async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        """One operation over HTTP, stopped as a whole at ``graphql_timeout`` (one error, and
+        every resolver still waiting is cancelled)."""
+        context = kwargs["context"] if "context" in kwargs else args[3]
+        context[WHOLE_REQUEST_TIMED] = True  # the resolvers need no deadline of their own
+        config: ServerConfig = context["state"].config
+        try:
+            async with asyncio.timeout(config.graphql_timeout):
+                return await super().execute_single(*args, **kwargs)
+        except TimeoutError:
+            return ExecutionResult(data=None, errors=[timed_out(config.graphql_timeout)])
+
     async def on_ws_connect(self, context: dict[str, Any]) -> Any:
         params = context.get("connection_params") or {}
         token = None
@@ -60,9 +97,13 @@ class _ArkitektGraphQL(GraphQL[dict[str, Any], None]):
         if not isinstance(token, str) or not token:
             raise ConnectionRejectionError({"reason": "send the access token in connection_init"})
         try:
-            context["claims"] = await authenticate(context["request"], token)
+            claims = await authenticate(context["request"], token)
         except OAuthError as e:
             raise ConnectionRejectionError({"reason": e.description}) from None
+        context["claims"] = claims
+        guard = context["request"].scope.get(_GUARD)
+        if isinstance(guard, _SocketGuard):
+            guard.expire_at(float(claims.expires_at))
         return None
 
 
@@ -84,8 +125,9 @@ class AuthenticatedGraphQL:
             except OAuthError as e:
                 await _errors(e.description, 401)(scope, receive, send)
                 return
+            limit = request.app.state.arkitekt.config.graphql_max_body_bytes
             try:  # bounded, and text: Strawberry would answer a non-UTF-8 body with a 500
-                body = await read_body(request, MAX_QUERY_BODY)
+                body = await read_body(request, limit)
                 body.decode()
             except OAuthError as e:
                 await _errors(e.description, e.status)(scope, receive, send)
@@ -94,11 +136,71 @@ class AuthenticatedGraphQL:
                 await _errors("the request body is not UTF-8 text", 400)(scope, receive, send)
                 return
             receive = _replay(body, receive)
+        elif scope["type"] == "websocket":
+            config = scope["app"].state.arkitekt.config
+            guard = _SocketGuard(receive, send, config.graphql_max_body_bytes)
+            scope[_GUARD] = guard
+            try:
+                await self._graphql(scope, guard.receive, guard.send)
+            finally:
+                guard.stop()
+            return
         await self._graphql(scope, receive, send)
 
 
-MAX_QUERY_BODY = 1 << 20
-"""Bytes of one GraphQL request (queries and their variables; data goes to the datalayer)."""
+class _SocketGuard:
+    """One GraphQL websocket between the client and Strawberry: refuses frames that are not
+    bounded JSON text, and closes the socket when its token expires."""
+
+    def __init__(self, receive: Receive, send: Send, max_bytes: int) -> None:
+        self._receive, self._send = receive, send
+        self.max_bytes = max_bytes
+        self.closed: int | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._closing: asyncio.Task[None] | None = None
+
+    def expire_at(self, when: float) -> None:
+        """Close the socket at ``when`` (seconds since the epoch)."""
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, when - time.time())
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = loop.call_later(delay, self._expired)
+
+    def _expired(self) -> None:
+        self._closing = asyncio.ensure_future(
+            self.close(CLOSE_TOKEN_EXPIRED, "the access token expired; connect with a fresh one")
+        )
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._closing is not None and not self._closing.done():
+            self._closing.cancel()
+
+    async def close(self, code: int, reason: str) -> None:
+        if self.closed is None:
+            self.closed = code
+            await self._send({"type": "websocket.close", "code": code, "reason": reason[:120]})
+
+    async def send(self, message: Message) -> None:
+        if self.closed is None:  # after a close of ours, Strawberry's answers have nowhere to go
+            await self._send(message)
+
+    async def receive(self) -> Message:
+        if self.closed is not None:
+            return {"type": "websocket.disconnect", "code": self.closed}
+        message = await self._receive()
+        if message["type"] != "websocket.receive":
+            return message
+        problem = frame_problem(message, self.max_bytes)
+        code = CLOSE_TOO_BIG if isinstance(message.get("text"), str) else CLOSE_BAD_MESSAGE
+        if problem is None:
+            problem, code = json_problem(message["text"]), CLOSE_BAD_MESSAGE
+        if problem is None:
+            return message
+        await self.close(code, problem)
+        return {"type": "websocket.disconnect", "code": code}
 
 
 def _errors(message: str, status: int) -> JSONResponse:

@@ -9,9 +9,10 @@ import httpx
 import pytest
 from servers import TestServer
 
-from arkitekt.server.graphql_app import MAX_QUERY_BODY
+from arkitekt.server.config import ServerConfig
 
 ENDPOINTS = ["/mikro/graphql", "/rekuest/graphql"]
+MAX_QUERY_BODY = ServerConfig().graphql_max_body_bytes
 
 
 @pytest.fixture(scope="module")

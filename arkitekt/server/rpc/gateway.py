@@ -38,6 +38,7 @@ from arkitekt.protocol.messages import (
     encode,
 )
 
+from ..frames import frame_problem, json_problem
 from ..http import authenticate
 from ..oauth import OAuthError
 from .broker import Broker, Peer
@@ -45,7 +46,6 @@ from .broker import Broker, Peer
 logger = logging.getLogger("arkitekt.server.rpc")
 
 HELLO_TIMEOUT = 10.0
-MAX_FRAME = 16 * 1024 * 1024
 
 
 class Link:
@@ -131,11 +131,28 @@ async def endpoint(websocket: WebSocket) -> None:
         writer.cancel()
 
 
+async def _receive(websocket: WebSocket, link: Link) -> str | None:
+    """The next frame's text; None (the link refused) for a frame that is not JSON text within
+    the size limit, or holds NaN/Infinity (Python reads them, other JSON parsers do not)."""
+    message = await websocket.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+    limit = websocket.app.state.arkitekt.config.ws_max_message_bytes
+    problem = frame_problem(message, limit) or json_problem(message["text"], full=False)
+    if problem is not None:
+        _refuse(link, CLOSE_PROTOCOL, "protocol", problem)
+        return None
+    text: str = message["text"]
+    return text
+
+
 async def _hello(websocket: WebSocket, link: Link) -> Hello | None:
     try:
-        raw = await asyncio.wait_for(websocket.receive_text(), HELLO_TIMEOUT)
+        raw = await asyncio.wait_for(_receive(websocket, link), HELLO_TIMEOUT)
     except TimeoutError:
         _refuse(link, CLOSE_PROTOCOL, "protocol", f"no hello within {HELLO_TIMEOUT:g} s")
+        return None
+    if raw is None:
         return None
     try:
         frame = CLIENT_FRAME.validate_json(raw)
@@ -194,10 +211,9 @@ async def _read(
     expiry: dict[str, float],
 ) -> None:
     while link.closing is None:
-        raw = await websocket.receive_text()
+        raw = await _receive(websocket, link)
         link.last_received = time.monotonic()
-        if len(raw) > MAX_FRAME:
-            _refuse(link, CLOSE_PROTOCOL, "protocol", f"frame over {MAX_FRAME} bytes")
+        if raw is None:
             return
         try:
             frame = CLIENT_FRAME.validate_json(raw)

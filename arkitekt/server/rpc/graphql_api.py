@@ -27,7 +27,8 @@ from strawberry.types import Info
 from arkitekt.protocol.ids import time_ordered_id
 from arkitekt.protocol.messages import FINAL_EVENTS, Assign, Cancel, Event, Failed, Message
 
-from ..graphql_app import AuthenticatedGraphQL, claims_of, state_of
+from ..graphql_app import EXTENSIONS, AuthenticatedGraphQL, claims_of, state_of
+from ..graphql_limits import max_page, page_size
 from ..oauth import AccessClaims
 from .broker import Peer
 from .catalogue import visible_to
@@ -36,9 +37,6 @@ from .models import Assignation as AssignationRow
 from .models import AssignationEvent as EventRow
 from .models import Node as NodeRow
 from .models import Template as TemplateRow
-
-MAX_PAGE = 200
-
 
 _state = state_of
 _claims = claims_of
@@ -113,6 +111,7 @@ class AssignationType:
                 select(EventRow)
                 .where(EventRow.assignation_id == str(self.id))
                 .order_by(EventRow.index)
+                .limit(max_page(info))  # the first ones; assignationEvents streams them all
             )
             return [_event(row.index, row.kind, row.data, row.created_at) for row in rows]
 
@@ -178,9 +177,7 @@ class Query:
         interface: str | None = None,
         limit: int = 50,
     ) -> list[NodeType]:
-        return await _nodes(
-            info, search=search, interface=interface, limit=max(1, min(limit, MAX_PAGE))
-        )
+        return await _nodes(info, search=search, interface=interface, limit=page_size(info, limit))
 
     @strawberry.field
     async def node(self, info: Info, id: strawberry.ID) -> NodeType | None:
@@ -192,7 +189,7 @@ class Query:
         claims = _claims(info)
         condition = TemplateRow.user_id == claims.user_id if mine else visible_to(claims.user_id)
         async with _state(info).db.new_session() as s:
-            rows = await s.scalars(select(TemplateRow).where(condition).limit(MAX_PAGE))
+            rows = await s.scalars(select(TemplateRow).where(condition).limit(max_page(info)))
             return [
                 TemplateType(
                     id=strawberry.ID(t.id),
@@ -213,7 +210,7 @@ class Query:
                 select(AgentRow)
                 .where(AgentRow.user_id == claims.user_id)
                 .order_by(AgentRow.last_seen_at.desc())
-                .limit(MAX_PAGE)
+                .limit(max_page(info))
             )
             return [
                 AgentType(
@@ -231,6 +228,7 @@ class Query:
         self, info: Info, status: str | None = None, limit: int = 50, offset: int = 0
     ) -> list[AssignationType]:
         state, claims = _state(info), _claims(info)
+        limit = page_size(info, limit)
         await state.rpc.recorder.flush_for_reading()
         query = (
             select(AssignationRow, NodeRow.name)
@@ -239,11 +237,7 @@ class Query:
         )
         if status is not None:
             query = query.where(AssignationRow.status == status)
-        query = (
-            query.order_by(AssignationRow.created_at.desc())
-            .offset(max(0, offset))
-            .limit(max(1, min(limit, MAX_PAGE)))
-        )
+        query = query.order_by(AssignationRow.created_at.desc()).offset(max(0, offset)).limit(limit)
         async with state.db.new_session() as s:
             return [_assignation(row, name) for row, name in await s.execute(query)]
 
@@ -462,7 +456,9 @@ def _from_wire(event: Event) -> EventType:
     return _event(event.index, event.kind.value, data, None)
 
 
-schema = strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription)
+schema = strawberry.Schema(
+    query=Query, mutation=Mutation, subscription=Subscription, extensions=EXTENSIONS
+)
 
 
 # -- the ASGI app ----------------------------------------------------------------------------------

@@ -23,7 +23,8 @@ from strawberry.types import Info
 
 from arkitekt.protocol.error_codes import ErrorCode
 
-from ..graphql_app import AuthenticatedGraphQL, claims_of, state_of
+from ..graphql_app import EXTENSIONS, AuthenticatedGraphQL, claims_of, state_of
+from ..graphql_limits import page_size
 from ..http import origin_of
 from . import catalogue as cat
 from .datalayer import Grant
@@ -209,10 +210,9 @@ class Pagination:
     offset: int = 0
 
 
-def _page(pagination: Pagination | None) -> tuple[int, int]:
+def _page(info: Info, pagination: Pagination | None) -> tuple[int, int]:
     page = pagination or Pagination()
-    if not 1 <= page.limit <= cat.MAX_PAGE:
-        raise _error(ErrorCode.BAD_INPUT, f"pagination.limit must be 1 to {cat.MAX_PAGE}")
+    page_size(info, page.limit, "pagination.limit")  # graphql_max_page_size
     if page.offset < 0:
         raise _error(ErrorCode.BAD_INPUT, "pagination.offset must not be negative")
     return page.limit, page.offset
@@ -251,7 +251,7 @@ class Query:
     async def images(
         self, info: Info, filter: ImageFilter | None = None, pagination: Pagination | None = None
     ) -> list[ImageType]:
-        limit, offset = _page(pagination)
+        limit, offset = _page(info, pagination)
         f = filter or ImageFilter()
         where = cat.ImageFilter(
             name=f.name,
@@ -278,7 +278,7 @@ class Query:
     async def files(
         self, info: Info, filter: FileFilter | None = None, pagination: Pagination | None = None
     ) -> list[FileType]:
-        limit, offset = _page(pagination)
+        limit, offset = _page(info, pagination)
         f = filter or FileFilter()
         where = cat.FileFilter(name=f.name, name_contains=f.name_contains, mine=f.mine)
         rows = await _storage(info).catalogue.files(_user(info), where, limit, offset)
@@ -501,7 +501,10 @@ class Mutation:
 
 
 schema = strawberry.Schema(
-    query=Query, mutation=Mutation, config=StrawberryConfig(scalar_map=_SCALARS)
+    query=Query,
+    mutation=Mutation,
+    config=StrawberryConfig(scalar_map=_SCALARS),
+    extensions=EXTENSIONS,
 )
 
 

@@ -1,0 +1,77 @@
+"""How uvicorn serves the app, the same for ``arkitekt server`` and the embedded server.
+
+uvicorn bounds the idle time between requests (``timeout_keep_alive``) but not the time a
+client takes to send a request's headers: a connection that sends half a request line and
+stalls (slowloris) is held until the client goes away. :class:`HeaderTimeoutProtocol` arms a
+timer when a connection opens and when an answer ends, and disarms it when a request's headers
+are complete; a connection still sending headers after ``http_header_timeout`` is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from .config import ServerConfig
+
+
+class HeaderTimeoutProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a deadline for each request's headers."""
+
+    header_timeout: float = 10.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._header_timer: asyncio.TimerHandle | None = None
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._header_timer = self.loop.call_later(self.header_timeout, self._headers_late)
+
+    def _disarm(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_late(self) -> None:
+        self._header_timer = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def on_headers_complete(self) -> None:
+        self._disarm()  # also before a websocket upgrade hands the connection over
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        pipelined = bool(self.pipeline)  # the next request's headers were read already
+        super().on_response_complete()
+        if not pipelined and not self.transport.is_closing():
+            self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+
+def protocol_for(config: ServerConfig) -> type[HeaderTimeoutProtocol]:
+    """A protocol class with ``config``'s header timeout (uvicorn takes a class, not options)."""
+    return type(
+        "HeaderTimeoutProtocol",
+        (HeaderTimeoutProtocol,),
+        {"header_timeout": config.http_header_timeout},
+    )
+
+
+def uvicorn_options(config: ServerConfig) -> dict[str, Any]:
+    """The keyword arguments of ``uvicorn.Config`` that carry the server's connection limits."""
+    return {
+        "http": protocol_for(config),
+        "ws_max_size": config.ws_max_message_bytes,
+        "limit_concurrency": config.http_max_connections,
+    }
