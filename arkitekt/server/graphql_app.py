@@ -14,22 +14,28 @@ most ``graphql_max_body_bytes`` (413 beyond) that are UTF-8 text (400 otherwise)
 :data:`CLOSE_BAD_MESSAGE` (1009 for a message too big), and the socket is closed with
 :data:`CLOSE_TOKEN_EXPIRED` when the token it authenticated with expires, so the client
 connects again with a fresh one.
+
+Errors: what resolvers raise for the caller (refusals, limits, coded errors) arrives as it is;
+anything else (a database error, a bug) arrives as "Unexpected error." and is logged by type
+(:class:`HideUnexpectedErrors`), so no message carries SQL, parameters or other users' data.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.extensions import SchemaExtension
+from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.types import ExecutionResult, Info
 
@@ -39,6 +45,8 @@ from .graphql_limits import WHOLE_REQUEST_TIMED, Limits, timed_out
 from .http import authenticate, bearer_user, read_body
 from .oauth import AccessClaims, OAuthError
 
+logger = logging.getLogger("arkitekt.server.graphql")
+
 CLOSE_BAD_MESSAGE = 4400
 """Close code for a websocket message that is not JSON text (graphql-transport-ws's 4400)."""
 CLOSE_TOO_BIG = 1009
@@ -46,7 +54,36 @@ CLOSE_TOO_BIG = 1009
 CLOSE_TOKEN_EXPIRED = 4401
 """Close code when the token a websocket authenticated with expires (graphql-transport-ws's
 4401 Unauthorized): connect again with a fresh token."""
-EXTENSIONS: list[type[SchemaExtension]] = [Limits]
+EXPECTED_ERRORS: tuple[type[Exception], ...] = (
+    GraphQLError,  # our coded errors (limits, NOT_FOUND, ...)
+    ValueError,
+    PermissionError,
+    LookupError,
+    TimeoutError,
+)
+"""What resolvers raise on purpose, with a message meant for the caller. Anything else is a
+fault of the server (a database error, a bug) whose text may carry SQL, parameters or other
+users' data: the caller gets "Unexpected error." and the log has the details."""
+
+
+def _unexpected(error: GraphQLError) -> bool:
+    original = error.original_error
+    if original is None or isinstance(original, EXPECTED_ERRORS):
+        return False  # validation, limits, our own coded errors, refusals worded for the caller
+    logger.warning(
+        "GraphQL field %s failed: %s", ".".join(map(str, error.path or ())), type(original).__name__
+    )
+    return True
+
+
+class HideUnexpectedErrors(MaskErrors):
+    """Unexpected errors reach the caller as "Unexpected error.", without their text."""
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=_unexpected)
+
+
+EXTENSIONS: list[type[SchemaExtension]] = [Limits, HideUnexpectedErrors]
 """The extensions every schema of the server is built with."""
 _GUARD = "arkitekt.graphql_socket"
 
