@@ -62,6 +62,12 @@ class ServerError(ArkitektError):
     """The server answered with an error that is not the caller's fault."""
 
 
+class ServerBusyError(ServerError):
+    """The server refused or stopped a request to protect itself and its other users: too many
+    of yours at once, a query past its time limit, or a backlog it must work off first. Retry
+    later, or ask for less at a time."""
+
+
 # -- remote functions ------------------------------------------------------------------------------
 
 

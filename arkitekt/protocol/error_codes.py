@@ -16,3 +16,7 @@ class ErrorCode(StrEnum):
     """The caller may see the object but not do that to it."""
     BAD_INPUT = "BAD_INPUT"
     """The input cannot be accepted as it is (the message says why)."""
+    TIMEOUT = "TIMEOUT"
+    """The request ran past the server's time limit and was stopped."""
+    TOO_MANY_REQUESTS = "TOO_MANY_REQUESTS"
+    """The caller has too many requests waiting already."""

@@ -56,12 +56,12 @@ from arkitekt.protocol.error_codes import ErrorCode
 
 from .config import ServerConfig
 
-TIMEOUT = "TIMEOUT"
+TIMEOUT = ErrorCode.TIMEOUT.value
 """``extensions.code`` of a query stopped at ``graphql_timeout``."""
 WHOLE_REQUEST_TIMED = "arkitekt.timed"
 """Context key: the transport stops the whole operation at the time limit (HTTP), so resolvers
 need no deadline of their own (which would report one error per field)."""
-TOO_MANY_REQUESTS = "TOO_MANY_REQUESTS"
+TOO_MANY_REQUESTS = ErrorCode.TOO_MANY_REQUESTS.value
 """``extensions.code`` of a request refused because its user has too many waiting."""
 
 

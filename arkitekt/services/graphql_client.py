@@ -18,6 +18,7 @@ from ..errors import (
     DataNotFoundError,
     ForbiddenError,
     InvalidDataError,
+    ServerBusyError,
     ServerError,
     ServerUnavailableError,
 )
@@ -33,6 +34,8 @@ _CODES: dict[str, type[ArkitektError]] = {
     ErrorCode.NOT_FOUND: DataNotFoundError,
     ErrorCode.FORBIDDEN: ForbiddenError,
     ErrorCode.BAD_INPUT: InvalidDataError,
+    ErrorCode.TIMEOUT: ServerBusyError,
+    ErrorCode.TOO_MANY_REQUESTS: ServerBusyError,
 }
 
 

@@ -24,6 +24,7 @@ from ...errors import (
     NodeNotFoundError,
     NoProviderError,
     RemoteCancelledError,
+    ServerBusyError,
     remote_error,
 )
 from ...protocol.ids import time_ordered_id
@@ -320,6 +321,8 @@ def _refusal(failed: Failed, label: str) -> ArkitektError:
         return NoProviderError(f"{label}: {failed.message}")
     if failed.code == "not_found":
         return NodeNotFoundError(f"{label}: {failed.message}")
+    if failed.code == "busy":
+        return ServerBusyError(f"{label}: {failed.message}")
     return ArkitektError(f"{label}: the server refused the call ({failed.code}: {failed.message})")
 
 
