@@ -14,7 +14,6 @@ from ..models import User, new_id, utcnow
 from .models import DISCARDED, FINISHING, READY, UPLOADING, File, Image, ImageTag, StorageShare
 
 Row = TypeVar("Row", Image, File)
-MAX_PAGE = 500
 IMAGE = "image"
 FILE = "file"
 
