@@ -84,6 +84,7 @@ class Ctx:
         now = int(time.time())
         return {
             "sub": "nobody",
+            "iss": self.url,  # the server checks the issuer first
             "aud": "arkitekt",
             "iat": now,
             "exp": now + 60,
