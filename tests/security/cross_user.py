@@ -1,0 +1,319 @@
+"""The world the cross-user suite attacks: one server, alice's objects of every kind, and bob.
+
+alice (an ordinary user) serves functions from a real SDK agent, shares one of them with bob and
+keeps the others private, makes calls, stores images and files (one of each shared with bob),
+and leaves an image and a file upload in progress. bob is a second ordinary user who knows every
+id of hers (ids leak: logs, screenshots, guesses) and must get nothing from them. Her private
+names and arguments are :attr:`World.secrets`: no answer to bob may contain any of them.
+
+The three modules ``test_every_graphql_field``, ``test_every_http_route`` and
+``test_every_websocket_message`` each build one world (module scope) and check every field,
+route and message against it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+from raw_protocol import token_for
+from servers import TestServer, wait_for
+
+from arkitekt import from_file, from_xarray
+
+PRIVATE_IMAGE = "alice-private-image-c41f"
+SHARED_IMAGE = "alice-shared-image-9e07"
+PRIVATE_FILE = "alice-private-file-77b2"
+SHARED_FILE = "alice-shared-file-1d5a"
+UPLOAD_IMAGE = "alice-upload-image-5c9e"
+UPLOAD_FILE = "alice-upload-file-0b3d"
+SECRET_ARGUMENT = "alice-secret-argument-7f3a"
+SECRET_INTERFACE = "xu_secret_echo"
+PRIVATE_INTERFACE = "xu_private_add"
+SHARED_INTERFACE = "xu_shared_add"
+HOLD_INTERFACE = "xu_hold"
+SECRET_FUNCTION = "alices_secret_echo"
+FINAL = ("done", "error", "critical", "cancelled", "lost")
+
+
+def _shared_add(a: int, b: int) -> int:
+    """Add two numbers."""
+    return a + b
+
+
+def _private_add(a: int, b: int) -> int:
+    """Add two numbers."""
+    return a + b
+
+
+# one definition, two templates: a shared one and a private one of the same node
+_shared_add.__name__ = _private_add.__name__ = "add"
+
+
+def alices_secret_echo(text: str) -> str:
+    """Give the text back (a function only alice may see)."""
+    return text
+
+
+class Holds:
+    """alice's ``hold(text)``: runs until the test releases ``text`` (bounded), so a call can be
+    attacked while it runs; remembers every text it was called with."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._releases: dict[str, threading.Event] = {}
+        self.received: list[str] = []
+
+    def _event(self, text: str) -> threading.Event:
+        with self._lock:
+            return self._releases.setdefault(text, threading.Event())
+
+    def release(self, text: str) -> None:
+        self._event(text).set()
+
+    def release_all(self) -> None:
+        with self._lock:
+            for event in self._releases.values():
+                event.set()
+
+    def function(self) -> Any:
+        def hold(text: str) -> str:
+            """Wait until released, then give the text back."""
+            self.received.append(text)
+            self._event(text).wait(30)
+            return text
+
+        return hold
+
+
+@dataclass
+class World:
+    """The live server, alice's objects (by id) and both users' access tokens."""
+
+    server: TestServer
+    alice: str
+    bob: str
+    holds: Holds
+    templates: dict[str, str]
+    """alice's interface -> template id."""
+    shared_node: str
+    """The node of ``add``: offered by a shared and by a private template of alice's."""
+    secret_node: str
+    """The node of alice's secret echo: only a private template offers it."""
+    hold_node: str
+    agent: str
+    done_call: str
+    private_image: str
+    shared_image: str
+    private_file: str
+    shared_file: str
+    image_upload: str
+    file_upload: str
+    image_store: str
+    """The datalayer prefix of alice's private image."""
+    secrets: tuple[str, ...] = field(
+        default=(
+            PRIVATE_IMAGE,
+            PRIVATE_FILE,
+            UPLOAD_IMAGE,
+            UPLOAD_FILE,
+            SECRET_ARGUMENT,
+            SECRET_INTERFACE,
+            PRIVATE_INTERFACE,
+            SECRET_FUNCTION,
+        )
+    )
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def assert_no_secrets(self, answer: object, what: str) -> None:
+        """``answer`` (any JSON-able value or text) holds none of alice's private names."""
+        text = str(answer)
+        leaked = [secret for secret in self.secrets if secret in text]
+        assert not leaked, f"{what}: bob's answer carries alice's {leaked}: {text[:500]}"
+
+
+def graphql(
+    url: str,
+    path: str,
+    token: str | None,
+    query: str,
+    variables: dict[str, Any] | None = None,
+) -> httpx.Response:
+    """One GraphQL operation over HTTP (``path``: ``/rekuest/graphql`` or ``/mikro/graphql``)."""
+    headers = {"authorization": f"Bearer {token}"} if token is not None else {}
+    return httpx.post(
+        f"{url}{path}",
+        json={"query": query, "variables": variables or {}},
+        headers=headers,
+        timeout=30,
+    )
+
+
+def data(answer: httpx.Response, what: str) -> dict[str, Any]:
+    """The ``data`` of a successful answer (AssertionError naming ``what`` otherwise)."""
+    assert answer.status_code == 200, f"{what}: HTTP {answer.status_code}: {answer.text}"
+    body: dict[str, Any] = answer.json()
+    assert not body.get("errors"), f"{what}: {body['errors']}"
+    found: dict[str, Any] = body["data"]
+    return found
+
+
+def rpc(url: str, token: str, query: str, **variables: Any) -> dict[str, Any]:
+    """The data of a successful ``/rekuest/graphql`` operation."""
+    return data(graphql(url, "/rekuest/graphql", token, query, variables), query)
+
+
+def storage(url: str, token: str, query: str, **variables: Any) -> dict[str, Any]:
+    """The data of a successful ``/mikro/graphql`` operation."""
+    return data(graphql(url, "/mikro/graphql", token, query, variables), query)
+
+
+ASSIGN = "mutation($n: ID!, $a: JSON!) { assign(node: $n, args: $a) { id } }"
+STATUS = "query($id: ID!) { assignation(id: $id) { status events { kind values } } }"
+
+
+def assign(world: World, node: str, args: dict[str, Any]) -> str:
+    """alice calls her own function through GraphQL; the call's id."""
+    call_id: str = rpc(world.url, world.alice, ASSIGN, n=node, a=args)["assign"]["id"]
+    return call_id
+
+
+def status(world: World, call_id: str) -> dict[str, Any]:
+    """alice's view of her call: status and events."""
+    found: dict[str, Any] | None = rpc(world.url, world.alice, STATUS, id=call_id)["assignation"]
+    assert found is not None, f"alice lost sight of her call {call_id}"
+    return found
+
+
+def finished(world: World, call_id: str, timeout: float = 30) -> dict[str, Any]:
+    """alice's call once it has ended."""
+
+    def ended() -> dict[str, Any] | None:
+        found = status(world, call_id)
+        return found if found["status"] in FINAL else None
+
+    return wait_for(ended, timeout, f"alice's call {call_id} to end")
+
+
+def running(world: World, call_id: str) -> None:
+    """Wait until alice's call runs on her agent (assigned, not ended)."""
+    wait_for(
+        lambda: status(world, call_id)["status"] == "assigned",
+        20,
+        f"alice's call {call_id} to be assigned",
+    )
+
+
+def start_held_call(world: World, text: str) -> str:
+    """alice calls ``hold(text)``; returns once her agent runs it."""
+    call_id = assign(world, world.hold_node, {"text": text})
+    wait_for(lambda: text in world.holds.received, 20, f"alice's agent to run hold({text!r})")
+    running(world, call_id)
+    return call_id
+
+
+def finish_held_call(world: World, call_id: str, text: str) -> None:
+    """Release alice's held call and check that she gets her own result."""
+    world.holds.release(text)
+    ended = finished(world, call_id)
+    assert ended["status"] == "done", f"alice's call ended as {ended['status']}: {ended}"
+    assert ended["events"][-1]["values"] == [text], f"alice got {ended['events'][-1]}"
+
+
+UPLOAD_IMAGE_OP = """mutation($input: ImageUploadInput!) {
+  requestImageUpload(input: $input) { id grant { prefix } }
+}"""
+UPLOAD_FILE_OP = """mutation($input: FileUploadInput!) {
+  requestFileUpload(input: $input) { id grant { prefix } }
+}"""
+
+
+def image_upload_input(name: str) -> dict[str, Any]:
+    return {"name": name, "shape": [4, 4], "dims": ["y", "x"], "dtype": "uint8", "chunks": [4, 4]}
+
+
+@contextlib.contextmanager
+def world(folder: Path) -> Iterator[World]:
+    """Start a server with alice and bob and give alice one object of every kind."""
+    holds = Holds()
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(TestServer.in_process(folder, users=("alice", "bob")))
+        app = server.app("alice", "xu-alice")
+        stack.enter_context(app)
+        stack.callback(holds.release_all)  # before the app leaves: nothing waits on a hold
+        app.register(_shared_add, interface=SHARED_INTERFACE)
+        app.register(_private_add, interface=PRIVATE_INTERFACE)
+        app.register(alices_secret_echo, interface=SECRET_INTERFACE)
+        app.register(holds.function(), interface=HOLD_INTERFACE)
+        app.serve()
+        app.rpc.share(SHARED_INTERFACE, users=["bob"])
+
+        alice, bob = token_for(server.url, "alice"), token_for(server.url, "bob")
+        mine = rpc(server.url, alice, "{ templates(mine: true) { id interface nodeId } }")[
+            "templates"
+        ]
+        templates = {t["interface"]: t["id"] for t in mine}
+        nodes = {t["interface"]: t["nodeId"] for t in mine}
+        agents = rpc(server.url, alice, "{ agents { id connected } }")["agents"]
+        agent = next(a["id"] for a in agents if a["connected"])
+
+        private_image = from_xarray(
+            np.arange(64, dtype="uint8").reshape(8, 8), PRIVATE_IMAGE, dims=["y", "x"], app=app
+        )
+        shared_image = from_xarray(
+            np.ones((8, 8), "uint8"), SHARED_IMAGE, dims=["y", "x"], tags=["xu"], app=app
+        )
+        shared_image.share(users=["bob"])
+        private_file = from_file(_bytes_file(folder, PRIVATE_FILE), PRIVATE_FILE, app=app)
+        shared_file = from_file(_bytes_file(folder, SHARED_FILE), SHARED_FILE, app=app)
+        shared_file.share(users=["bob"])
+        image_upload = storage(
+            server.url, alice, UPLOAD_IMAGE_OP, input=image_upload_input(UPLOAD_IMAGE)
+        )
+        file_upload = storage(
+            server.url, alice, UPLOAD_FILE_OP, input={"name": UPLOAD_FILE, "sizeBytes": 3}
+        )
+        image_store = storage(
+            server.url,
+            alice,
+            "query($id: ID!) { imageGrant(id: $id) { prefix } }",
+            id=private_image.id,
+        )["imageGrant"]["prefix"]
+
+        built = World(
+            server=server,
+            alice=alice,
+            bob=bob,
+            holds=holds,
+            templates=templates,
+            shared_node=nodes[SHARED_INTERFACE],
+            secret_node=nodes[SECRET_INTERFACE],
+            hold_node=nodes[HOLD_INTERFACE],
+            agent=agent,
+            done_call="",
+            private_image=private_image.id,
+            shared_image=shared_image.id,
+            private_file=private_file.id,
+            shared_file=shared_file.id,
+            image_upload=image_upload["requestImageUpload"]["id"],
+            file_upload=file_upload["requestFileUpload"]["id"],
+            image_store=image_store,
+        )
+        built.done_call = assign(built, built.secret_node, {"text": SECRET_ARGUMENT})
+        assert finished(built, built.done_call)["status"] == "done"
+        yield built
+
+
+def _bytes_file(folder: Path, name: str) -> Path:
+    path = folder.parent / f"{folder.name}-{name}.bin"
+    path.write_bytes(f"the content of {name}".encode())
+    return path
