@@ -35,25 +35,25 @@ UPLOAD_IMAGE = "alice-upload-image-5c9e"
 UPLOAD_FILE = "alice-upload-file-0b3d"
 SECRET_ARGUMENT = "alice-secret-argument-7f3a"
 SECRET_INTERFACE = "xu_secret_echo"
-PRIVATE_INTERFACE = "xu_private_add"
-SHARED_INTERFACE = "xu_shared_add"
+PRIVATE_INTERFACE = "xuprivate_add"
+SHARED_INTERFACE = "xushared_add"
 HOLD_INTERFACE = "xu_hold"
 SECRET_FUNCTION = "alices_secret_echo"
 FINAL = ("done", "error", "critical", "cancelled", "lost")
 
 
-def _shared_add(a: int, b: int) -> int:
+def shared_add(a: int, b: int) -> int:
     """Add two numbers."""
     return a + b
 
 
-def _private_add(a: int, b: int) -> int:
+def private_add(a: int, b: int) -> int:
     """Add two numbers."""
     return a + b
 
 
 # one definition, two templates: a shared one and a private one of the same node
-_shared_add.__name__ = _private_add.__name__ = "add"
+shared_add.__name__ = private_add.__name__ = "add"
 
 
 def alices_secret_echo(text: str) -> str:
@@ -250,8 +250,8 @@ def world(folder: Path) -> Iterator[World]:
         app = server.app("alice", "xu-alice")
         stack.enter_context(app)
         stack.callback(holds.release_all)  # before the app leaves: nothing waits on a hold
-        app.register(_shared_add, interface=SHARED_INTERFACE)
-        app.register(_private_add, interface=PRIVATE_INTERFACE)
+        app.register(shared_add, interface=SHARED_INTERFACE)
+        app.register(private_add, interface=PRIVATE_INTERFACE)
         app.register(alices_secret_echo, interface=SECRET_INTERFACE)
         app.register(holds.function(), interface=HOLD_INTERFACE)
         app.serve()
