@@ -14,6 +14,7 @@ route and message against it.
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ import httpx
 import numpy as np
 from raw_protocol import token_for
 from servers import TestServer, wait_for
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 from arkitekt import from_file, from_xarray
 
@@ -175,6 +178,36 @@ def rpc(url: str, token: str, query: str, **variables: Any) -> dict[str, Any]:
 def storage(url: str, token: str, query: str, **variables: Any) -> dict[str, Any]:
     """The data of a successful ``/mikro/graphql`` operation."""
     return data(graphql(url, "/mikro/graphql", token, query, variables), query)
+
+
+def subscribe(url: str, token: str | None, query: str, variables: dict[str, Any]) -> list[Any]:
+    """Run a ``/rekuest/graphql`` subscription over graphql-transport-ws; the server's messages
+    up to its end. A refused connection gives its close code as the only item."""
+    address = url.replace("http", "ws") + "/rekuest/graphql"
+    protocols: Any = ["graphql-transport-ws"]
+    with connect(address, subprotocols=protocols, open_timeout=10) as ws:
+        init: dict[str, Any] = {"type": "connection_init"}
+        if token is not None:
+            init["payload"] = {"token": token}
+        ws.send(json.dumps(init))
+        try:
+            ack = json.loads(ws.recv(timeout=10))
+        except ConnectionClosed as closed:
+            return [closed.rcvd.code if closed.rcvd else None]
+        assert ack["type"] == "connection_ack", ack
+        payload = {"query": query, "variables": variables}
+        ws.send(json.dumps({"type": "subscribe", "id": "1", "payload": payload}))
+        messages: list[Any] = []
+        while True:
+            message = json.loads(ws.recv(timeout=15))
+            if message["type"] == "ping":
+                ws.send(json.dumps({"type": "pong"}))
+                continue
+            messages.append(message)
+            if message["type"] in ("complete", "error"):
+                return messages
+            if message["type"] == "next" and message["payload"].get("errors"):
+                return messages
 
 
 ASSIGN = "mutation($n: ID!, $a: JSON!) { assign(node: $n, args: $a) { id } }"

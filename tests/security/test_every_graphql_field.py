@@ -31,11 +31,10 @@ from cross_user import (
     rpc,
     start_held_call,
     storage,
+    subscribe,
     world,
 )
 from graphql import build_schema
-from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import connect
 
 from arkitekt.server.rpc.graphql_api import schema as rekuest_schema
 from arkitekt.server.storage.graphql_api import schema as mikro_schema
@@ -345,54 +344,17 @@ def check_cancel(w: World) -> None:
 EVENTS = "subscription($a: ID!) { assignationEvents(assignation: $a) { index kind values } }"
 
 
-def subscribe(w: World, token: str | None, query: str, variables: dict[str, Any]) -> list[Any]:
-    """Run a subscription over graphql-transport-ws; the server's messages up to its end.
-
-    Without a token, the close code of the refused connection is the only item."""
-    url = w.url.replace("http", "ws") + SCHEMAS["rekuest"][1]
-    with connect(url, subprotocols=["graphql-transport-ws"], open_timeout=10) as ws:  # type: ignore[list-item]
-        init: dict[str, Any] = {"type": "connection_init"}
-        if token is not None:
-            init["payload"] = {"token": token}
-        ws.send(json.dumps(init))
-        try:
-            ack = json.loads(ws.recv(timeout=10))
-        except ConnectionClosed as closed:
-            return [closed.rcvd.code if closed.rcvd else None]
-        assert ack["type"] == "connection_ack", ack
-        ws.send(
-            json.dumps(
-                {
-                    "type": "subscribe",
-                    "id": "1",
-                    "payload": {"query": query, "variables": variables},
-                }
-            )
-        )
-        messages: list[Any] = []
-        while True:
-            message = json.loads(ws.recv(timeout=15))
-            if message["type"] == "ping":
-                ws.send(json.dumps({"type": "pong"}))
-                continue
-            messages.append(message)
-            if message["type"] in ("complete", "error"):
-                return messages
-            if message["type"] == "next" and message["payload"].get("errors"):
-                return messages
-
-
 def check_assignation_events(w: World) -> None:
     text = "alice-held-for-subscription"
     call_id = start_held_call(w, text)
     for target in (call_id, w.done_call):
-        messages = subscribe(w, w.bob, EVENTS, {"a": target})
+        messages = subscribe(w.url, w.bob, EVENTS, {"a": target})
         w.assert_no_secrets(messages, f"bob's subscription to {target}")
         got = [m["payload"].get("data") for m in messages if m["type"] == "next"]
         assert not any(got), f"bob received events of alice's call {target}: {got}"
         assert "no such assignation" in json.dumps(messages), f"bob was not refused: {messages}"
     finish_held_call(w, call_id, text)
-    mine = subscribe(w, w.alice, EVENTS, {"a": call_id})
+    mine = subscribe(w.url, w.alice, EVENTS, {"a": call_id})
     assert mine[-2]["payload"]["data"]["assignationEvents"]["values"] == [text], mine
 
 
@@ -675,7 +637,7 @@ def test_without_a_token_every_field_is_refused(w: World, name: str) -> None:
         assert "data" not in answer.json(), f"{name} with token {token!r}: {answer.text}"
     if ".Subscription." in name:
         for token in (None, "garbage"):
-            refused = subscribe(w, token, case.query, case.variables(w))
+            refused = subscribe(w.url, token, case.query, case.variables(w))
             assert refused == [4403], f"{name} over a websocket with token {token!r}: {refused}"
 
 
