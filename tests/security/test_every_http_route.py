@@ -189,24 +189,24 @@ def userinfo(c: Context, method: str) -> None:
 
 
 def fakts_report(c: Context, method: str) -> None:
-    body = {"json": {"alias_reports": {}, "functional": True}}
-    refuses_bad_tokens(c, method, "/f/report/", **body)
-    answer = send(c, method, "/f/report/", token=c.w.bob, **body)
+    body: dict[str, Any] = {"alias_reports": {}, "functional": True}
+    refuses_bad_tokens(c, method, "/f/report/", json=body)
+    answer = send(c, method, "/f/report/", token=c.w.bob, json=body)
     assert answer.json() == {"ok": True}, answer.text
 
 
 # -- the websockets -------------------------------------------------------------------------------
 
 
-def rekuest_frames(c: Context, *frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Send frames on ``/rekuest/ws``; the server's messages until it closes or goes quiet,
-    and a last pseudo-message ``{"type": "closed", "code": ...}`` when it closed."""
+def rekuest_frames(c: Context, *frames: list[dict[str, Any]], until: str = "") -> list[Any]:
+    """Send frames on ``/rekuest/ws``; the server's messages until one of type ``until``, until
+    it closes (then a last ``{"type": "closed", "code": ...}``) or goes quiet for 2 s."""
     received: list[dict[str, Any]] = []
     with connect(c.w.url.replace("http", "ws") + "/rekuest/ws", open_timeout=10) as ws:
         for frame in frames:
             ws.send(json.dumps(frame))
         try:
-            while True:
+            while not any(m["type"] == until for m in received):
                 received.extend(json.loads(ws.recv(timeout=2)))
         except TimeoutError:
             pass
@@ -228,7 +228,7 @@ def rekuest_ws(c: Context, method: str) -> None:
         )
     hello = {"type": "hello", "token": c.w.bob, "session": uuid.uuid4().hex}
     watch = {"type": "watch", "assignations": {c.w.done_call: -1}}
-    received = rekuest_frames(c, [hello], [watch])
+    received = rekuest_frames(c, [hello], [watch], until="failed")
     c.w.assert_no_secrets(received, "bob's watch of alice's call")
     failed = [m for m in received if m["type"] == "failed"]
     assert failed and failed[0]["code"] == "not_found", f"bob's watch: {received}"
