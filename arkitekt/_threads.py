@@ -14,8 +14,10 @@ T = TypeVar("T")
 async def run_in_thread(fn: Callable[[], T], name: str = "arkitekt-worker") -> T:
     """Run ``fn`` on a fresh thread and await its result.
 
-    If the awaiting task is cancelled, ``fn`` still runs to its end (it cannot be interrupted);
-    the cancellation is raised once it has, so callers can clean up what it produced.
+    Returns (or raises) only once the thread has ended, so a caller that checks for leftover
+    threads right after never sees it. If the awaiting task is cancelled, ``fn`` still runs to
+    its end (it cannot be interrupted); the cancellation is raised once it has, so callers can
+    clean up what it produced.
     """
     loop = asyncio.get_running_loop()
     future: asyncio.Future[T] = loop.create_future()
@@ -44,11 +46,11 @@ async def run_in_thread(fn: Callable[[], T], name: str = "arkitekt-worker") -> T
     thread.start()
     try:
         return await asyncio.shield(future)
-    except asyncio.CancelledError:
+    finally:
+        # The result is posted just before the thread ends: this wait is normally one poll.
         await _join(thread)
-        raise
 
 
 async def _join(thread: threading.Thread) -> None:
     while thread.is_alive():
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.001)
