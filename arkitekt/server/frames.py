@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 _NON_FINITE = ("NaN", "Infinity")
+MAX_CLOSE_REASON_BYTES = 123
+"""The longest reason a close frame carries, in UTF-8 bytes (RFC 6455 §5.5: 125 minus the code)."""
 
 
 def _refuse_constant(name: str) -> Any:
@@ -42,3 +44,12 @@ def json_problem(text: str, *, full: bool = True) -> str | None:
     except ValueError as e:  # JSONDecodeError included
         return f"the message is not valid JSON ({e})"
     return None
+
+
+def close_reason(text: str) -> str:
+    """``text`` cut to what a close frame can carry (whole characters, at most 123 UTF-8 bytes):
+    a longer reason makes the websocket library raise instead of closing."""
+    encoded = text.encode()
+    if len(encoded) <= MAX_CLOSE_REASON_BYTES:
+        return text
+    return encoded[: MAX_CLOSE_REASON_BYTES - 3].decode(errors="ignore") + "..."

@@ -23,6 +23,7 @@ anything else (a database error, a bug) arrives as "Unexpected error." and is lo
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from typing import Any
@@ -40,7 +41,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 from strawberry.types import ExecutionResult, Info
 
 from .config import ServerConfig
-from .frames import frame_problem, json_problem
+from .frames import close_reason, frame_problem, json_problem
 from .graphql_limits import WHOLE_REQUEST_TIMED, Limits, timed_out
 from .http import authenticate, bearer_user, read_body
 from .oauth import AccessClaims, OAuthError
@@ -85,6 +86,22 @@ class HideUnexpectedErrors(MaskErrors):
 
 EXTENSIONS: list[type[SchemaExtension]] = [Limits, HideUnexpectedErrors]
 """The extensions every schema of the server is built with."""
+
+
+class Schema(strawberry.Schema):
+    """A Strawberry schema that does not log the errors it answers with.
+
+    Strawberry logs every error of a result with its traceback; here most are the caller's (a
+    refused argument, a limit, a missing object) and say all they need to the caller, and the
+    server's own faults are logged (by type) where they are hidden from the caller
+    (:class:`HideUnexpectedErrors`). The log stays for what the operator must act on.
+    """
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        for error in errors:
+            logger.debug("GraphQL error for the caller: %s", error.message)
+
+
 _GUARD = "arkitekt.graphql_socket"
 
 
@@ -165,12 +182,16 @@ class AuthenticatedGraphQL:
             limit = request.app.state.arkitekt.config.graphql_max_body_bytes
             try:  # bounded, and text: Strawberry would answer a non-UTF-8 body with a 500
                 body = await read_body(request, limit)
-                body.decode()
+                text = body.decode()
             except OAuthError as e:
                 await _errors(e.description, e.status)(scope, receive, send)
                 return
             except UnicodeDecodeError:
                 await _errors("the request body is not UTF-8 text", 400)(scope, receive, send)
+                return
+            if not _json_object_or_other(request.headers.get("content-type"), text):
+                # Strawberry reads a JSON body with `.get`: `null` or `[1]` would be a 500
+                await _errors("the request body must be a JSON object", 400)(scope, receive, send)
                 return
             receive = _replay(body, receive)
         elif scope["type"] == "websocket":
@@ -183,6 +204,17 @@ class AuthenticatedGraphQL:
                 guard.stop()
             return
         await self._graphql(scope, receive, send)
+
+
+def _json_object_or_other(content_type: str | None, text: str) -> bool:
+    """False for a JSON body (by its content type) that parses to something but an object."""
+    if not (content_type or "").split(";")[0].strip().lower().endswith("json"):
+        return True
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return True  # Strawberry answers malformed JSON itself (400)
+    return isinstance(parsed, dict)
 
 
 class _SocketGuard:
@@ -218,7 +250,9 @@ class _SocketGuard:
     async def close(self, code: int, reason: str) -> None:
         if self.closed is None:
             self.closed = code
-            await self._send({"type": "websocket.close", "code": code, "reason": reason[:120]})
+            await self._send(
+                {"type": "websocket.close", "code": code, "reason": close_reason(reason)}
+            )
 
     async def send(self, message: Message) -> None:
         if self.closed is None:  # after a close of ours, Strawberry's answers have nowhere to go

@@ -61,7 +61,10 @@ async def current_session(request: Request) -> WebSession | None:
 
 
 def _csrf_ok(expected: str | None, given: object) -> bool:
-    return bool(expected) and isinstance(given, str) and hmac.compare_digest(expected or "", given)
+    # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500).
+    if not expected or not isinstance(given, str):
+        return False
+    return hmac.compare_digest(expected.encode(), given.encode())
 
 
 # -- login / logout ------------------------------------------------------------------------------

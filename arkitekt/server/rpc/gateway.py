@@ -38,7 +38,7 @@ from arkitekt.protocol.messages import (
     encode,
 )
 
-from ..frames import frame_problem, json_problem
+from ..frames import close_reason, frame_problem, json_problem
 from ..http import authenticate
 from ..oauth import OAuthError
 from .broker import Broker, Peer
@@ -83,7 +83,7 @@ class Link:
             if stop:
                 code, reason = self.closing or (CLOSE_SHUTDOWN, "closing")
                 with contextlib.suppress(Exception):
-                    await self.websocket.close(code, reason[:120])
+                    await self.websocket.close(code, close_reason(reason))
                 return
 
 

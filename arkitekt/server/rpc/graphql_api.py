@@ -27,7 +27,7 @@ from strawberry.types import Info
 from arkitekt.protocol.ids import time_ordered_id
 from arkitekt.protocol.messages import FINAL_EVENTS, Assign, Cancel, Event, Failed, Message
 
-from ..graphql_app import EXTENSIONS, AuthenticatedGraphQL, claims_of, state_of
+from ..graphql_app import EXTENSIONS, AuthenticatedGraphQL, Schema, claims_of, state_of
 from ..graphql_limits import max_page, page_size
 from ..oauth import AccessClaims
 from .broker import Peer
@@ -456,9 +456,7 @@ def _from_wire(event: Event) -> EventType:
     return _event(event.index, event.kind.value, data, None)
 
 
-schema = strawberry.Schema(
-    query=Query, mutation=Mutation, subscription=Subscription, extensions=EXTENSIONS
-)
+schema = Schema(query=Query, mutation=Mutation, subscription=Subscription, extensions=EXTENSIONS)
 
 
 # -- the ASGI app ----------------------------------------------------------------------------------

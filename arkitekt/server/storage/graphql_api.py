@@ -23,7 +23,7 @@ from strawberry.types import Info
 
 from arkitekt.protocol.error_codes import ErrorCode
 
-from ..graphql_app import EXTENSIONS, AuthenticatedGraphQL, claims_of, state_of
+from ..graphql_app import EXTENSIONS, AuthenticatedGraphQL, Schema, claims_of, state_of
 from ..graphql_limits import page_size
 from ..http import origin_of
 from . import catalogue as cat
@@ -197,6 +197,17 @@ class ImageFilter:
     created_before: dt.datetime | None = None
 
 
+def _aware(when: dt.datetime | None, argument: str) -> dt.datetime | None:
+    """A filter time with its time zone; without one, what was meant is unknown: refused."""
+    if when is not None and when.tzinfo is None:
+        raise _error(
+            ErrorCode.BAD_INPUT,
+            f"{argument} must carry a time zone (e.g. 2026-01-31T12:00:00Z), "
+            f"got {when.isoformat()}",
+        )
+    return when
+
+
 @strawberry.input
 class FileFilter:
     name: str | None = None
@@ -258,8 +269,8 @@ class Query:
             name_contains=f.name_contains,
             tags=tuple(f.tags),
             mine=f.mine,
-            created_after=f.created_after,
-            created_before=f.created_before,
+            created_after=_aware(f.created_after, "filter.createdAfter"),
+            created_before=_aware(f.created_before, "filter.createdBefore"),
         )
         storage, user = _storage(info), _user(info)
         rows = await storage.catalogue.images(user, where, limit, offset)
@@ -500,7 +511,7 @@ class Mutation:
         return await _share(info, FileRow, str(id), users or [], everyone, unshare)
 
 
-schema = strawberry.Schema(
+schema = Schema(
     query=Query,
     mutation=Mutation,
     config=StrawberryConfig(scalar_map=_SCALARS),
