@@ -422,3 +422,6 @@ CLOSE_PROTOCOL = 4002
 CLOSE_REPLACED = 4003
 CLOSE_SHUTDOWN = 4004
 CLOSE_SILENT = 4008
+CLOSE_SLOW = 4009
+"""The client did not read what the server sent it (``ws_max_queued_bytes`` queued): it
+reconnects and asks for what it missed."""

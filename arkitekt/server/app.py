@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from arkitekt._version import __version__
 
-from . import dashboard, fakts_routes, oidc_routes, pages
+from . import dashboard, fakts_routes, oidc_routes, pages, slow_bodies
 from .config import ServerConfig
 from .db import Database
 from .keys import KeyStore
@@ -142,6 +142,12 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
             *local_routes.routes(),
         ],
         lifespan=lifespan,
+        exception_handlers=slow_bodies.EXCEPTION_HANDLERS,
+    )
+    app.add_middleware(
+        slow_bodies.BodyDeadline,
+        timeout=config.http_body_timeout,
+        min_rate=config.http_body_min_rate,
     )
     app.add_middleware(SecurityHeaders)
     # Outermost: a request naming a host this server does not answer to goes no further.

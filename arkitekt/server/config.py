@@ -120,11 +120,21 @@ class ServerConfig(BaseSettings):
     http_header_timeout: float = 10.0
     """Seconds a connection may take to send a request's complete headers (from its opening,
     or from the end of the previous answer); a stalled (slowloris) connection is dropped."""
+    http_body_timeout: float = Field(default=10.0, gt=0)
+    """Seconds a request body may take to start arriving, on top of what its size allows at
+    ``http_body_min_rate``; a body trickling in slower is cut off with 408."""
+    http_body_min_rate: int = Field(default=1024, gt=0)
+    """Bytes per second a request body must average beyond ``http_body_timeout`` (each
+    ``http_body_min_rate`` bytes received extend its deadline by one second)."""
     http_max_connections: int = 2000
     """Connections (HTTP and websockets) served at once; further requests get 503."""
     ws_max_message_bytes: int = 16 << 20
     """Largest websocket message accepted (``/rekuest/ws``); bigger ones close the socket
     (1009). GraphQL websocket messages are limited by ``graphql_max_body_bytes``."""
+
+    ws_max_queued_bytes: int = Field(default=64 << 20, gt=0)
+    """Bytes the server may hold queued for one ``/rekuest/ws`` client that does not read
+    them; beyond it the connection is closed (4009) and the client reconnects."""
 
     datalayer: Literal["local", "s3"] = "local"
     """Where image and file bytes live: ``local`` (a folder in ``data_dir``, served over HTTP)

@@ -24,6 +24,7 @@ from arkitekt.protocol.messages import (
     CLOSE_PROTOCOL,
     CLOSE_SHUTDOWN,
     CLOSE_SILENT,
+    CLOSE_SLOW,
     CLOSE_UNAUTHORIZED,
     PROTOCOL_VERSION,
     Ack,
@@ -35,7 +36,6 @@ from arkitekt.protocol.messages import (
     Reauth,
     Report,
     Welcome,
-    encode,
 )
 
 from ..frames import close_reason, frame_problem, json_problem
@@ -49,50 +49,104 @@ HELLO_TIMEOUT = 10.0
 
 
 class Link:
-    """The server's end of one connection: an outbox drained by a writer task."""
+    """The server's end of one connection: an outbox drained by a writer task.
 
-    def __init__(self, websocket: WebSocket) -> None:
+    The outbox holds encoded messages and is bounded by ``max_queued_bytes``: a client that
+    does not read what is sent to it (as fast as it asks for it) makes it grow, and past the
+    bound the server gives up on it, closing with :data:`CLOSE_SLOW`, rather than holding
+    ever more memory for it. The client reconnects and asks for what it missed (``Watch``).
+    """
+
+    def __init__(self, websocket: WebSocket, max_queued_bytes: int) -> None:
         self.websocket = websocket
-        self.outbox: asyncio.Queue[Message | None] = asyncio.Queue()
+        self.max_queued_bytes = max_queued_bytes
+        self.outbox: asyncio.Queue[str | None] = asyncio.Queue()
+        self.queued_bytes = 0
         self.closing: tuple[int, str] | None = None
         self.last_received = time.monotonic()
+        self._writer: asyncio.Task[None] | None = None
+        self._giving_up: asyncio.Task[None] | None = None
+
+    def start(self) -> asyncio.Task[None]:
+        """Start the writer task (returned, so the endpoint can wait for it at the end)."""
+        self._writer = asyncio.create_task(self.write())
+        return self._writer
 
     def send(self, message: Message) -> None:
-        self.outbox.put_nowait(message)
+        if self.closing is not None:
+            return  # the writer stops at the close: nothing queued after it would be sent
+        text = message.model_dump_json()
+        self.queued_bytes += len(text)
+        if self.queued_bytes > self.max_queued_bytes:
+            self._give_up()
+            return
+        self.outbox.put_nowait(text)
 
     def close(self, code: int, reason: str) -> None:
         if self.closing is None:
             self.closing = (code, reason)
             self.outbox.put_nowait(None)
 
+    def _give_up(self) -> None:
+        """The client does not read: drop what is queued and close the connection.
+
+        The writer is stuck sending to a client that does not read, so the close cannot wait
+        behind it: the writer is stopped, and the close (which gives up on the client after
+        the websocket's close timeout) is sent from a task of its own."""
+        logger.warning(
+            "closing a link whose client does not read (%d bytes queued)", self.queued_bytes
+        )
+        self.closing = (CLOSE_SLOW, "slow: the client does not read what it is sent")
+        while not self.outbox.empty():
+            self.outbox.get_nowait()
+        self.queued_bytes = 0
+        if self._writer is not None:
+            self._writer.cancel()
+        self._giving_up = asyncio.create_task(self._close_now())
+
+    async def _close_now(self) -> None:
+        code, reason = self.closing or (CLOSE_SLOW, "slow")
+        with contextlib.suppress(Exception):
+            await self.websocket.close(code, close_reason(reason))
+
     async def write(self) -> None:
         while True:
             first = await self.outbox.get()
-            batch: list[Message] = []
+            batch: list[str] = []
             stop = first is None
             if first is not None:
                 batch.append(first)
             while not stop and not self.outbox.empty():
-                message = self.outbox.get_nowait()
-                if message is None:
+                text = self.outbox.get_nowait()
+                if text is None:
                     stop = True
                 else:
-                    batch.append(message)
+                    batch.append(text)
             if batch:
-                await self.websocket.send_text(encode(batch))
+                self.queued_bytes -= sum(len(text) for text in batch)
+                await self.websocket.send_text("[" + ",".join(batch) + "]")  # as encode()
             if stop:
                 code, reason = self.closing or (CLOSE_SHUTDOWN, "closing")
                 with contextlib.suppress(Exception):
                     await self.websocket.close(code, close_reason(reason))
                 return
 
+    async def finish(self) -> None:
+        """At the end of the connection: let the writer send what is queued (bounded)."""
+        self.close(CLOSE_SHUTDOWN, "closing")
+        tasks = {t for t in (self._writer, self._giving_up) if t is not None}
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=2.0)
+            for task in pending:
+                task.cancel()
+
 
 async def endpoint(websocket: WebSocket) -> None:
     state = websocket.app.state.arkitekt
     rpc = state.rpc
     await websocket.accept()
-    link = Link(websocket)
-    writer = asyncio.create_task(link.write())
+    link = Link(websocket, state.config.ws_max_queued_bytes)
+    link.start()
     peer: Peer | None = None
     heartbeat: asyncio.Task[None] | None = None
     try:
@@ -125,10 +179,7 @@ async def endpoint(websocket: WebSocket) -> None:
             heartbeat.cancel()
         if peer is not None:
             rpc.broker.disconnect(peer)
-        link.close(CLOSE_SHUTDOWN, "closing")
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(writer, 2.0)
-        writer.cancel()
+        await link.finish()
 
 
 async def _receive(websocket: WebSocket, link: Link) -> str | None:
