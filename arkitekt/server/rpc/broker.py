@@ -44,9 +44,11 @@ Restarts
 
 Never awaiting the database on the hot path
     ``assign``, ``cancel``, agent reports and event delivery do not wait for storage: the
-    recorder writes assignations and events behind. The methods are synchronous where they are
-    today; a broker that needs the network to route (Redis) must keep that (queue and flush, as
-    the recorder does) or the interface becomes ``async`` together with its users.
+    recorder writes assignations and events behind. Only the acknowledgement of an agent's
+    reports waits (:meth:`Broker.stored`), off the path of the calls themselves. The methods
+    are synchronous where they are today; a broker that needs the network to route (Redis)
+    must keep that (queue and flush, as the recorder does) or the interface becomes ``async``
+    together with its users.
 """
 
 from __future__ import annotations
@@ -92,6 +94,12 @@ class Broker(Protocol):
 
     def assign(self, peer: Peer, message: Assign) -> None:
         """Start a call, or refuse it with ``Failed`` to ``peer.send``."""
+        ...
+
+    async def stored(self) -> None:
+        """Return once everything routed so far (calls, agents' reports, events) is stored
+        durably: the gateway acknowledges an agent's reports only then (``Ack``), so a report
+        lost in a crash is sent again by its agent."""
         ...
 
     def cancel(self, peer: Peer, message: Cancel) -> None:

@@ -149,6 +149,7 @@ async def endpoint(websocket: WebSocket) -> None:
     link.start()
     peer: Peer | None = None
     heartbeat: asyncio.Task[None] | None = None
+    acks: DurableAcks | None = None
     try:
         hello = await _hello(websocket, link)
         if hello is None:
@@ -171,12 +172,15 @@ async def endpoint(websocket: WebSocket) -> None:
             rpc.broker.resume_agent(peer, hello.known)
         expiry = {"at": expires_at}
         heartbeat = asyncio.create_task(_heartbeat(link, rpc, expiry))
-        await _read(websocket, link, state, rpc.broker, peer, expiry)
+        acks = DurableAcks(link, rpc.broker, peer)
+        await _read(websocket, link, state, rpc.broker, peer, expiry, acks)
     except WebSocketDisconnect:
         pass
     finally:
         if heartbeat is not None:
             heartbeat.cancel()
+        if acks is not None:
+            acks.stop()
         if peer is not None:
             rpc.broker.disconnect(peer)
         await link.finish()
@@ -253,6 +257,43 @@ async def _authenticate(
     return peer, float(claims.expires_at)
 
 
+class DurableAcks:
+    """Acknowledges an agent's reports once they are stored, not merely received.
+
+    An agent keeps every report until it is acknowledged and sends it again after a reconnect;
+    acknowledging only what the broker has stored (:meth:`Broker.stored`) means a result the
+    server received but had not written when it crashed comes back from the agent after the
+    restart, instead of the call being recorded as lost. One task per link coalesces: however
+    many frames of reports arrive while it waits for a flush, it sends one cumulative ``Ack``.
+    """
+
+    def __init__(self, link: Link, broker: Broker, peer: Peer) -> None:
+        self._link, self._broker, self._peer = link, broker, peer
+        self._wanted = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def wanted(self) -> None:
+        """Reports were handled: acknowledge them once stored."""
+        self._wanted.set()
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="arkitekt-rpc-acks")
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wanted.wait()
+            self._wanted.clear()
+            agent = self._peer.agent
+            if agent is None:
+                continue
+            seq = agent.acked  # every report handled so far; later ones wait for the next turn
+            await self._broker.stored()
+            self._link.send(Ack(seq=seq))
+
+
 async def _read(
     websocket: WebSocket,
     link: Link,
@@ -260,6 +301,7 @@ async def _read(
     broker: Broker,
     peer: Peer,
     expiry: dict[str, float],
+    acks: DurableAcks,
 ) -> None:
     while link.closing is None:
         raw = await _receive(websocket, link)
@@ -292,7 +334,7 @@ async def _read(
             else:
                 await broker.handle(peer, message)
         if peer.agent is not None and any(isinstance(m, Report) for m in frame):
-            link.send(Ack(seq=peer.agent.acked))  # one cumulative ack per frame
+            acks.wanted()
 
 
 async def _heartbeat(link: Link, rpc: Any, expiry: dict[str, float]) -> None:

@@ -93,6 +93,9 @@ class InMemoryBroker(Broker):
     def unlisten(self, call_id: str, queue: asyncio.Queue[Event]) -> None:
         self._calls.unlisten(call_id, queue)
 
+    async def stored(self) -> None:
+        await self.recorder.stored()
+
     def online_agents(self) -> set[str]:
         return self._sessions.online_agents()
 

@@ -14,6 +14,9 @@ What one caller sends can never stop history being stored for everyone:
 - a batch the database refuses for its content (not for being unreachable) is written again one
   assignation at a time, so only the rows that are really bad are dropped (logged by id, and
   counted in :attr:`Recorder.dropped`);
+- :meth:`Recorder.stored` waits until everything recorded so far is in the database (the
+  gateway acknowledges an agent's reports only then, so a report the server had not stored when
+  it crashed is sent again by the agent);
 - while the database is unreachable rows wait, and the backlog is bounded: past
   ``max_backlog`` pending rows :attr:`Recorder.overloaded` is true and the broker refuses new
   calls (``busy``) rather than holding more than it can store.
@@ -98,6 +101,8 @@ class Recorder:
         self.dropped = 0
         """Rows given up on because the database refused them (each logged)."""
         self._pending = Batch()
+        self._waiters: list[asyncio.Future[None]] = []
+        """Callers of :meth:`stored`, answered by the flush that takes the rows before them."""
         self._rejected: dict[str, float] = {}
         """Ids refused as duplicates -> when (their late rows are dropped too)."""
         self._on_rejected: Callable[[list[str]], None] = lambda ids: None
@@ -182,6 +187,16 @@ class Recorder:
         async with self.db.engine.connect() as connection:
             return list((await connection.execute(query)).scalars())
 
+    async def stored(self) -> None:
+        """Return once every row recorded before this call is stored (or refused for its
+        content, which retrying cannot change). Waits as long as the database is unreachable:
+        callers bound the wait themselves (or are cancelled)."""
+        if not self._pending and not self._lock.locked():
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        await waiter
+
     def _poke(self) -> None:
         if self.pending >= self.batch:
             self._wake.set()
@@ -208,16 +223,23 @@ class Recorder:
         stay pending); rows it refuses are dropped, one assignation at a time."""
         async with self._lock:
             batch, self._pending = self._pending, Batch()
-            if not batch:
-                return
+            waiters, self._waiters = self._waiters, []
             try:
-                await self._write(batch)
+                if batch:
+                    await self._write(batch)
             except BaseException as e:
                 if isinstance(e, Exception) and not _unreachable(e):
-                    await self._write_each(batch)
+                    try:
+                        await self._write_each(batch)
+                    except BaseException:
+                        self._waiters[:0] = waiters  # the rest was put back: so are they
+                        raise
+                    _answer(waiters)
                     return
                 self._put_back(batch)
+                self._waiters[:0] = waiters
                 raise
+            _answer(waiters)
 
     async def flush_for_reading(self) -> None:
         """Write what is pending before a read, so the reader sees the latest calls; when the
@@ -289,6 +311,12 @@ class Recorder:
         for key, values in batch.changed.items():
             pending.changed[key] = {**values, **pending.changed.get(key, {})}
         pending.events = batch.events + pending.events
+
+
+def _answer(waiters: list[asyncio.Future[None]]) -> None:
+    for waiter in waiters:
+        if not waiter.done():
+            waiter.set_result(None)
 
 
 def _unreachable(error: Exception) -> bool:

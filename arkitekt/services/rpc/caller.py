@@ -269,18 +269,23 @@ class Caller:
     async def events(self, call: PendingCall) -> AsyncIterator[Event]:
         """The call's events up to and including the final one; raises for failures.
 
-        Cancelling the consumer cancels the remote call.
+        Cancelling the consumer cancels the remote call, unless its final event was given out
+        already: a consumer that stops reading at the final event (closing this generator) must
+        not cancel a call that ended, which a Cancel re-sent after a server restart would do to
+        a call the restarted server had not stored as ended.
         """
+        ended = False
         try:
             while True:
                 item = await call.get()
                 if isinstance(item, Failed):
                     raise _refusal(item, call.label)
+                ended = item.kind in FINAL_EVENTS
                 yield item
-                if item.kind in FINAL_EVENTS:
+                if ended:
                     return
         except BaseException:
-            if call.message.id in self.calls:
+            if not ended and call.message.id in self.calls:
                 self.cancel(call)
             raise
         finally:
