@@ -68,6 +68,13 @@ def count(to: int) -> Iterator[int]:
     yield from range(to)
 
 
+def ticks(to: int, every: float) -> Iterator[int]:
+    """Yield 0..to-1, one every ``every`` seconds."""
+    for i in range(to):
+        yield i
+        time.sleep(every)
+
+
 @register
 async def acount(to: int) -> AsyncIterator[int]:
     """Yield 0..to-1 asynchronously."""
@@ -90,6 +97,7 @@ def parent_of_aslow(seconds: float) -> str:
 
 # one function only this process provides (its name makes its definition, so its node, unique)
 register(slow, interface=f"slow_{NAME}", name=f"slow_{NAME}")
+register(ticks, interface=f"ticks_{NAME}", name=f"ticks_{NAME}")
 
 
 def main() -> None:
