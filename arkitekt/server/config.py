@@ -117,6 +117,12 @@ class ServerConfig(BaseSettings):
     """Queries and mutations of one user that may wait for their turn; more are refused at
     once (``TOO_MANY_REQUESTS``), so one user's flood never queues anyone else's."""
 
+    graphql_user_document_rate: str = "100000/second"
+    """GraphQL document bytes one user may send (a ``limits`` rate): parsing is the one cost
+    of a request that no shape limit can refuse before paying it, so a user sending more is
+    refused at once (``TOO_MANY_REQUESTS``). The default (100 kB in any second) is
+    hundreds of the SDK's requests per second."""
+
     http_header_timeout: float = 10.0
     """Seconds a connection may take to send a request's complete headers (from its opening,
     or from the end of the previous answer); a stalled (slowloris) connection is dropped."""
@@ -211,6 +217,7 @@ class ServerConfig(BaseSettings):
     @field_validator(
         "password_attempts_per_ip",
         "password_attempts_global",
+        "graphql_user_document_rate",
         "password_failures_per_user_ip",
         "password_failures_per_user",
     )

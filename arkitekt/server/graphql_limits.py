@@ -11,7 +11,10 @@ one schema serves servers with different settings:
   above ``graphql_max_cost`` is refused before graphql-core's own (quadratic) validation runs;
 - a query or mutation runs at most ``graphql_timeout`` seconds, its wait for a turn included;
 - one user runs at most ``graphql_user_concurrency`` operations at once and queues at most
-  ``graphql_user_queue`` more (:class:`UserGate`); further ones are refused at once.
+  ``graphql_user_queue`` more (:class:`UserGate`); further ones are refused at once. Over HTTP
+  the turn covers parsing and validation as well (a flood of documents that will be refused
+  costs as much to refuse as to parse), and one user's documents may total at most
+  ``graphql_user_document_rate`` bytes (parsing is paid before any shape limit can refuse).
 
 List fields call :func:`page_size` for their ``limit`` argument.
 """
@@ -48,6 +51,9 @@ from graphql import (
     is_list_type,
     validate,
 )
+from limits import parse as parse_rate
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.storage import storage_from_string
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension
 from strawberry.types import ExecutionContext, Info
 from strawberry.types.graphql import OperationType
@@ -55,6 +61,7 @@ from strawberry.types.graphql import OperationType
 from arkitekt.protocol.error_codes import ErrorCode
 
 from .config import ServerConfig
+from .passwords import async_storage_uri
 
 TIMEOUT = ErrorCode.TIMEOUT.value
 """``extensions.code`` of a query stopped at ``graphql_timeout``."""
@@ -229,12 +236,34 @@ class _Turns:
 
 
 class UserGate:
-    """Per user: at most ``concurrency`` operations at once, at most ``queue`` waiting."""
+    """Per user: at most ``concurrency`` operations at once, at most ``queue`` waiting, and
+    documents of at most ``document_rate`` bytes (a ``limits`` rate) sent."""
 
-    def __init__(self, concurrency: int, queue: int) -> None:
+    def __init__(
+        self,
+        concurrency: int,
+        queue: int,
+        document_rate: str = "100000/second",
+        storage: str = "memory://",
+    ) -> None:
         self.concurrency = max(1, concurrency)
         self.queue = max(0, queue)
         self._users: dict[str, _Turns] = {}
+        self._document_rate = parse_rate(document_rate)
+        self._documents = SlidingWindowCounterRateLimiter(
+            storage_from_string(async_storage_uri(storage))
+        )
+
+    async def spend(self, user: str, document: str) -> None:
+        """Count a document against its user's rate, refusing it beyond (before parsing)."""
+        rate = self._document_rate
+        size = min(len(document.encode()), rate.amount)  # a body never exceeds the burst
+        if not await self._documents.hit(rate, "graphql-documents", user or "-", cost=size):
+            raise _refused(
+                f"you sent more GraphQL than the server takes from one user ({rate}); "
+                "send fewer or smaller documents, or wait a moment",
+                TOO_MANY_REQUESTS,
+            )
 
     @contextlib.asynccontextmanager
     async def turn(self, user: str, deadline: float) -> AsyncIterator[None]:
@@ -271,7 +300,12 @@ def gate_of(context: Mapping[str, Any]) -> UserGate:
     gate: UserGate | None = getattr(app_state, "graphql_gate", None)
     if gate is None:
         config = config_of(context)
-        gate = UserGate(config.graphql_user_concurrency, config.graphql_user_queue)
+        gate = UserGate(
+            config.graphql_user_concurrency,
+            config.graphql_user_queue,
+            config.graphql_user_document_rate,
+            config.rate_limit_storage,
+        )
         app_state.graphql_gate = gate
     return gate
 
@@ -285,6 +319,11 @@ def timed_out(seconds: float | None) -> GraphQLError:
     )
 
 
+def _user_of(context: ExecutionContext) -> str:
+    claims = context.context.get("claims")
+    return claims.user_id if claims is not None else ""
+
+
 class Limits(SchemaExtension):
     """The server's limits on one GraphQL operation (see the module's docstring)."""
 
@@ -293,13 +332,25 @@ class Limits(SchemaExtension):
     def __init__(self, *, execution_context: ExecutionContext | None = None) -> None:
         self._deadline: float | None = None
         self._timeout = 0.0
+        self._has_turn = False
 
     def _config(self) -> ServerConfig:
         return config_of(self.execution_context.context)
 
-    def on_operation(self) -> Iterator[None]:
-        self.execution_context.parse_options["max_tokens"] = self._config().graphql_max_tokens
-        yield
+    async def on_operation(self) -> AsyncIterator[None]:
+        context, config = self.execution_context, self._config()
+        context.parse_options["max_tokens"] = config.graphql_max_tokens
+        await gate_of(context.context).spend(_user_of(context), context.query or "")
+        if not context.context.get(WHOLE_REQUEST_TIMED):
+            yield  # websockets: subscriptions are long-lived; operations take turns to execute
+            return
+        # Over HTTP the turn covers parsing and validation too: they cost the server as much
+        # as executing a refused document, and must not run for a flood all at once.
+        self._timeout = config.graphql_timeout
+        deadline = asyncio.get_running_loop().time() + self._timeout
+        async with gate_of(context.context).turn(_user_of(context), deadline):
+            self._has_turn = True
+            yield
 
     def on_parse(self) -> Iterator[None]:
         yield
@@ -325,14 +376,13 @@ class Limits(SchemaExtension):
         if context.operation_type == OperationType.SUBSCRIPTION:
             yield  # long-lived by nature; their socket is bounded instead
             return
-        config = self._config()
-        claims = context.context.get("claims")
-        user = claims.user_id if claims is not None else ""
-        self._timeout = config.graphql_timeout
+        if self._has_turn:
+            yield
+            return
+        self._timeout = self._config().graphql_timeout
         deadline = asyncio.get_running_loop().time() + self._timeout
-        if not context.context.get(WHOLE_REQUEST_TIMED):
-            self._deadline = deadline  # websockets: each resolver stops at the deadline
-        async with gate_of(context.context).turn(user, deadline):
+        self._deadline = deadline  # websockets: each resolver stops at the deadline
+        async with gate_of(context.context).turn(_user_of(context), deadline):
             yield
 
     def resolve(

@@ -49,7 +49,7 @@ class _Limit:
     message: str
 
 
-def _storage_uri(uri: str) -> str:
+def async_storage_uri(uri: str) -> str:
     """``limits`` names its asyncio storages ``async+<scheme>://``; the setting need not."""
     return uri if uri.startswith("async+") else f"async+{uri}"
 
@@ -65,7 +65,7 @@ class PasswordGuard:
     def __init__(self, config: ServerConfig, db: Database) -> None:
         self._db = db
         self._limiter = MovingWindowRateLimiter(
-            storage_from_string(_storage_uri(config.rate_limit_storage))
+            storage_from_string(async_storage_uri(config.rate_limit_storage))
         )
         self._turns = asyncio.Semaphore(config.password_check_concurrency)
         self._per_user_ip = _Limit(

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from servers import TestServer
+from servers import Servers, TestServer
 
 REKUEST, MIKRO = "/rekuest/graphql", "/mikro/graphql"
 
@@ -121,8 +121,9 @@ def test_a_slow_query_is_stopped_at_the_time_limit(tmp_path: Path) -> None:
 
 def test_one_users_flood_does_not_starve_another(tmp_path: Path) -> None:
     """Alice sends 100 queries at once: 30 alias bombs and 70 as expensive as the limits allow.
-    Bob's small queries meanwhile stay fast: the bombs are refused before they run, and the
-    rest take turns among Alice's own slots (what exceeds her queue is refused at once)."""
+    Bob's small queries meanwhile stay fast: the bombs are refused before they run, and all
+    of them take turns among Alice's own slots, parsing included (what exceeds her queue is
+    refused at once)."""
     with TestServer.standalone(tmp_path / "server", users=("alice", "bob")) as server:
         alice, bob = _token(server, "alice"), _token(server, "bob")
         bomb = _aliases("agents { id }", 300)
@@ -166,5 +167,23 @@ def test_one_users_flood_does_not_starve_another(tmp_path: Path) -> None:
                 for error in answer.get("errors", [])
             }
 
-        assert codes(bomb) == {"BAD_INPUT"}
+        # a bomb is refused for its shape, or before it is even parsed when her queue is full
+        assert "BAD_INPUT" in codes(bomb) and codes(bomb) <= {"BAD_INPUT", "TOO_MANY_REQUESTS"}
         assert codes(allowed) <= {"TOO_MANY_REQUESTS"}
+
+
+def test_one_user_may_send_only_so_many_document_bytes(servers: Servers) -> None:
+    """Parsing is paid before any shape limit can refuse a document: a user sending more
+    document bytes than ``graphql_user_document_rate`` is refused before parsing; another user
+    is not affected, and the refusal says what to do."""
+    server = servers.in_process(users=("alice", "bob"), graphql_user_document_rate="2000/minute")
+    alice, bob = _token(server, "alice"), _token(server, "bob")
+    padded = "{ me { username } }" + " " * 580  # 600 bytes (whitespace is parsed too)
+    answers = [_query(server, REKUEST, alice, padded) for _ in range(5)]
+    served = [a for a in answers if "data" in a and a["data"]]
+    refused = [a for a in answers if a.get("errors")]
+    assert len(served) == 3 and len(refused) == 2, answers
+    error = refused[0]["errors"][0]
+    assert error["extensions"]["code"] == "TOO_MANY_REQUESTS"
+    assert "2000 per 1 minute" in error["message"] and "wait" in error["message"]
+    assert _query(server, REKUEST, bob, padded)["data"]["me"]["username"] == "bob"
