@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
+import databases
 import httpx
 
 if TYPE_CHECKING:
@@ -354,7 +355,10 @@ class TestServer:
 def _config(data_dir: Path, settings: Mapping[str, Any]) -> ServerConfig:
     from arkitekt.server.config import ServerConfig
 
-    return ServerConfig(**{**TEST_SETTINGS, **settings, "data_dir": data_dir})
+    chosen = dict(settings)
+    if databases.engine() == "postgresql" and "database_url" not in chosen:
+        chosen["database_url"] = databases.new_postgres_database()
+    return ServerConfig(**{**TEST_SETTINGS, **chosen, "data_dir": data_dir})
 
 
 class Servers:
