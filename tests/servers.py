@@ -325,6 +325,26 @@ class TestServer:
             "ARKITEKT_CACHE_DIR": str(cache_dir),
         }
 
+    def stored_rows(self, sql: str) -> list[tuple[Any, ...]]:
+        """Rows of a read-only ``sql`` query on the server's database, read behind its back
+        (SQLite file or PostgreSQL alike; the server may be stopped)."""
+        import asyncio
+        import concurrent.futures
+
+        from sqlalchemy import text
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        async def read() -> list[tuple[Any, ...]]:
+            engine = create_async_engine(self.config.sqlalchemy_url())
+            try:
+                async with engine.connect() as connection:
+                    return [tuple(row) for row in await connection.execute(text(sql))]
+            finally:
+                await engine.dispose()
+
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:  # async tests have a loop
+            return pool.submit(asyncio.run, read()).result(timeout=60)
+
     # -- the datalayer -----------------------------------------------------------------------
 
     def stored_keys(self, prefix: str = "") -> list[str]:

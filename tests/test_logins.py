@@ -13,7 +13,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from servers import PASSWORD, Servers, TestServer, approve_device_code, cli
+from servers import PASSWORD, Servers, TestServer, approve_device_code
 
 from arkitekt import LoginError, NotAuthenticatedError, easy
 from arkitekt.services.logins import DeviceCodeLogin
@@ -154,9 +154,7 @@ async def test_expired_exchanged_token_is_refused(servers: Servers) -> None:
 
 
 def test_mandate_key_login(standalone: TestServer) -> None:
-    key = cli(
-        "user", "mandate", "alice", "--app", "agent-app", data_dir=standalone.data_dir
-    ).stdout.strip()
+    key = standalone.cli("user", "mandate", "alice", "--app", "agent-app").stdout.strip()
     assert key.startswith("arkm_")
     with easy("agent-app", url=standalone.url, mandate_key=key, no_cache=True) as app:
         assert app.auth.user.username == "alice"
@@ -189,7 +187,7 @@ def test_key_login(standalone: TestServer, tmp_path: Path, kind: str) -> None:
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
     )
-    cli("user", "key", "bob", str(public_file), data_dir=standalone.data_dir)
+    standalone.cli("user", "key", "bob", str(public_file))
 
     with easy(
         "keyed", url=standalone.url, username="bob", private_key=key_file, no_cache=True
@@ -217,7 +215,7 @@ def test_unregistered_key_and_replayed_assertion(standalone: TestServer) -> None
     )
     public_file = standalone.data_dir / "replay.pub"
     public_file.write_bytes(pem)
-    cli("user", "key", "alice", str(public_file), data_dir=standalone.data_dir)
+    standalone.cli("user", "key", "alice", str(public_file))
     endpoint = f"{standalone.url}/f/token/"
     assertion = sign_assertion(private, "alice", endpoint)
     form = {

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextvars
 import random
-import sqlite3
 import threading
 import time
 from collections import Counter
@@ -41,9 +40,10 @@ def _worker(server: TestServer, tmp_path: Path, name: str) -> AgentProcess:
 
 
 def _stored(server: TestServer) -> dict[str, str]:
-    """Every stored call's status (read from the database file, the server stopped)."""
-    with sqlite3.connect(server.data_dir / "arkitekt.db") as db:
-        return dict(db.execute("SELECT id, status FROM rpc_assignations").fetchall())
+    """Every stored call's status (read from the database, the server stopped)."""
+    return {
+        str(i): str(s) for i, s in server.stored_rows("SELECT id, status FROM rpc_assignations")
+    }
 
 
 def _calls(server: TestServer, number: int, stop: threading.Event, got: list[Any]) -> None:
