@@ -413,7 +413,12 @@ SERVER_FRAME: TypeAdapter[list[ServerMessage]] = TypeAdapter(list[ServerMessage]
 
 def encode(messages: list[Message]) -> str:
     """One frame: a JSON array of messages."""
-    return "[" + ",".join(m.model_dump_json(exclude_defaults=False) for m in messages) + "]"
+    return frame_of([m.model_dump_json() for m in messages])
+
+
+def frame_of(encoded: list[str]) -> str:
+    """One frame of messages already encoded one by one (``model_dump_json``)."""
+    return "[" + ",".join(encoded) + "]"
 
 
 # Close codes (4000-4999 are for applications, RFC 6455 §7.4.2).

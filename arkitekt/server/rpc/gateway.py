@@ -36,6 +36,7 @@ from arkitekt.protocol.messages import (
     Reauth,
     Report,
     Welcome,
+    frame_of,
 )
 
 from ..frames import close_reason, frame_problem, json_problem
@@ -124,7 +125,7 @@ class Link:
                     batch.append(text)
             if batch:
                 self.queued_bytes -= sum(len(text) for text in batch)
-                await self.websocket.send_text("[" + ",".join(batch) + "]")  # as encode()
+                await self.websocket.send_text(frame_of(batch))
             if stop:
                 code, reason = self.closing or (CLOSE_SHUTDOWN, "closing")
                 with contextlib.suppress(Exception):
