@@ -28,6 +28,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from .ports import Definition
+from .text import Text
 
 PROTOCOL_VERSION = 1
 ID = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
@@ -133,7 +134,7 @@ class Hello(Message):
     type: Literal["hello"] = "hello"
     protocol: int = PROTOCOL_VERSION
     token: str
-    instance_id: str = Field(default="default", min_length=1, max_length=200)
+    instance_id: Text = Field(default="default", min_length=1, max_length=200)
     session: ID
     """Stays the same across reconnects of one running app, so the server can resume it."""
     known: Annotated[list[ID], Field(max_length=MAX_KNOWN_CALLS)] = []
@@ -172,11 +173,11 @@ class Find(Message):
     type: Literal["find"] = "find"
     rid: int
     node: ID | None = None
-    hash: str | None = None
-    interface: str | None = None
-    name: str | None = None
-    search: str | None = None
-    owner: str | None = None
+    hash: Text | None = None
+    interface: Text | None = None
+    name: Text | None = None
+    search: Text | None = None
+    owner: Text | None = None
     shared: bool = False
     limit: int = Field(default=50, ge=1, le=500)
 
@@ -238,8 +239,8 @@ class Share(Message):
 
     type: Literal["share"] = "share"
     rid: int
-    interface: str
-    users: list[str] = []
+    interface: Text
+    users: list[Text] = []
     everyone: bool = False
     revoke: bool = False
 

@@ -15,6 +15,8 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, JsonValue, model_validator
 
+from .text import Text
+
 JSONValue = JsonValue
 """A value that ``json.dumps`` accepts as it is (None, bool, int, float, str, list, dict)."""
 
@@ -124,8 +126,8 @@ class Definition(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    name: str
-    description: str | None = None
+    name: Text
+    description: Text | None = None
     kind: NodeKind = NodeKind.FUNCTION
     args: list[Port] = []
     returns: list[Port] = []

@@ -31,6 +31,7 @@ from .state import ServerState
 from .storage import graphql_api as storage_graphql_api
 from .storage import local_routes
 from .storage.state import StorageState
+from .url_guard import RefuseNulInUrls
 
 logger = logging.getLogger("arkitekt.server")
 
@@ -149,6 +150,7 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
         timeout=config.http_body_timeout,
         min_rate=config.http_body_min_rate,
     )
+    app.add_middleware(RefuseNulInUrls)
     app.add_middleware(SecurityHeaders)
     # Outermost: a request naming a host this server does not answer to goes no further.
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=config.trusted_hosts())

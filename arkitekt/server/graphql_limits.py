@@ -9,6 +9,8 @@ one schema serves servers with different settings:
 - deeper than ``graphql_max_depth``, more aliases than ``graphql_max_aliases``
   (Strawberry's ``QueryDepthLimiter`` and ``MaxAliasesLimiter`` rules) or an estimated cost
   above ``graphql_max_cost`` is refused before graphql-core's own (quadratic) validation runs;
+- a string (in the document or a variable) holding a NUL character is refused: stored text
+  cannot hold one (:mod:`arkitekt.protocol.text`);
 - a query or mutation runs at most ``graphql_timeout`` seconds, its wait for a turn included;
 - one user runs at most ``graphql_user_concurrency`` operations at once and queues at most
   ``graphql_user_queue`` more (:class:`UserGate`); further ones are refused at once. Over HTTP
@@ -43,6 +45,7 @@ from graphql import (
     OperationDefinitionNode,
     SchemaMetaFieldDef,
     SelectionSetNode,
+    StringValueNode,
     TypeMetaFieldDef,
     ValidationRule,
     VariableNode,
@@ -59,6 +62,7 @@ from strawberry.types import ExecutionContext, Info
 from strawberry.types.graphql import OperationType
 
 from arkitekt.protocol.error_codes import ErrorCode
+from arkitekt.protocol.text import NUL, nul_path
 
 from .config import ServerConfig
 from .passwords import async_storage_uri
@@ -218,6 +222,24 @@ def _cost_rule(config: ServerConfig, variables: Mapping[str, Any]) -> type[Valid
     return CostLimit
 
 
+def _text_rule(variables: Mapping[str, Any]) -> type[ValidationRule]:
+    class NoNulInText(ValidationRule):
+        def __init__(self, context: Any) -> None:
+            super().__init__(context)
+            where = nul_path(dict(variables))
+            if where is not None:
+                context.report_error(_refused(f"the variable ${where} {_NUL_REASON}"))
+
+        def enter_string_value(self, node: StringValueNode, *_args: Any) -> None:
+            if NUL in node.value:
+                self.report_error(_refused(f"a string in the document {_NUL_REASON}"))
+
+    return NoNulInText
+
+
+_NUL_REASON = "contains a NUL character (\\x00), which text may not hold"
+
+
 def _as_bad_input(errors: list[GraphQLError] | None) -> list[GraphQLError] | None:
     """Strawberry's limiters report without a code: these are the client's to fix."""
     for error in errors or ():
@@ -365,6 +387,7 @@ class Limits(SchemaExtension):
             rules = (
                 *_shape_rules(config.graphql_max_depth, config.graphql_max_aliases),
                 _cost_rule(config, context.variables or {}),
+                _text_rule(context.variables or {}),
             )
             errors = validate(context.schema._schema, document, rules)
             if errors:

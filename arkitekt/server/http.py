@@ -9,6 +9,8 @@ from starlette.datastructures import URL, FormData
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse
 
+from arkitekt.protocol.text import NUL, nul_path
+
 from .config import LOOPBACK_NAMES
 from .models import User
 from .oauth import AccessClaims, OAuthError, Origin
@@ -128,6 +130,9 @@ async def read_json(request: Request) -> dict[str, Any]:
     data = parse_json(await read_body(request), "the body")
     if not isinstance(data, dict):
         raise OAuthError("invalid_request", "the body must be a JSON object")
+    where = nul_path(data)
+    if where is not None:
+        raise OAuthError("invalid_request", f"the body's {where[:64]!r} contains a NUL character")
     return data
 
 
@@ -140,9 +145,15 @@ async def read_form(request: Request) -> FormData:
             "invalid_request", "the body must be form-encoded (application/x-www-form-urlencoded)"
         )
     try:
-        return await request.form(max_files=0)
+        form = await request.form(max_files=0)
     except Exception as e:  # malformed multipart bodies
         raise OAuthError("invalid_request", f"the form could not be read ({e})") from e
+    for name, value in form.multi_items():
+        if NUL in name or (isinstance(value, str) and NUL in value):
+            raise OAuthError(
+                "invalid_request", f"the form field {name[:64]!r} contains a NUL character"
+            )
+    return form
 
 
 def form_field(form: FormData, name: str, *, required: bool = True, max_length: int = 8192) -> str:

@@ -20,6 +20,8 @@ from joserfc.errors import JoseError
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from arkitekt.protocol.text import nul_path
+
 from .config import ServerConfig
 from .keys import JWT_ALGORITHM, KeyStore
 from .models import OAuthClient, RefreshToken, User, utcnow
@@ -110,6 +112,9 @@ def parse_manifest(raw: Any) -> ManifestInfo:
     """Validate a manifest sent by a client; raises ``invalid_request`` naming the field."""
     if not isinstance(raw, dict):
         raise OAuthError("invalid_request", "'manifest' must be a JSON object")
+    where = nul_path(raw)
+    if where is not None:
+        raise OAuthError("invalid_request", f"'manifest.{where[:64]}' contains a NUL character")
     identifier = raw.get("identifier")
     if not isinstance(identifier, str) or not identifier or len(identifier) > 255:
         raise OAuthError("invalid_request", "'manifest.identifier' must be a non-empty string")
