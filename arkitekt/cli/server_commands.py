@@ -66,7 +66,7 @@ def _with_session(config: ServerConfig, fn: Callable[[AsyncSession], Awaitable[T
     _prepare_data_dir(config)
 
     async def run() -> T:
-        db = Database(config.sqlalchemy_url())
+        db = Database.of(config)
         try:
             await db.migrate()
             async with db.session() as session:
@@ -100,11 +100,14 @@ def server(
     import uvicorn
 
     from ..server.app import create_app
-    from ..server.serving import uvicorn_options
+    from ..server.serving import log_config, uvicorn_options
 
-    typer.echo(
+    logs = log_config(config)
+    started = (
         f"arkitekt {__version__}: data in {config.data_dir}, listening on http://{host}:{port}"
     )
+    if logs is None:
+        typer.echo(started)
     uvicorn.run(
         create_app(config),
         host=host,
@@ -113,6 +116,7 @@ def server(
         proxy_headers=forwarded_allow_ips is not None,
         forwarded_allow_ips=forwarded_allow_ips,
         timeout_graceful_shutdown=5,
+        log_config=logs or uvicorn.config.LOGGING_CONFIG,
         **uvicorn_options(config),
     )
 

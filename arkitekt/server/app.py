@@ -10,16 +10,12 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware.trustedhost import TrustedHostMiddleware
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from arkitekt._version import __version__
-
-from . import dashboard, fakts_routes, oidc_routes, pages, slow_bodies
+from . import dashboard, fakts_routes, health, metrics, oidc_routes, pages, slow_bodies
 from .config import ServerConfig
 from .db import Database
+from .health import Readiness
 from .keys import KeyStore
 from .oauth import OAuthCore
 from .passwords import PasswordGuard
@@ -89,14 +85,14 @@ async def open_state(config: ServerConfig) -> ServerState:
     """Connect the database, migrate it and load the keys."""
     if config.database_url is None:
         prepare_data_dir(config)
-    db = Database(config.sqlalchemy_url())
+    db = Database.of(config)
     try:
         await db.migrate()
         keys = await KeyStore.load(db, SERVICE_NAMES)
     except BaseException:
         await db.dispose()
         raise
-    return ServerState(
+    state = ServerState(
         config=config,
         db=db,
         keys=keys,
@@ -104,10 +100,8 @@ async def open_state(config: ServerConfig) -> ServerState:
         passwords=PasswordGuard(config, db),
         sessions=SessionCheck(db, config.session_check_ttl),
     )
-
-
-async def health(request: Request) -> Response:
-    return JSONResponse({"status": "ok", "version": __version__})
+    state.readiness = Readiness(state)
+    return state
 
 
 def create_app(config: ServerConfig | None = None) -> Starlette:
@@ -119,7 +113,7 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
         state = await open_state(config)
         app.state.arkitekt = state
         try:
-            state.rpc = await RpcState.start(config, state.db)
+            state.rpc = await RpcState.start(config, state.db, state.metrics)
             state.storage = await StorageState.start(config, state.db, state.keys)
             yield {}
         finally:
@@ -131,7 +125,8 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
 
     app = Starlette(
         routes=[
-            Route("/health", health, methods=["GET"]),
+            *health.routes(),
+            *metrics.routes(),
             *fakts_routes.routes(),
             *oidc_routes.routes(),
             *challenge_routes(),

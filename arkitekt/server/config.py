@@ -27,6 +27,16 @@ class ServerConfig(BaseSettings):
     data_dir: Path = Field(default_factory=user_data_dir)
     database_url: str | None = None
     """SQLAlchemy async URL; defaults to an SQLite file in ``data_dir``."""
+    database_pool_size: int = Field(default=10, ge=1)
+    """Connections one server process keeps open to PostgreSQL (SQLite always uses one)."""
+    database_max_overflow: int = Field(default=10, ge=0)
+    """Connections opened beyond the pool under load, closed again when returned."""
+    database_pool_timeout: float = Field(default=30.0, gt=0)
+    """Seconds a request waits for a free connection before it fails."""
+    metrics_token: SecretStr | None = None
+    """The bearer token Prometheus presents to ``/metrics``; without one the route is off."""
+    log_format: Literal["text", "json"] = "text"
+    """``json``: one JSON object per log line (for log collectors); set by ``arkitekt server``."""
     deployment_name: str = "arkitekt"
     public_url: str | None = None
     """The URL clients reach this server at (e.g. ``https://arkitekt.example.org``). When set,

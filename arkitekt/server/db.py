@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
@@ -15,6 +15,9 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+if TYPE_CHECKING:
+    from .config import ServerConfig
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -43,16 +46,28 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 class Database:
     """One engine and its session factory."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        max_overflow: int = 10,
+        pool_timeout: float = 30.0,
+    ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {}
         if self.is_sqlite:
             # One connection per process: SQLite has a single writer, and queueing in the pool
             # (an await) is far cheaper than writers spinning on the file lock (busy_timeout).
-            kwargs.update(pool_size=1, max_overflow=0, pool_timeout=30)
+            kwargs.update(pool_size=1, max_overflow=0, pool_timeout=pool_timeout)
         else:
-            kwargs.update(pool_pre_ping=True)
+            kwargs.update(
+                pool_pre_ping=True,  # a restarted PostgreSQL leaves dead connections behind
+                pool_size=pool_size,
+                max_overflow=max_overflow,
+                pool_timeout=pool_timeout,
+            )
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
@@ -76,6 +91,16 @@ class Database:
     async def dispose(self) -> None:
         """Close every pooled connection (and, for SQLite, their threads)."""
         await self.engine.dispose()
+
+    @classmethod
+    def of(cls, config: ServerConfig) -> Database:
+        """The database a server's configuration names, with its pool sizes."""
+        return cls(
+            config.sqlalchemy_url(),
+            pool_size=config.database_pool_size,
+            max_overflow=config.database_max_overflow,
+            pool_timeout=config.database_pool_timeout,
+        )
 
     def new_session(self) -> AsyncSession:
         return self.session()

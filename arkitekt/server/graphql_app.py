@@ -26,6 +26,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import strawberry
@@ -84,7 +85,23 @@ class HideUnexpectedErrors(MaskErrors):
         super().__init__(should_mask_error=_unexpected)
 
 
-EXTENSIONS: list[type[SchemaExtension]] = [Limits, HideUnexpectedErrors]
+class Counted(SchemaExtension):
+    """Counts operations and those answered with errors, by API (``/rekuest/graphql``:
+    ``rekuest``), in the server's metrics."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        context = self.execution_context.context
+        request = context.get("request")
+        api = request.url.path.strip("/").split("/")[0] if request is not None else "unknown"
+        metrics = context["state"].metrics
+        metrics.graphql_requests.labels(api).inc()
+        result = self.execution_context.result
+        if self.execution_context.pre_execution_errors or (result is not None and result.errors):
+            metrics.graphql_errors.labels(api).inc()
+
+
+EXTENSIONS: list[type[SchemaExtension]] = [Counted, Limits, HideUnexpectedErrors]
 """The extensions every schema of the server is built with."""
 
 

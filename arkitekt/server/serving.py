@@ -75,3 +75,37 @@ def uvicorn_options(config: ServerConfig) -> dict[str, Any]:
         "ws_max_size": config.ws_max_message_bytes,
         "limit_concurrency": config.http_max_connections,
     }
+
+
+JSON_LOG_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+def log_config(config: ServerConfig) -> dict[str, Any] | None:
+    """uvicorn's ``log_config`` for ``arkitekt server``: None keeps uvicorn's text lines;
+    ``log_format="json"`` sends every logger (the server's and uvicorn's, access lines too)
+    through one handler writing one JSON object per line to stderr."""
+    if config.log_format != "json":
+        return None
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "json": {
+                "()": "pythonjsonlogger.json.JsonFormatter",
+                "fmt": JSON_LOG_FIELDS,
+                "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+            }
+        },
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"handlers": ["stderr"], "level": "INFO"},
+        "loggers": {
+            name: {"handlers": [], "propagate": True}
+            for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+        },
+    }

@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING
 from .config import ServerConfig
 from .db import Database
 from .keys import KeyStore
+from .metrics import ServerMetrics
 from .oauth import OAuthCore
 from .passwords import PasswordGuard
 from .revocation import SessionCheck
 
 if TYPE_CHECKING:
+    from .health import Readiness
     from .rpc.state import RpcState
     from .storage.state import StorageState
 
@@ -27,6 +29,9 @@ class ServerState:
     """Password checks under rate limits (the password grant and the login form)."""
     sessions: SessionCheck
     """Whether an access token's session (its ``sid``) was ended."""
+    metrics: ServerMetrics = field(default_factory=ServerMetrics)
+    readiness: Readiness = field(init=False)
+    """What ``/health/ready`` answers (set by :func:`~.app.open_state`)."""
     stats: dict[str, int] = field(default_factory=dict)
     rpc: RpcState | None = None
     storage: StorageState | None = None

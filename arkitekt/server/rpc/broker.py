@@ -134,6 +134,10 @@ class Broker(Protocol):
         """Ids of the agents connected right now."""
         ...
 
+    async def ready(self) -> None:
+        """Return when the broker can route (its engine answers); raise when it cannot."""
+        ...
+
     def recover(self, stored: list[StoredCall]) -> int:
         """At start: take back the calls an earlier run left unfinished, so each ends for its
         caller (see :mod:`.recovery`); returns how many wait for their agents."""

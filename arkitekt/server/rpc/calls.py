@@ -27,6 +27,7 @@ from arkitekt.protocol.messages import (
     Report,
 )
 
+from ..metrics import ServerMetrics
 from ..models import utcnow
 from .catalogue import TemplateRoute
 from .recorder import Recorder
@@ -52,14 +53,24 @@ class LiveCall:
     """Forwarded events, kept while the call is live so a reconnecting caller can catch up."""
     final: bool = False
     cancel_requested: bool = False
+    started: float = field(default_factory=time.monotonic)
+    """When this server took the call (for the duration metric)."""
 
 
 class Calls:
     """The live (and recently finished) calls of this process, by id."""
 
-    def __init__(self, sessions: Sessions, recorder: Recorder, *, keep_finished: float) -> None:
+    def __init__(
+        self,
+        sessions: Sessions,
+        recorder: Recorder,
+        *,
+        keep_finished: float,
+        metrics: ServerMetrics,
+    ) -> None:
         self._sessions = sessions
         self._recorder = recorder
+        self._metrics = metrics
         self.keep_finished = keep_finished
         self._calls: dict[str, LiveCall] = {}
         self._finished: deque[tuple[float, str]] = deque()
@@ -109,6 +120,7 @@ class Calls:
     def add(self, call: LiveCall, app_identifier: str) -> None:
         """A call the broker accepted: known from now on, and recorded as queued."""
         self._calls[call.id] = call
+        self._metrics.calls_started.inc()
         caller = self._sessions.caller(call.caller)
         if caller is not None:
             caller.calls.add(call.id)
@@ -290,6 +302,7 @@ class Calls:
         self._recorder.event(call.id, call.index, kind.value, data, now)
         if kind in FINAL_EVENTS:
             call.final = True
+            self._metrics.call_finished(kind.value, time.monotonic() - call.started)
             self._recorder.changed(call.id, status=kind.value, finished_at=now)
             if call.agent is not None:
                 call.agent.inflight.discard(call.id)

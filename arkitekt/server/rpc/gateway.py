@@ -15,6 +15,7 @@ import logging
 import time
 from typing import Any
 
+from prometheus_client import Counter
 from pydantic import ValidationError
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -58,8 +59,9 @@ class Link:
     ever more memory for it. The client reconnects and asks for what it missed (``Watch``).
     """
 
-    def __init__(self, websocket: WebSocket, max_queued_bytes: int) -> None:
+    def __init__(self, websocket: WebSocket, max_queued_bytes: int, sent: Counter) -> None:
         self.websocket = websocket
+        self._sent = sent
         self.max_queued_bytes = max_queued_bytes
         self.outbox: asyncio.Queue[str | None] = asyncio.Queue()
         self.queued_bytes = 0
@@ -125,6 +127,7 @@ class Link:
                     batch.append(text)
             if batch:
                 self.queued_bytes -= sum(len(text) for text in batch)
+                self._sent.inc(len(batch))
                 await self.websocket.send_text(frame_of(batch))
             if stop:
                 code, reason = self.closing or (CLOSE_SHUTDOWN, "closing")
@@ -146,8 +149,14 @@ async def endpoint(websocket: WebSocket) -> None:
     state = websocket.app.state.arkitekt
     rpc = state.rpc
     await websocket.accept()
-    link = Link(websocket, state.config.ws_max_queued_bytes)
+    metrics = state.metrics
+    link = Link(
+        websocket,
+        state.config.ws_max_queued_bytes,
+        metrics.websocket_messages.labels("out"),
+    )
     link.start()
+    metrics.connections.inc()
     peer: Peer | None = None
     heartbeat: asyncio.Task[None] | None = None
     acks: DurableAcks | None = None
@@ -185,6 +194,7 @@ async def endpoint(websocket: WebSocket) -> None:
         if peer is not None:
             rpc.broker.disconnect(peer)
         await link.finish()
+        metrics.connections.dec()
 
 
 async def _receive(websocket: WebSocket, link: Link) -> str | None:
@@ -304,6 +314,7 @@ async def _read(
     expiry: dict[str, float],
     acks: DurableAcks,
 ) -> None:
+    received = state.metrics.websocket_messages.labels("in")
     while link.closing is None:
         raw = await _receive(websocket, link)
         link.last_received = time.monotonic()
@@ -314,6 +325,7 @@ async def _read(
         except ValidationError as e:
             _refuse(link, CLOSE_PROTOCOL, "protocol", f"invalid frame: {_brief(e)}")
             return
+        received.inc(len(frame))
         for message in frame:
             if isinstance(message, Ping):
                 link.send(Pong())

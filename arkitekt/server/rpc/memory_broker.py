@@ -36,6 +36,7 @@ from arkitekt.protocol.messages import (
     Watch,
 )
 
+from ..metrics import ServerMetrics
 from .broker import Broker
 from .call_ids import RecentCallIds
 from .calls import Calls, LiveCall
@@ -62,6 +63,7 @@ class InMemoryBroker(Broker):
         reconnect_grace: float,
         call_ids: RecentCallIds,
         keep_finished: float = 60.0,
+        metrics: ServerMetrics,
     ) -> None:
         self.catalogue = catalogue
         self.recorder = recorder
@@ -73,7 +75,12 @@ class InMemoryBroker(Broker):
             on_agent_gone=self._agent_gone,
         )
         self._routing = Routing(on_change=self._providers_changed)
-        self._calls = Calls(self._sessions, recorder, keep_finished=keep_finished)
+        self._calls = Calls(
+            self._sessions,
+            recorder,
+            keep_finished=keep_finished,
+            metrics=metrics,
+        )
         self._reservations = Reservations(self._sessions, self._routing, self._calls, catalogue)
         self._replay = Replay(self._sessions, self._calls, catalogue, recorder)
         self._directory = Directory(
@@ -98,6 +105,9 @@ class InMemoryBroker(Broker):
 
     def online_agents(self) -> set[str]:
         return self._sessions.online_agents()
+
+    async def ready(self) -> None:
+        return None  # nothing outside this process to reach
 
     def provider_count(self, node_id: str, user_id: str) -> int:
         return self._routing.offered_count(node_id, user_id)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from ..config import ServerConfig
 from ..db import Database
+from ..metrics import ServerMetrics
 from .broker import Broker
 from .call_ids import RecentCallIds
 from .catalogue import Catalogue
@@ -27,7 +28,7 @@ class RpcState:
     heartbeat_timeout: float
 
     @classmethod
-    async def start(cls, config: ServerConfig, db: Database) -> RpcState:
+    async def start(cls, config: ServerConfig, db: Database, metrics: ServerMetrics) -> RpcState:
         catalogue = Catalogue(db, share_with_everyone=config.rpc_share_with_everyone)
         await catalogue.reset_connections()
         recorder = Recorder(db, max_backlog=config.rpc_history_max_backlog)
@@ -41,7 +42,10 @@ class RpcState:
             reconnect_grace=config.rpc_reconnect_grace,
             call_ids=call_ids,
             keep_finished=2 * config.rpc_reconnect_grace,
+            metrics=metrics,
         )
+        metrics.read_agents(lambda: len(broker.online_agents()))
+        metrics.read_recorder_backlog(lambda: recorder.pending)
         orphans = broker.recover(await unfinished_calls(db))
         if orphans:
             logger.warning(

@@ -81,6 +81,10 @@ class Datalayer(Protocol):
         """Remove everything under ``prefix`` (nothing there is fine)."""
         ...
 
+    async def ready(self) -> None:
+        """Return when the store answers; raise (any exception) when it does not."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -150,6 +154,13 @@ class LocalDatalayer:
     async def delete(self, prefix: str) -> None:
         target = self.root / prefix
         await asyncio.to_thread(shutil.rmtree, target, True)
+
+    async def ready(self) -> None:
+        def check() -> None:
+            if not os.access(self.root, os.W_OK | os.X_OK):
+                raise PermissionError("the datalayer folder is not writable")
+
+        await asyncio.to_thread(check)
 
     async def close(self) -> None:
         return None

@@ -442,6 +442,7 @@ class Mutation:
                 row = await storage.catalogue.finish(ImageRow, row.id, size, storage.settle_after())
             except cat.NotFound as e:  # finished or aborted meanwhile
                 raise _not_found(e) from None
+        info.context["state"].metrics.upload_bytes.labels("image").inc(size)
         return await _image(info, row)
 
     @strawberry.mutation(description="Check the written content and make the file visible.")
@@ -468,6 +469,7 @@ class Mutation:
                 row = await storage.catalogue.finish(FileRow, row.id, size, storage.settle_after())
             except cat.NotFound as e:
                 raise _not_found(e) from None
+        info.context["state"].metrics.upload_bytes.labels("file").inc(size)
         return FileType.of(row, _user(info))
 
     @strawberry.mutation(description="Give up an upload: its record and objects are removed.")

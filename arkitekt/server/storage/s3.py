@@ -230,6 +230,9 @@ class S3Datalayer:
             if paths:
                 await obstore.delete_async(self.store, paths)
 
+    async def ready(self) -> None:
+        await asyncio.to_thread(self._s3.head_bucket, Bucket=self.bucket)
+
     async def close(self) -> None:
         for client in (self._s3, self._sts):
             close = getattr(client, "close", None)
