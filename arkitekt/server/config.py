@@ -85,6 +85,18 @@ class ServerConfig(BaseSettings):
     """Seconds a server trusts its answer to "is this token's session still alive" before
     asking the database again (revocation reaches other replicas within this delay)."""
 
+    redis_url: str | None = None
+    """Redis shared by the replicas of one server (e.g. ``redis://redis:6379/0``): calls are
+    routed between apps connected to different replicas through it. None: one process, all
+    routing in memory."""
+    redis_key_prefix: str = "arkitekt:"
+    """What the replicas' Redis keys start with (two servers may share one Redis)."""
+    replica_heartbeat: float = Field(default=1.0, gt=0)
+    """Seconds between a replica's heartbeats in Redis."""
+    replica_dead_after: float = Field(default=5.0, gt=0)
+    """Seconds without a heartbeat after which a replica counts as gone: its apps count as
+    disconnected (and get ``rpc_reconnect_grace`` to come back through another replica)."""
+
     rpc_heartbeat_interval: float = 5.0
     """Seconds between pings on an app's websocket."""
     rpc_heartbeat_timeout: float = 15.0

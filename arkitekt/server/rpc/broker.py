@@ -131,18 +131,22 @@ class Broker(Protocol):
         ...
 
     def online_agents(self) -> set[str]:
-        """Ids of the agents connected right now."""
+        """Ids of the agents connected right now (to any replica)."""
+        ...
+
+    def agents_here(self) -> int:
+        """How many agents are connected to this replica."""
         ...
 
     async def ready(self) -> None:
         """Return when the broker can route (its engine answers); raise when it cannot."""
         ...
 
-    def recover(self, stored: list[StoredCall]) -> int:
+    async def recover(self, stored: list[StoredCall]) -> int:
         """At start: take back the calls an earlier run left unfinished, so each ends for its
         caller (see :mod:`.recovery`); returns how many wait for their agents."""
         ...
 
-    def shutdown(self) -> None:
-        """The server is stopping: cancel the grace timers."""
+    async def shutdown(self) -> None:
+        """The server is stopping: cancel the grace timers (and leave the other replicas)."""
         ...

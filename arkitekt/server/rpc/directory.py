@@ -21,7 +21,7 @@ from arkitekt.protocol.messages import (
     TemplateInfo,
 )
 
-from .catalogue import Catalogue, node_info
+from .catalogue import Catalogue, TemplateRoute, node_info
 from .routing import Routing
 from .sessions import LiveAgent, Peer, Sessions
 
@@ -34,12 +34,15 @@ class Directory:
         catalogue: Catalogue,
         *,
         on_registered: Callable[[LiveAgent, Peer], None],
+        on_shared: Callable[[TemplateRoute], None],
     ) -> None:
         self._sessions = sessions
         self._routing = routing
         self._catalogue = catalogue
         self._on_registered = on_registered
         """Told each agent that registered, with its connection (before any later message)."""
+        self._on_shared = on_shared
+        """Told each template whose sharing an owner changed (routing here knows already)."""
 
     async def register(self, peer: Peer, message: Register) -> None:
         """The peer becomes (or stays) its session's agent, providing these templates."""
@@ -91,6 +94,7 @@ class Directory:
             peer.send(Failed(rid=message.rid, code="not_found", message=str(e.args[0])))
             return
         self._routing.sharing_changed(route, self._sessions.all_agents())
+        self._on_shared(route)
         peer.send(
             Shared(rid=message.rid, template=route.id, everyone=route.everyone, users=usernames)
         )

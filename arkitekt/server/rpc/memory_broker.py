@@ -47,9 +47,36 @@ from .recovery import Recovery, StoredCall
 from .replay import Replay
 from .reservations import Reservations
 from .routing import Routing
-from .sessions import CallerState, LiveAgent, Peer, Sessions
+from .sessions import REPLACED, CallerState, LiveAgent, Peer, SessionKey, Sessions
 
 logger = logging.getLogger("arkitekt.server.rpc")
+
+
+class Replication:
+    """What a broker of several replicas (:mod:`.replicated_broker`) learns from this one, and
+    what it answers for calls held by another replica. This base is one replica alone: nobody
+    else to tell."""
+
+    def agent_registered(self, agent: LiveAgent, peer: Peer) -> None:
+        """A connected agent registered its templates here."""
+        return None
+
+    def template_shared(self, route: TemplateRoute) -> None:
+        """An owner changed a template's sharing through this replica."""
+        return None
+
+    def call_created(self, call: LiveCall) -> None:
+        """This replica holds a new call."""
+        return None
+
+    def call_cancelling(self, call: LiveCall) -> None:
+        """A call is being cancelled: calls made from it elsewhere end too."""
+        return None
+
+    def runs_here(self, call_id: str, peer: Peer) -> bool:
+        """Whether a call held by another replica runs on the agent connected as ``peer``
+        (then the peer may make calls from inside it)."""
+        return False
 
 
 class InMemoryBroker(Broker):
@@ -64,8 +91,10 @@ class InMemoryBroker(Broker):
         call_ids: RecentCallIds,
         keep_finished: float = 60.0,
         metrics: ServerMetrics,
+        replication: Replication | None = None,
     ) -> None:
         self.catalogue = catalogue
+        self._replication = replication or Replication()
         self.recorder = recorder
         self._call_ids = call_ids
         self.reconnect_grace = reconnect_grace
@@ -84,7 +113,11 @@ class InMemoryBroker(Broker):
         self._reservations = Reservations(self._sessions, self._routing, self._calls, catalogue)
         self._replay = Replay(self._sessions, self._calls, catalogue, recorder)
         self._directory = Directory(
-            self._sessions, self._routing, catalogue, on_registered=self._registered
+            self._sessions,
+            self._routing,
+            catalogue,
+            on_registered=self._registered,
+            on_shared=self._replication.template_shared,
         )
         self._recovery = Recovery(self._calls, grace=reconnect_grace)
         recorder.on_rejected(self._ids_taken)
@@ -105,6 +138,9 @@ class InMemoryBroker(Broker):
 
     def online_agents(self) -> set[str]:
         return self._sessions.online_agents()
+
+    def agents_here(self) -> int:
+        return len(self._sessions.online_agents())
 
     async def ready(self) -> None:
         return None  # nothing outside this process to reach
@@ -142,7 +178,7 @@ class InMemoryBroker(Broker):
         for reservation_id in list(caller.reservations):
             self._end_reservation(reservation_id)
 
-    def recover(self, stored: list[StoredCall]) -> int:
+    async def recover(self, stored: list[StoredCall]) -> int:
         """Take back the calls an earlier run left unfinished (see :mod:`.recovery`)."""
         for call in stored:
             self._call_ids.remember(call.id)
@@ -150,6 +186,38 @@ class InMemoryBroker(Broker):
 
     def _registered(self, agent: LiveAgent, peer: Peer) -> None:
         self._recovery.agent_back(agent, peer.known)
+        self._replication.agent_registered(agent, peer)
+
+    # -- agents and calls of other replicas (see .replicated_broker) -----------------------------
+
+    def adopt_agent(
+        self, peer: Peer, agent_id: str, routes: list[TemplateRoute], known: frozenset[str]
+    ) -> None:
+        """An agent connected to another replica (``peer`` forwards to it) provides these
+        templates: route to it, and continue the calls of this replica it runs."""
+        agent = self._sessions.agent(peer.key)
+        if agent is not None and agent.id == agent_id:
+            self._routing.remove(agent)
+            if agent.peer is not None and agent.peer is not peer:
+                agent.peer.close(4003, REPLACED)
+            self._sessions.attach(agent, peer)
+            agent.routes = {route.id: route for route in routes}
+            self._routing.add(agent)
+            self._calls.redeliver(agent, peer, list(known))
+            return
+        agent = self._sessions.bind_agent(peer, agent_id)
+        agent.routes = {route.id: route for route in routes}
+        self._routing.add(agent)
+        self._recovery.agent_back(agent, known)
+
+    def cancel_children(self, call_id: str, reason: str) -> None:
+        """Cancel the calls held here that were made from inside ``call_id``."""
+        for child in self._calls.running_children(call_id):
+            self._cancel(child, reason)
+
+    def knows_caller(self, key: SessionKey) -> bool:
+        """Whether calls or reservations of this session are held here."""
+        return self._sessions.caller(key) is not None
 
     def _ids_taken(self, call_ids: list[str]) -> None:
         for call_id in call_ids:
@@ -169,7 +237,7 @@ class InMemoryBroker(Broker):
     def _providers_changed(self, node_id: str) -> None:
         self._reservations.providers_changed(node_id)
 
-    def shutdown(self) -> None:
+    async def shutdown(self) -> None:
         """The server is stopping: cancel the grace timers."""
         self._sessions.shutdown()
         self._recovery.shutdown()
@@ -216,7 +284,7 @@ class InMemoryBroker(Broker):
         if self.recorder.overloaded:
             refuse("busy", "the server is behind storing calls; try again shortly")
             return
-        if message.parent is not None:
+        if message.parent is not None and not self._replication.runs_here(message.parent, peer):
             parent = self._calls.get(message.parent)
             if parent is None or parent.agent is None or parent.agent.peer is not peer:
                 refuse("bad_parent", "the parent assignation is not running on this agent")
@@ -268,6 +336,7 @@ class InMemoryBroker(Broker):
             return
         self._call_ids.remember(call.id)
         self._calls.add(call, peer.app_identifier)
+        self._replication.call_created(call)
         if choice is None:
             assert reservation is not None
             self._reservations.wait(reservation, call)
@@ -287,6 +356,8 @@ class InMemoryBroker(Broker):
     def _cancel(self, call: LiveCall, reason: str) -> None:
         for child in self._calls.running_children(call.id):
             self._cancel(child, "its parent was cancelled")
+        if call.agent is not None:
+            self._replication.call_cancelling(call)
         if not self._calls.interrupt(call):
             # not running anywhere right now (queued, or its agent is away): ends here
             self._reservations.drop_waiting(call)

@@ -30,23 +30,39 @@ class RpcState:
     @classmethod
     async def start(cls, config: ServerConfig, db: Database, metrics: ServerMetrics) -> RpcState:
         catalogue = Catalogue(db, share_with_everyone=config.rpc_share_with_everyone)
-        await catalogue.reset_connections()
         recorder = Recorder(db, max_backlog=config.rpc_history_max_backlog)
         call_ids = RecentCallIds(config.rpc_call_id_window)
         for call_id in await recorder.stored_ids_since(time.time() - config.rpc_call_id_window):
             call_ids.remember(call_id)  # taken before a restart: still refused
+        options = {
+            "reconnect_grace": config.rpc_reconnect_grace,
+            "call_ids": call_ids,
+            "keep_finished": 2 * config.rpc_reconnect_grace,
+            "metrics": metrics,
+        }
+        broker: Broker
+        if config.redis_url is None:
+            await catalogue.reset_connections()
+            broker = InMemoryBroker(catalogue, recorder, **options)  # type: ignore[arg-type]
+        else:
+            from .cluster import Cluster
+            from .replicated_broker import ReplicatedBroker
+
+            cluster = Cluster(
+                config.redis_url,
+                prefix=config.redis_key_prefix,
+                heartbeat=config.replica_heartbeat,
+                dead_after=config.replica_dead_after,
+                home_ttl=max(3600.0, config.rpc_call_id_window),
+            )
+            broker = ReplicatedBroker(catalogue, recorder, cluster=cluster, **options)  # type: ignore[arg-type]
+            await broker.start()
+            if not cluster.others:  # the first replica: nobody is connected yet
+                await catalogue.reset_connections()
         recorder.start()
-        broker = InMemoryBroker(
-            catalogue,
-            recorder,
-            reconnect_grace=config.rpc_reconnect_grace,
-            call_ids=call_ids,
-            keep_finished=2 * config.rpc_reconnect_grace,
-            metrics=metrics,
-        )
-        metrics.read_agents(lambda: len(broker.online_agents()))
+        metrics.read_agents(broker.agents_here)
         metrics.read_recorder_backlog(lambda: recorder.pending)
-        orphans = broker.recover(await unfinished_calls(db))
+        orphans = await broker.recover(await unfinished_calls(db))
         if orphans:
             logger.warning(
                 "%d calls were running when the server last stopped: waiting up to %g s for "
@@ -63,5 +79,5 @@ class RpcState:
         )
 
     async def stop(self) -> None:
-        self.broker.shutdown()
+        await self.broker.shutdown()
         await self.recorder.stop()

@@ -1,0 +1,416 @@
+"""The broker of several replicas: each replica's :class:`~.memory_broker.InMemoryBroker`,
+joined to the others through Redis (:class:`~.cluster.Cluster`).
+
+Who holds what
+    A call lives on the replica its caller sent it to (its *home*): that broker routes it,
+    numbers and records its events, and sends them to the caller. An app connected to another
+    replica appears in the home's broker as a *forwarding peer*: a :class:`~.sessions.Peer`
+    whose ``send`` posts the message to the replica the app is connected to, which passes it
+    on. So the in-memory broker's rules (choosing a provider, reservations, grace windows,
+    re-delivery) hold unchanged across replicas, and a call whose caller and agent share a
+    replica never touches Redis on its way.
+
+What replicas tell each other (envelopes, ``k``)
+    ``session``        an app connected here (a replica that held it closes its older
+                       connection, and sends what it holds for the session here from now on)
+    ``session_down``   an app's connection here ended (grace windows start where it matters)
+    ``agent``          an agent registered here, with its templates and the calls it still runs
+    ``hello``          a replica joined: the others tell it their agents
+    ``send``/``close`` for an app connected here, from the home of its calls
+    ``msg``            a message of an app connected there, for the home of the call it is
+                       about (an agent's report, a caller's cancel or watch)
+    ``stored``         reports forwarded so far are stored: acknowledge them to the agent
+    ``sharing``        a template's sharing changed
+    ``children``       a call is cancelled: cancel the calls made from inside it
+
+Reports stay durable across replicas: the replica an agent is connected to acknowledges its
+reports (``Ack``) only once the home of each call confirms it has stored them, so a report lost
+with a replica comes back from the agent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import asdict
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from arkitekt.protocol.messages import (
+    FINAL_EVENTS,
+    Assign,
+    Assignment,
+    Cancel,
+    ClientMessage,
+    Event,
+    Message,
+    Report,
+    ServerMessage,
+    Watch,
+)
+
+from ..metrics import ServerMetrics
+from .broker import Broker
+from .call_ids import RecentCallIds
+from .calls import LiveCall
+from .catalogue import Catalogue, TemplateRoute
+from .cluster import Cluster, Envelope
+from .memory_broker import InMemoryBroker, Replication
+from .recorder import Recorder
+from .recovery import StoredCall
+from .sessions import REPLACED, LiveAgent, Peer, SessionKey
+
+logger = logging.getLogger("arkitekt.server.rpc.replicas")
+
+CLIENT_MESSAGE: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
+SERVER_MESSAGE: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)
+PEER_FIELDS = ("user_id", "username", "client_pk", "app_identifier", "instance_id", "session")
+
+
+def _who(peer: Peer) -> dict[str, str]:
+    return {name: getattr(peer, name) for name in PEER_FIELDS}
+
+
+def _key(who: dict[str, str]) -> SessionKey:
+    return (who["user_id"], who["client_pk"], who["session"])
+
+
+def _session(value: list[str]) -> SessionKey:
+    return (str(value[0]), str(value[1]), str(value[2]))
+
+
+class ReplicatedBroker(Broker, Replication):
+    """Routes calls between the apps connected to every replica (see the module's docstring)."""
+
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        recorder: Recorder,
+        *,
+        cluster: Cluster,
+        reconnect_grace: float,
+        call_ids: RecentCallIds,
+        keep_finished: float,
+        metrics: ServerMetrics,
+    ) -> None:
+        self.cluster = cluster
+        self.keep_finished = keep_finished
+        self.local = InMemoryBroker(
+            catalogue,
+            recorder,
+            reconnect_grace=reconnect_grace,
+            call_ids=call_ids,
+            keep_finished=keep_finished,
+            metrics=metrics,
+            replication=self,
+        )
+        self._here: dict[SessionKey, Peer] = {}
+        """The apps connected to this replica, by session."""
+        self._remote: dict[tuple[str, SessionKey], Peer] = {}
+        """Forwarding peers: (replica, session) -> a peer whose messages go there."""
+        self._delivered: dict[str, tuple[str, SessionKey]] = {}
+        """Calls held elsewhere that an agent here was given: call id -> (home, agent session)."""
+        self._forwarded: dict[str, int] = {}
+        """Home replica -> number of the last report forwarded to it."""
+        self._confirmed: dict[str, int] = {}
+        """Home replica -> number of the last forwarded report it has stored."""
+        self._confirmations = asyncio.Condition()
+        self._to_confirm: dict[str, int] = {}
+        self._confirming: dict[str, asyncio.Task[None]] = {}
+        cluster.on_envelope = self._receive
+        cluster.on_replica_gone = self._replica_gone
+
+    async def start(self) -> None:
+        """Join the other replicas and learn their agents."""
+        await self.cluster.start()
+        self.cluster.broadcast({"k": "hello"})
+
+    # -- connections -----------------------------------------------------------------------------
+
+    def connect(self, peer: Peer) -> bool:
+        self._here[peer.key] = peer
+        resumed = self.local.connect(peer)
+        self.cluster.broadcast({"k": "session", "p": _who(peer)})
+        return resumed
+
+    def disconnect(self, peer: Peer) -> None:
+        if self._here.get(peer.key) is peer:
+            del self._here[peer.key]
+            self.cluster.broadcast({"k": "session_down", "s": list(peer.key)})
+        self.local.disconnect(peer)
+
+    def resume_agent(self, peer: Peer, known: list[str]) -> None:
+        self.local.resume_agent(peer, known)
+
+    async def handle(self, peer: Peer, message: Message) -> None:
+        if isinstance(message, Report) and self.local.call(message.assignation) is None:
+            where = self._delivered.get(message.assignation)
+            if where is not None and where[1] == peer.key:
+                self._forward_report(where[0], peer, message)
+                return
+        elif isinstance(message, Cancel) and self.local.call(message.assignation) is None:
+            home = await self._home(message.assignation)
+            if home is not None:
+                self._forward(home, peer, message)
+                return
+        elif isinstance(message, Watch):
+            message = await self._forward_watches(peer, message)
+        await self.local.handle(peer, message)
+
+    def _forward(self, home: str, peer: Peer, message: Message, **extra: Any) -> None:
+        envelope = {"k": "msg", "p": _who(peer), "m": message.model_dump(mode="json"), **extra}
+        self.cluster.post(home, envelope)
+
+    def _forward_report(self, home: str, peer: Peer, message: Report) -> None:
+        agent = peer.agent
+        if agent is not None and message.seq > agent.acked:
+            agent.acked = message.seq  # acknowledged once the home confirms it stored it
+        number = self._forwarded.get(home, 0) + 1
+        self._forwarded[home] = number
+        self._forward(home, peer, message, n=number)
+        if message.kind in FINAL_EVENTS:
+            loop = asyncio.get_running_loop()
+            loop.call_later(self.keep_finished, self._delivered.pop, message.assignation, None)
+
+    async def _home(self, call_id: str) -> str | None:
+        """Another live replica holding the call, if any."""
+        home = await self.cluster.home(call_id)
+        if home is None or home == self.cluster.replica or not self.cluster.alive(home):
+            return None
+        return home
+
+    async def _forward_watches(self, peer: Peer, message: Watch) -> Watch:
+        """Send the watches of calls held elsewhere to their homes; what is left is for here."""
+        elsewhere = [i for i in message.assignations if self.local.call(i) is None]
+        by_home: dict[str, dict[str, int]] = {}
+        for call_id in elsewhere:
+            home = await self._home(call_id)
+            if home is not None:
+                by_home.setdefault(home, {})[call_id] = message.assignations[call_id]
+        for home, assignations in by_home.items():
+            self._forward(home, peer, Watch(assignations=assignations))
+        forwarded = {i for group in by_home.values() for i in group}
+        return Watch(
+            assignations={i: n for i, n in message.assignations.items() if i not in forwarded}
+        )
+
+    # -- calls (also the GraphQL API) ------------------------------------------------------------
+
+    def assign(self, peer: Peer, message: Assign) -> None:
+        self.local.assign(peer, message)
+
+    async def stored(self) -> None:
+        wanted = dict(self._forwarded)
+        await self.local.stored()
+        if not wanted:
+            return
+        async with self._confirmations:
+            await self._confirmations.wait_for(
+                lambda: all(
+                    self._confirmed.get(home, 0) >= number or not self.cluster.alive(home)
+                    for home, number in wanted.items()
+                )
+            )
+
+    def cancel(self, peer: Peer, message: Cancel) -> None:
+        if self.local.call(message.assignation) is not None:
+            self.local.cancel(peer, message)
+            return
+        task = asyncio.ensure_future(self.handle(peer, message))
+        task.add_done_callback(_log_failure)
+
+    def call(self, call_id: str) -> LiveCall | None:
+        return self.local.call(call_id)
+
+    def listen(self, call_id: str) -> asyncio.Queue[Event]:
+        return self.local.listen(call_id)
+
+    def unlisten(self, call_id: str, queue: asyncio.Queue[Event]) -> None:
+        self.local.unlisten(call_id, queue)
+
+    # -- providers -------------------------------------------------------------------------------
+
+    def sharing_changed(self, route: TemplateRoute) -> None:
+        self.local.sharing_changed(route)
+        self.template_shared(route)
+
+    def provider_count(self, node_id: str, user_id: str) -> int:
+        return self.local.provider_count(node_id, user_id)
+
+    def online_agents(self) -> set[str]:
+        return self.local.online_agents()
+
+    def agents_here(self) -> int:
+        return sum(1 for peer in self._here.values() if peer.agent is not None)
+
+    async def ready(self) -> None:
+        await self.cluster.ping()
+
+    async def recover(self, stored: list[StoredCall]) -> int:
+        orphans = [call for call in stored if await self._home(call.id) is None]
+        return await self.local.recover(orphans)
+
+    async def shutdown(self) -> None:
+        await self.local.shutdown()
+        for task in self._confirming.values():
+            task.cancel()
+        await self.cluster.stop()
+
+    # -- what the local broker tells (Replication) -----------------------------------------------
+
+    def agent_registered(self, agent: LiveAgent, peer: Peer) -> None:
+        self.cluster.broadcast(self._agent_envelope(agent, peer))
+
+    def _agent_envelope(self, agent: LiveAgent, peer: Peer) -> Envelope:
+        return {
+            "k": "agent",
+            "p": _who(peer),
+            "a": agent.id,
+            "r": [_route_json(route) for route in agent.routes.values()],
+            "known": sorted(peer.known),
+        }
+
+    def template_shared(self, route: TemplateRoute) -> None:
+        self.cluster.broadcast({"k": "sharing", "r": _route_json(route)})
+
+    def call_created(self, call: LiveCall) -> None:
+        self.cluster.set_home(call.id)
+
+    def call_cancelling(self, call: LiveCall) -> None:
+        self.cluster.broadcast({"k": "children", "id": call.id})
+
+    def runs_here(self, call_id: str, peer: Peer) -> bool:
+        where = self._delivered.get(call_id)
+        return where is not None and where[1] == peer.key
+
+    # -- what other replicas tell ----------------------------------------------------------------
+
+    def _forwarding_peer(self, replica: str, who: dict[str, str]) -> Peer:
+        key = _key(who)
+        peer = self._remote.get((replica, key))
+        if peer is None:
+            session = list(key)
+
+            def send(message: Message) -> None:
+                envelope = {"k": "send", "s": session, "m": message.model_dump(mode="json")}
+                self.cluster.post(replica, envelope)
+
+            def close(code: int, reason: str) -> None:
+                self.cluster.post(replica, {"k": "close", "s": session, "c": code, "r": reason})
+
+            peer = Peer(
+                user_id=who["user_id"],
+                username=who["username"],
+                client_pk=who["client_pk"],
+                app_identifier=who["app_identifier"],
+                instance_id=who["instance_id"],
+                session=who["session"],
+                send=send,
+                close=close,
+            )
+            self._remote[(replica, key)] = peer
+        return peer
+
+    async def _receive(self, origin: str, envelope: Envelope) -> None:
+        kind = envelope["k"]
+        if kind == "send":
+            self._pass_on(origin, envelope)
+        elif kind == "msg":
+            peer = self._forwarding_peer(origin, envelope["p"])
+            await self.local.handle(peer, CLIENT_MESSAGE.validate_python(envelope["m"]))
+            if "n" in envelope:
+                self._confirm(origin, int(envelope["n"]))
+        elif kind == "stored":
+            async with self._confirmations:
+                self._confirmed[origin] = max(self._confirmed.get(origin, 0), int(envelope["n"]))
+                self._confirmations.notify_all()
+        elif kind == "session":
+            self._session_moved(origin, envelope["p"])
+        elif kind == "session_down":
+            gone = self._remote.pop((origin, _session(envelope["s"])), None)
+            if gone is not None:
+                self.local.disconnect(gone)
+        elif kind == "agent":
+            peer = self._forwarding_peer(origin, envelope["p"])
+            routes = [_route_of(route) for route in envelope["r"]]
+            self.local.adopt_agent(peer, envelope["a"], routes, frozenset(envelope["known"]))
+        elif kind == "close":
+            here = self._here.get(_session(envelope["s"]))
+            if here is not None:
+                here.close(int(envelope["c"]), str(envelope["r"]))
+        elif kind == "sharing":
+            self.local.sharing_changed(_route_of(envelope["r"]))
+        elif kind == "children":
+            self.local.cancel_children(envelope["id"], "its parent was cancelled")
+        elif kind == "hello":
+            for peer in self._here.values():
+                agent = peer.agent
+                if agent is not None and agent.peer is peer:
+                    self.cluster.post(origin, self._agent_envelope(agent, peer))
+
+    def _pass_on(self, home: str, envelope: Envelope) -> None:
+        """A message from a call's home for an app connected here."""
+        peer = self._here.get(_session(envelope["s"]))
+        if peer is None:
+            return  # gone: the home sends it again when the app is back
+        message = SERVER_MESSAGE.validate_python(envelope["m"])
+        if isinstance(message, Assignment):
+            self._delivered[message.assignation] = (home, peer.key)
+        peer.send(message)
+
+    def _session_moved(self, replica: str, who: dict[str, str]) -> None:
+        """An app connected to ``replica``: an older connection here is replaced, and what this
+        replica holds for the session goes there from now on."""
+        key = _key(who)
+        older = self._here.pop(key, None)
+        if older is not None:
+            older.close(4003, REPLACED)
+        if self.local.knows_caller(key):
+            self.local.connect(self._forwarding_peer(replica, who))
+
+    def _confirm(self, origin: str, number: int) -> None:
+        """Tell ``origin`` once the reports it forwarded up to ``number`` are stored."""
+        self._to_confirm[origin] = number
+        if origin not in self._confirming:
+            task = asyncio.create_task(self._confirm_when_stored(origin))
+            self._confirming[origin] = task
+
+    async def _confirm_when_stored(self, origin: str) -> None:
+        try:
+            while origin in self._to_confirm:
+                number = self._to_confirm.pop(origin)
+                await self.local.stored()
+                self.cluster.post(origin, {"k": "stored", "n": number})
+        finally:
+            self._confirming.pop(origin, None)
+
+    def _replica_gone(self, replica: str) -> None:
+        """A replica stopped: its apps count as disconnected from what is held here."""
+        for where, peer in list(self._remote.items()):
+            if where[0] == replica:
+                del self._remote[where]
+                self.local.disconnect(peer)
+        task = asyncio.ensure_future(self._wake_confirmations())
+        task.add_done_callback(_log_failure)
+
+    async def _wake_confirmations(self) -> None:
+        async with self._confirmations:
+            self._confirmations.notify_all()
+
+
+def _route_json(route: TemplateRoute) -> dict[str, Any]:
+    data = asdict(route)
+    data["shared_with"] = sorted(route.shared_with)
+    return data
+
+
+def _route_of(data: dict[str, Any]) -> TemplateRoute:
+    return TemplateRoute(**{**data, "shared_with": set(data["shared_with"])})
+
+
+def _log_failure(task: asyncio.Future[Any]) -> None:
+    with contextlib.suppress(asyncio.CancelledError):
+        if task.exception() is not None:
+            logger.warning("forwarding to another replica failed: %r", task.exception())
