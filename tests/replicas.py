@@ -45,6 +45,8 @@ class RoundRobinProxy:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self.listener.getsockname()[1]
         self._turn = itertools.count()
+        self.preferred: int | None = None
+        """A backend port tried first by every new connection (the others when it is down)."""
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
         threading.Thread(target=self._accept, daemon=True, name="test-proxy").start()
@@ -55,8 +57,11 @@ class RoundRobinProxy:
 
     def _upstream(self) -> socket.socket | None:
         start = next(self._turn)
-        for i in range(len(self.ports)):
-            port = self.ports[(start + i) % len(self.ports)]
+        order = [self.ports[(start + i) % len(self.ports)] for i in range(len(self.ports))]
+        if self.preferred in order:
+            order.remove(self.preferred)
+            order.insert(0, self.preferred)
+        for port in order:
             try:
                 return socket.create_connection(("127.0.0.1", port), timeout=2)
             except OSError:
@@ -109,6 +114,7 @@ class Replicas:
         self, folder: Path, count: int = 2, *, users: tuple[str, ...] = ("alice",), **settings: Any
     ) -> None:
         check_redis()
+        folder.mkdir(parents=True, exist_ok=True)
         shared = {
             "database_url": settings.pop("database_url", None) or databases.new_postgres_database(),
             "redis_url": REDIS,

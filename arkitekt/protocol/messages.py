@@ -427,6 +427,9 @@ CLOSE_UNAUTHORIZED = 4001
 CLOSE_PROTOCOL = 4002
 CLOSE_REPLACED = 4003
 CLOSE_SHUTDOWN = 4004
+CLOSE_MOVED = 4005
+"""Another replica of the server took over calls this app runs (theirs stopped): reconnect,
+list them in ``Hello.known`` and send the reports not yet acknowledged again."""
 CLOSE_SILENT = 4008
 CLOSE_SLOW = 4009
 """The client did not read what the server sent it (``ws_max_queued_bytes`` queued): it

@@ -96,10 +96,10 @@ class Broker(Protocol):
         """Start a call, or refuse it with ``Failed`` to ``peer.send``."""
         ...
 
-    async def stored(self) -> None:
-        """Return once everything routed so far (calls, agents' reports, events) is stored
-        durably: the gateway acknowledges an agent's reports only then (``Ack``), so a report
-        lost in a crash is sent again by its agent."""
+    async def stored(self, peer: Peer) -> None:
+        """Return once everything routed so far (calls, agents' reports, events), the reports
+        of ``peer`` included, is stored durably: the gateway acknowledges an agent's reports
+        only then (``Ack``), so a report lost in a crash is sent again by its agent."""
         ...
 
     def cancel(self, peer: Peer, message: Cancel) -> None:

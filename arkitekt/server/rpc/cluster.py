@@ -65,7 +65,7 @@ class Cluster:
         self._redis: redis.Redis = redis.from_url(url, socket_timeout=10, **options)
         self._reader_redis: redis.Redis = redis.from_url(url, **options)
         self._outbox: dict[str, list[Envelope]] = {}
-        self._homes: list[str] = []
+        self._homes: list[tuple[str, str]] = []
         self._posted = asyncio.Event()
         self._alive: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
@@ -139,15 +139,36 @@ class Cluster:
         for replica in self.others:
             self.post(replica, envelope)
 
-    def set_home(self, call_id: str) -> None:
-        """Remember (written behind) that this replica holds the call."""
-        self._homes.append(call_id)
+    def set_home(self, call_id: str, caller: list[str]) -> None:
+        """Remember (written behind) that this replica holds the call, for ``caller`` (its
+        session: whoever takes the call over after this replica stopped tells it)."""
+        self._homes.append((call_id, json.dumps([self.replica, *caller])))
         self._posted.set()
 
     async def home(self, call_id: str) -> str | None:
         """The replica holding the call, if one is known."""
         value: Any = await self._redis.get(self._home(call_id))
-        return str(value) if value is not None else None
+        return str(json.loads(value)[0]) if value is not None else None
+
+    async def homes(self, call_ids: list[str]) -> dict[str, tuple[str, list[str]]]:
+        """call id -> (replica holding it, its caller's session), for those known."""
+        if not call_ids:
+            return {}
+        values: list[Any] = await self._redis.mget([self._home(i) for i in call_ids])
+        found: dict[str, tuple[str, list[str]]] = {}
+        for call_id, value in zip(call_ids, values, strict=True):
+            if value is not None:
+                replica, *caller = json.loads(value)
+                found[call_id] = (str(replica), [str(part) for part in caller])
+        return found
+
+    async def done(self, name: str) -> bool:
+        """Whether a one-time job (:meth:`mark_done`) was done already, by any replica."""
+        return bool(await self._redis.exists(f"{self.prefix}done:{name}"))
+
+    async def mark_done(self, name: str, seconds: float) -> None:
+        """Mark a one-time job done (remembered for ``seconds``)."""
+        await self._redis.set(f"{self.prefix}done:{name}", self.replica, ex=int(seconds))
 
     async def _write_forever(self) -> None:
         while True:
@@ -175,8 +196,8 @@ class Cluster:
                         approximate=True,
                     )
                 ttl = int(self.home_ttl)
-                for call_id in homes:
-                    pipe.set(self._home(call_id), self.replica, ex=ttl)
+                for call_id, value in homes:
+                    pipe.set(self._home(call_id), value, ex=ttl)
                 await pipe.execute()
         except BaseException:
             for replica, envelopes in outbox.items():  # put back, in front of newer ones

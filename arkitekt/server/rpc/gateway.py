@@ -301,7 +301,7 @@ class DurableAcks:
             if agent is None:
                 continue
             seq = agent.acked  # every report handled so far; later ones wait for the next turn
-            await self._broker.stored()
+            await self._broker.stored(self._peer)
             self._link.send(Ack(seq=seq))
 
 

@@ -133,7 +133,7 @@ class InMemoryBroker(Broker):
     def unlisten(self, call_id: str, queue: asyncio.Queue[Event]) -> None:
         self._calls.unlisten(call_id, queue)
 
-    async def stored(self) -> None:
+    async def stored(self, peer: Peer | None = None) -> None:
         await self.recorder.stored()
 
     def online_agents(self) -> set[str]:
@@ -204,6 +204,7 @@ class InMemoryBroker(Broker):
             agent.routes = {route.id: route for route in routes}
             self._routing.add(agent)
             self._calls.redeliver(agent, peer, list(known))
+            self._recovery.agent_back(agent, known)
             return
         agent = self._sessions.bind_agent(peer, agent_id)
         agent.routes = {route.id: route for route in routes}
@@ -214,6 +215,18 @@ class InMemoryBroker(Broker):
         """Cancel the calls held here that were made from inside ``call_id``."""
         for child in self._calls.running_children(call_id):
             self._cancel(child, reason)
+
+    def agent_peers(self, agent_ids: set[str]) -> list[Peer]:
+        """The connections of these agents (those connected, here or forwarding elsewhere)."""
+        return [
+            agent.peer
+            for agent in self._sessions.all_agents()
+            if agent.id in agent_ids and agent.peer is not None
+        ]
+
+    def caller_peer(self, key: SessionKey) -> Peer | None:
+        """The connection of a session's caller, if connected."""
+        return self._sessions.caller_peer(key)
 
     def knows_caller(self, key: SessionKey) -> bool:
         """Whether calls or reservations of this session are held here."""

@@ -30,7 +30,7 @@ from arkitekt.protocol.messages import FINAL_EVENTS, EventKind
 from ..db import Database
 from .calls import Calls, LiveCall
 from .models import Assignation, AssignationEvent
-from .sessions import LiveAgent
+from .sessions import LiveAgent, SessionKey
 
 INDEX_GAP = 1 << 20
 """How far an orphan's event indexes jump: more than a crashed run can have sent unstored."""
@@ -62,6 +62,8 @@ class StoredCall:
     parent_id: str | None
     args: dict[str, object]
     last_index: int
+    caller: SessionKey | None = None
+    """The caller's session, when known (a replica taking over another's calls knows it)."""
 
 
 async def unfinished_calls(db: Database) -> list[StoredCall]:
@@ -101,17 +103,18 @@ class Recovery:
         self._grace = grace
         self._by_agent: dict[str, dict[str, str | None]] = {}
         """agent id -> {call id: template id} of the orphans it ran."""
-        self._deadline: asyncio.TimerHandle | None = None
+        self._deadlines: set[asyncio.TimerHandle] = set()
 
     def adopt(self, stored: Iterable[StoredCall]) -> int:
         """Take the stored unfinished calls back; returns how many wait for their agents."""
-        waiting = 0
+        waiting: list[str] = []
         for row in stored:
             call = self._calls.restore(
                 LiveCall(
                     id=row.id,
                     user_id=row.user_id,
-                    caller=(row.user_id, "", ""),  # nobody's session until the caller watches
+                    # nobody's session until the caller watches, unless known
+                    caller=row.caller or (row.user_id, "", ""),
                     node_id=row.node_id,
                     args=dict(row.args),
                     parent=row.parent_id,
@@ -123,11 +126,18 @@ class Recovery:
                 self._calls.emit(call, EventKind.LOST, message=NOT_TAKEN)
             else:
                 self._by_agent.setdefault(row.agent_id, {})[row.id] = row.template_id
-                waiting += 1
+                waiting.append(row.id)
         if waiting:
             loop = asyncio.get_running_loop()
-            self._deadline = loop.call_later(self._grace, self._give_up)
-        return waiting
+            handle: asyncio.TimerHandle | None = None
+
+            def give_up() -> None:
+                self._deadlines.discard(handle)
+                self._give_up(set(waiting))
+
+            handle = loop.call_later(self._grace, give_up)
+            self._deadlines.add(handle)
+        return len(waiting)
 
     def agent_back(self, agent: LiveAgent, known: frozenset[str]) -> None:
         """An agent registered: continue its orphans that it still knows, end the others."""
@@ -144,17 +154,23 @@ class Recovery:
             else:
                 self._calls.emit(call, EventKind.LOST, message=FORGOTTEN)
 
-    def _give_up(self) -> None:
-        self._deadline = None
+    def _give_up(self, batch: set[str]) -> None:
+        """The grace of one adoption ran out: its orphans still waiting end as lost."""
         message = not_back(self._grace)
-        for orphans in self._by_agent.values():
-            for call_id in orphans:
+        for agent_id, orphans in list(self._by_agent.items()):
+            for call_id in [c for c in orphans if c in batch]:
+                del orphans[call_id]
                 call = self._calls.get(call_id)
                 if call is not None and not call.final:
                     self._calls.emit(call, EventKind.LOST, message=message)
-        self._by_agent.clear()
+            if not orphans:
+                del self._by_agent[agent_id]
+
+    def waiting_agents(self) -> set[str]:
+        """Ids of the agents orphans wait for."""
+        return set(self._by_agent)
 
     def shutdown(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
+        for handle in self._deadlines:
+            handle.cancel()
+        self._deadlines.clear()

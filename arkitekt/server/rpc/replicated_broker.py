@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from dataclasses import asdict
 from typing import Any
@@ -39,6 +40,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from arkitekt.protocol.messages import (
+    CLOSE_MOVED,
     FINAL_EVENTS,
     Assign,
     Assignment,
@@ -59,10 +61,12 @@ from .catalogue import Catalogue, TemplateRoute
 from .cluster import Cluster, Envelope
 from .memory_broker import InMemoryBroker, Replication
 from .recorder import Recorder
-from .recovery import StoredCall
+from .recovery import StoredCall, unfinished_calls
 from .sessions import REPLACED, LiveAgent, Peer, SessionKey
 
 logger = logging.getLogger("arkitekt.server.rpc.replicas")
+
+MOVED = "another replica took over calls of this app: reconnect"
 
 CLIENT_MESSAGE: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
 SERVER_MESSAGE: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)
@@ -114,8 +118,14 @@ class ReplicatedBroker(Broker, Replication):
         """Calls held elsewhere that an agent here was given: call id -> (home, agent session)."""
         self._forwarded: dict[str, int] = {}
         """Home replica -> number of the last report forwarded to it."""
+        self._pending: dict[SessionKey, dict[str, int]] = {}
+        """Agent session here -> {home: number of its last report forwarded there}."""
         self._confirmed: dict[str, int] = {}
         """Home replica -> number of the last forwarded report it has stored."""
+        self._seen: dict[SessionKey, str] = {}
+        """Session -> the replica it last connected to (from what replicas tell)."""
+        self.adoption_wait = 3 * cluster.dead_after + 2
+        """Longest wait for the calls of a stopped replica to be taken over."""
         self._confirmations = asyncio.Condition()
         self._to_confirm: dict[str, int] = {}
         self._confirming: dict[str, asyncio.Task[None]] = {}
@@ -131,6 +141,7 @@ class ReplicatedBroker(Broker, Replication):
 
     def connect(self, peer: Peer) -> bool:
         self._here[peer.key] = peer
+        self._seen[peer.key] = self.cluster.replica
         resumed = self.local.connect(peer)
         self.cluster.broadcast({"k": "session", "p": _who(peer)})
         return resumed
@@ -138,6 +149,9 @@ class ReplicatedBroker(Broker, Replication):
     def disconnect(self, peer: Peer) -> None:
         if self._here.get(peer.key) is peer:
             del self._here[peer.key]
+            self._pending.pop(peer.key, None)
+            if self._seen.get(peer.key) == self.cluster.replica:
+                del self._seen[peer.key]
             self.cluster.broadcast({"k": "session_down", "s": list(peer.key)})
         self.local.disconnect(peer)
 
@@ -147,8 +161,9 @@ class ReplicatedBroker(Broker, Replication):
     async def handle(self, peer: Peer, message: Message) -> None:
         if isinstance(message, Report) and self.local.call(message.assignation) is None:
             where = self._delivered.get(message.assignation)
-            if where is not None and where[1] == peer.key:
-                self._forward_report(where[0], peer, message)
+            home = where[0] if where is not None else await self._home(message.assignation)
+            if home is not None:
+                self._forward_report(home, peer, message)
                 return
         elif isinstance(message, Cancel) and self.local.call(message.assignation) is None:
             home = await self._home(message.assignation)
@@ -169,17 +184,26 @@ class ReplicatedBroker(Broker, Replication):
             agent.acked = message.seq  # acknowledged once the home confirms it stored it
         number = self._forwarded.get(home, 0) + 1
         self._forwarded[home] = number
+        self._pending.setdefault(peer.key, {})[home] = number
         self._forward(home, peer, message, n=number)
         if message.kind in FINAL_EVENTS:
             loop = asyncio.get_running_loop()
             loop.call_later(self.keep_finished, self._delivered.pop, message.assignation, None)
 
     async def _home(self, call_id: str) -> str | None:
-        """Another live replica holding the call, if any."""
-        home = await self.cluster.home(call_id)
-        if home is None or home == self.cluster.replica or not self.cluster.alive(home):
-            return None
-        return home
+        """Another live replica holding the call, if any. When its holder stopped, this waits
+        (at most :attr:`adoption_wait`) for another replica to take the call over."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.adoption_wait
+        while True:
+            home = await self.cluster.home(call_id)
+            if home is None or home == self.cluster.replica:
+                return None
+            if self.cluster.alive(home):
+                return home
+            if loop.time() >= deadline:
+                return None
+            await asyncio.sleep(0.2)
 
     async def _forward_watches(self, peer: Peer, message: Watch) -> Watch:
         """Send the watches of calls held elsewhere to their homes; what is left is for here."""
@@ -201,17 +225,16 @@ class ReplicatedBroker(Broker, Replication):
     def assign(self, peer: Peer, message: Assign) -> None:
         self.local.assign(peer, message)
 
-    async def stored(self) -> None:
-        wanted = dict(self._forwarded)
+    async def stored(self, peer: Peer | None = None) -> None:
+        wanted = dict(self._pending.get(peer.key, {})) if peer is not None else {}
         await self.local.stored()
         if not wanted:
             return
+        # A home that stopped never confirms: the link is closed then (see _replica_gone) and
+        # the agent sends its unacknowledged reports again, to the replica that took over.
         async with self._confirmations:
             await self._confirmations.wait_for(
-                lambda: all(
-                    self._confirmed.get(home, 0) >= number or not self.cluster.alive(home)
-                    for home, number in wanted.items()
-                )
+                lambda: all(self._confirmed.get(h, 0) >= n for h, n in wanted.items())
             )
 
     def cancel(self, peer: Peer, message: Cancel) -> None:
@@ -249,8 +272,22 @@ class ReplicatedBroker(Broker, Replication):
         await self.cluster.ping()
 
     async def recover(self, stored: list[StoredCall]) -> int:
-        orphans = [call for call in stored if await self._home(call.id) is None]
-        return await self.local.recover(orphans)
+        """At start: the unfinished calls no live replica holds. Those of a stopped replica
+        are taken over once (see :meth:`_take_over`); those held by none (stored before
+        replicas, or long ago) by the first replica of a cluster."""
+        homes = await self.cluster.homes([call.id for call in stored])
+        homeless: list[StoredCall] = []
+        stopped: dict[str, list[StoredCall]] = {}
+        for call in stored:
+            home = homes.get(call.id)
+            if home is None:
+                homeless.append(call)
+            elif not self.cluster.alive(home[0]):
+                stopped.setdefault(home[0], []).append(call)
+        taken = await self.local.recover(homeless) if not self.cluster.others else 0
+        for replica, calls in stopped.items():
+            taken += await self._take_over(replica, calls)
+        return taken
 
     async def shutdown(self) -> None:
         await self.local.shutdown()
@@ -276,7 +313,7 @@ class ReplicatedBroker(Broker, Replication):
         self.cluster.broadcast({"k": "sharing", "r": _route_json(route)})
 
     def call_created(self, call: LiveCall) -> None:
-        self.cluster.set_home(call.id)
+        self.cluster.set_home(call.id, list(call.caller))
 
     def call_cancelling(self, call: LiveCall) -> None:
         self.cluster.broadcast({"k": "children", "id": call.id})
@@ -319,7 +356,10 @@ class ReplicatedBroker(Broker, Replication):
             self._pass_on(origin, envelope)
         elif kind == "msg":
             peer = self._forwarding_peer(origin, envelope["p"])
-            await self.local.handle(peer, CLIENT_MESSAGE.validate_python(envelope["m"]))
+            message = CLIENT_MESSAGE.validate_python(envelope["m"])
+            if not isinstance(message, Report) and self.local.caller_peer(peer.key) is not peer:
+                self.local.connect(peer)  # its calls here send their events there from now on
+            await self.local.handle(peer, message)
             if "n" in envelope:
                 self._confirm(origin, int(envelope["n"]))
         elif kind == "stored":
@@ -329,7 +369,10 @@ class ReplicatedBroker(Broker, Replication):
         elif kind == "session":
             self._session_moved(origin, envelope["p"])
         elif kind == "session_down":
-            gone = self._remote.pop((origin, _session(envelope["s"])), None)
+            key = _session(envelope["s"])
+            if self._seen.get(key) == origin:
+                del self._seen[key]
+            gone = self._remote.pop((origin, key), None)
             if gone is not None:
                 self.local.disconnect(gone)
         elif kind == "agent":
@@ -364,6 +407,7 @@ class ReplicatedBroker(Broker, Replication):
         """An app connected to ``replica``: an older connection here is replaced, and what this
         replica holds for the session goes there from now on."""
         key = _key(who)
+        self._seen[key] = replica
         older = self._here.pop(key, None)
         if older is not None:
             older.close(4003, REPLACED)
@@ -387,17 +431,73 @@ class ReplicatedBroker(Broker, Replication):
             self._confirming.pop(origin, None)
 
     def _replica_gone(self, replica: str) -> None:
-        """A replica stopped: its apps count as disconnected from what is held here."""
+        """A replica stopped: its apps count as disconnected from what is held here; agents
+        here that ran its calls start again (their unacknowledged reports then reach the
+        replica that takes the calls over); one replica takes them over."""
         for where, peer in list(self._remote.items()):
             if where[0] == replica:
                 del self._remote[where]
                 self.local.disconnect(peer)
-        task = asyncio.ensure_future(self._wake_confirmations())
+        for key in [k for k, r in self._seen.items() if r == replica]:
+            del self._seen[key]
+        ran = {key for home, key in self._delivered.values() if home == replica}
+        ran |= {
+            key
+            for key, homes in self._pending.items()
+            if homes.get(replica, 0) > self._confirmed.get(replica, 0)
+        }
+        for call_id in [i for i, (home, _) in self._delivered.items() if home == replica]:
+            del self._delivered[call_id]
+        for key in ran:
+            running = self._here.get(key)
+            if running is not None:
+                running.close(CLOSE_MOVED, MOVED)
+        task = asyncio.ensure_future(self._take_over(replica))
         task.add_done_callback(_log_failure)
 
-    async def _wake_confirmations(self) -> None:
-        async with self._confirmations:
-            self._confirmations.notify_all()
+    async def _take_over(self, replica: str, stored: list[StoredCall] | None = None) -> int:
+        """Hold the unfinished calls of a stopped replica (one replica does, under a lease):
+        each continues on its agent when that comes back still running it, or ends as lost
+        (as after a restart, see :mod:`.recovery`). Their agents and callers reconnect, so
+        agents send what was not stored and callers watch the calls here."""
+        job = f"take-over:{replica}"
+        if not await self.cluster.lease(job, 60) or await self.cluster.done(job):
+            return 0
+        if stored is None:
+            stored = await unfinished_calls(self.local.catalogue.db)
+        homes = await self.cluster.homes([call.id for call in stored])
+        orphans = [
+            dataclasses.replace(call, caller=_session(homes[call.id][1]))
+            for call in stored
+            if call.id in homes and homes[call.id][0] == replica
+        ]
+        if orphans:
+            logger.warning(
+                "replica %s stopped with %d unfinished calls: taking them over",
+                replica,
+                len(orphans),
+            )
+        taken = await self.local.recover(orphans)
+        for call in orphans:
+            assert call.caller is not None
+            self.cluster.set_home(call.id, list(call.caller))
+        await self.cluster.mark_done(job, 24 * 3600)
+        agents = {call.agent_id for call in orphans if call.agent_id is not None}
+        for peer in self.local.agent_peers(agents):
+            peer.close(CLOSE_MOVED, MOVED)
+        for caller in {call.caller for call in orphans if call.caller is not None}:
+            self._close_session(caller)
+        return taken
+
+    def _close_session(self, key: SessionKey) -> None:
+        """Ask the app of a session to reconnect, wherever it is connected."""
+        replica = self._seen.get(key)
+        if replica == self.cluster.replica:
+            peer = self._here.get(key)
+            if peer is not None:
+                peer.close(CLOSE_MOVED, MOVED)
+        elif replica is not None:
+            self.cluster.post(replica, {"k": "close", "s": list(key), "c": CLOSE_MOVED, "r": MOVED})
 
 
 def _route_json(route: TemplateRoute) -> dict[str, Any]:
