@@ -328,22 +328,34 @@ class TestServer:
     def stored_rows(self, sql: str) -> list[tuple[Any, ...]]:
         """Rows of a read-only ``sql`` query on the server's database, read behind its back
         (SQLite file or PostgreSQL alike; the server may be stopped)."""
+        return self._behind_its_back(sql, write=False)
+
+    def tamper(self, sql: str) -> None:
+        """Run a statement on the server's database behind its back (committed at once), as
+        another process would."""
+        self._behind_its_back(sql, write=True)
+
+    def _behind_its_back(self, sql: str, *, write: bool) -> list[tuple[Any, ...]]:
         import asyncio
         import concurrent.futures
 
         from sqlalchemy import text
         from sqlalchemy.ext.asyncio import create_async_engine
 
-        async def read() -> list[tuple[Any, ...]]:
+        async def run() -> list[tuple[Any, ...]]:
             engine = create_async_engine(self.config.sqlalchemy_url())
             try:
+                if write:
+                    async with engine.begin() as connection:
+                        await connection.execute(text(sql))
+                    return []
                 async with engine.connect() as connection:
                     return [tuple(row) for row in await connection.execute(text(sql))]
             finally:
                 await engine.dispose()
 
         with concurrent.futures.ThreadPoolExecutor(1) as pool:  # async tests have a loop
-            return pool.submit(asyncio.run, read()).result(timeout=60)
+            return pool.submit(asyncio.run, run()).result(timeout=60)
 
     # -- the datalayer -----------------------------------------------------------------------
 

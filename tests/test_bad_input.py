@@ -206,6 +206,7 @@ def method(verb: str, path: str) -> Case:
 NOT_JSON = "Content-Type: application/json"
 NOT_FORM = "form-encoded"
 TOO_BIG = "at most 262144 bytes"
+NUL_URL = "The URL contains a NUL character."
 
 CASES: dict[str, Case] = {
     # -- /.well-known/fakts, /.well-known/openid-configuration, /o/jwks/: GET only ----------------
@@ -671,7 +672,10 @@ CASES: dict[str, Case] = {
         "GET", "/device?code=ABCD-EFGH", {}, 404, mentions="unknown, expired", browser=True
     ),
     "device page: code of garbage": Case(
-        "GET", "/device?code=%ff%00%3C", {}, 404, mentions="unknown, expired", browser=True
+        "GET", "/device?code=%ff%3C", {}, 404, mentions="unknown, expired", browser=True
+    ),
+    "device page: code with a NUL": Case(
+        "GET", "/device?code=%ff%00%3C", {}, 400, mentions=NUL_URL, browser=True
     ),
     "device page: POST JSON": Case(
         "POST", "/device", js({"action": "approve"}), 400, mentions=NOT_FORM, browser=True
@@ -744,7 +748,10 @@ CASES: dict[str, Case] = {
         "GET", "/dashboard", {"cookies": {"arkitekt_session": "garbage"}}, 303
     ),
     "dashboard: garbage query": Case(
-        "GET", "/dashboard?limit=%ff%00%3C&x", {}, 200, mentions="No agents yet", browser=True
+        "GET", "/dashboard?limit=%ff%3C&x", {}, 200, mentions="No agents yet", browser=True
+    ),
+    "dashboard: query with a NUL": Case(
+        "GET", "/dashboard?limit=%ff%00%3C&x", {}, 400, mentions=NUL_URL, browser=True
     ),
     "dashboard thumbnail: POST": method("POST", "/dashboard/images/abc/thumbnail.png"),
     "dashboard thumbnail: logged out": Case(
@@ -775,11 +782,14 @@ CASES: dict[str, Case] = {
     ),
     "dashboard thumbnail: id of garbage": Case(
         "GET",
-        "/dashboard/images/%ff%00%3C'/thumbnail.png",
+        "/dashboard/images/%ff%3C'/thumbnail.png",
         {},
         404,
         mentions="No such image",
         browser=True,
+    ),
+    "dashboard thumbnail: id with a NUL": Case(
+        "GET", "/dashboard/images/%ff%00%3C'/thumbnail.png", {}, 400, mentions=NUL_URL
     ),
     "dashboard thumbnail: path traversal": Case(
         "GET", "/dashboard/images/..%2f..%2farkitekt.db/thumbnail.png", {}, 404, browser=True
@@ -825,6 +835,16 @@ CASES: dict[str, Case] = {
         "GET", "/", {"cookies": {"arkitekt_session": "garbage"}}, 200, mentions="/login"
     ),
     "health: POST": method("POST", "/health"),
+    "health live: POST": method("POST", "/health/live"),
+    "health ready: POST": method("POST", "/health/ready"),
+    "health ready: garbage query": Case(
+        "GET", "/health/ready?x=%ff%3C", {}, 200, mentions='"database":"ok"'
+    ),
+    "metrics: POST": method("POST", "/metrics"),
+    "metrics: off": Case("GET", "/metrics", {}, 404, mentions="ARKITEKT_METRICS_TOKEN"),
+    "metrics: garbage token": Case(
+        "GET", "/metrics", {"headers": {"authorization": "Bearer %ff<'"}}, 404
+    ),
     "static: POST": method("POST", "/static/style.css"),
     "static: unknown file": Case("GET", "/static/nope.css", {}, 404),
     "static: path traversal": Case("GET", "/static/..%2f..%2fapp.py", {}, 404),

@@ -52,7 +52,7 @@ def names(data_dir: Path) -> list[object]:
 
 def can_log_in(data_dir: Path, username: str, password: str) -> bool:
     """Whether a server on ``data_dir`` accepts this password (a real password-grant login)."""
-    with TestServer.in_process(data_dir) as server:
+    with TestServer.in_process(data_dir, database_url=None) as server:  # the folder's SQLite
         response = httpx.post(
             f"{server.url}/f/token/",
             data={
@@ -376,7 +376,7 @@ def server_process(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
     data_dir = tmp_path / "d"
     cli("user", "add", "bob", "--password", "pw", data_dir=data_dir)
     log = tmp_path / "server.log"
-    with TestServer.standalone(data_dir, log=log) as server:
+    with TestServer.standalone(data_dir, log=log, database_url=None) as server:  # the CLI's folder
         yield server.url, data_dir, log
 
 

@@ -4,14 +4,23 @@ away) makes a resolver fail; the caller gets "Unexpected error." and nothing of 
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 import httpx
 from raw_protocol import token_for
 from servers import Servers
 
-SQL_WORDS = ("select", "sqlite", "operationalerror", "no such table", "rpc_assignations", "[sql")
+SQL_WORDS = (
+    "select",
+    "sqlite",
+    "operationalerror",
+    "no such table",
+    "rpc_assignations",
+    "[sql",
+    "asyncpg",
+    "undefinedtable",
+    "does not exist",
+)
 
 
 def _ask(url: str, token: str, query: str) -> dict[str, Any]:
@@ -32,13 +41,11 @@ def test_a_database_failure_reaches_the_caller_without_its_text(servers: Servers
     query = "{ assignations(limit: 5) { id args } }"
     assert _ask(server.url, token, query)["data"] == {"assignations": []}  # warms the caches
 
-    vandal = sqlite3.connect(server.data_dir / "arkitekt.db", isolation_level=None)
+    server.tamper("ALTER TABLE rpc_assignations RENAME TO rpc_assignations_away")
     try:
-        vandal.execute("ALTER TABLE rpc_assignations RENAME TO rpc_assignations_away")
         failed = _ask(server.url, token, query)
     finally:
-        vandal.execute("ALTER TABLE rpc_assignations_away RENAME TO rpc_assignations")
-        vandal.close()
+        server.tamper("ALTER TABLE rpc_assignations_away RENAME TO rpc_assignations")
     assert [e["message"] for e in failed["errors"]] == ["Unexpected error."]
     assert not any(word in str(failed).lower() for word in SQL_WORDS), failed
     # refusals worded for the caller still arrive as they are
