@@ -9,12 +9,43 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import databases
 import pytest
 from servers import FAST_RPC, Servers, TestServer
 
 from arkitekt.settings import get_settings
 
 pytest_plugins = ["s3_helpers"]
+
+ENGINE_TESTS = (
+    "tests/security/",
+    "tests/test_bad_input.py",
+    "tests/test_dashboard.py",
+    "tests/test_fakts_protocol.py",
+    "tests/test_health_and_metrics.py",
+    "tests/test_login_errors.py",
+    "tests/test_logins.py",
+    "tests/test_migrations.py",
+    "tests/test_rpc_graphql_api.py",
+    "tests/test_rpc_processes.py",
+    "tests/test_rpc_protocol.py",
+    "tests/test_s3_datalayer.py",
+    "tests/test_storage.py",
+)
+"""The server-side tests: CI runs them on SQLite and again on PostgreSQL
+(``ARKITEKT_TEST_DATABASE=postgresql python -m pytest -m engines``)."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.startswith(ENGINE_TESTS):
+            item.add_marker(pytest.mark.engines)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Drop the PostgreSQL databases the servers of this run were given."""
+    if databases.engine() == "postgresql":
+        databases.drop_test_databases()
 
 
 @pytest.fixture(autouse=True)
