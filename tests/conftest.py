@@ -44,8 +44,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Drop the PostgreSQL databases the servers of this run were given."""
-    if databases.engine() == "postgresql":
-        databases.drop_test_databases()
+    databases.drop_test_databases()
 
 
 @pytest.fixture(autouse=True)

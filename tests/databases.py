@@ -4,7 +4,7 @@ PostgreSQL database each when ``ARKITEKT_TEST_DATABASE=postgresql``.
 PostgreSQL is the one at ``ARKITEKT_TEST_POSTGRES`` (default ``127.0.0.1:5432``, user
 ``postgres``, trust authentication: what ``.ci/run`` starts). A server's database is created
 when the server is configured and is left for the engine's owner to drop (each has a unique
-name, ``arkitekt_test_<hex>``); :func:`drop_test_databases` removes them all.
+name, ``arkitekt_test_<hex>``); :func:`drop_test_databases` removes those of this run.
 """
 
 from __future__ import annotations
@@ -52,22 +52,27 @@ def new_postgres_database() -> str:
     name = f"{PREFIX}{uuid.uuid4().hex[:16]}"
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, _execute(f'CREATE DATABASE "{name}"')).result(timeout=60)
+    _created.append(name)
     return f"postgresql+asyncpg://{POSTGRES}/{name}"
 
 
+_created: list[str] = []
+"""The databases this test run created."""
+
+
 def drop_test_databases() -> None:
-    """Drop every database the tests created (at the end of a run)."""
+    """Drop the databases this test run created (at its end; another run's stay)."""
+    names, _created[:] = list(_created), []
+    if not names:
+        return
 
     async def drop() -> None:
         import asyncpg
 
         connection = await asyncpg.connect(_admin_dsn(), timeout=10)
         try:
-            names = await connection.fetch(
-                "SELECT datname FROM pg_database WHERE datname LIKE $1", f"{PREFIX}%"
-            )
-            for row in names:
-                await connection.execute(f'DROP DATABASE IF EXISTS "{row[0]}" WITH (FORCE)')
+            for name in names:
+                await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await connection.close()
 

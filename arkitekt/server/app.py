@@ -113,8 +113,14 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
         state = await open_state(config)
         app.state.arkitekt = state
         try:
-            state.rpc = await RpcState.start(config, state.db, state.metrics)
-            state.storage = await StorageState.start(config, state.db, state.keys)
+            if config.redis_url is not None:
+                from .rpc.cluster import Cluster
+
+                state.cluster = Cluster.of(config)
+            state.rpc = await RpcState.start(config, state.db, state.metrics, state.cluster)
+            state.storage = await StorageState.start(
+                config, state.db, state.keys, lease=state.cluster.lease if state.cluster else None
+            )
             yield {}
         finally:
             if state.storage is not None:

@@ -55,6 +55,7 @@ from graphql import (
     validate,
 )
 from limits import parse as parse_rate
+from limits.aio.storage import Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension
@@ -65,7 +66,7 @@ from arkitekt.protocol.error_codes import ErrorCode
 from arkitekt.protocol.text import NUL, nul_path
 
 from .config import ServerConfig
-from .passwords import async_storage_uri
+from .passwords import rate_limit_storage
 
 TIMEOUT = ErrorCode.TIMEOUT.value
 """``extensions.code`` of a query stopped at ``graphql_timeout``."""
@@ -266,14 +267,14 @@ class UserGate:
         concurrency: int,
         queue: int,
         document_rate: str = "100000/second",
-        storage: str = "memory://",
+        storage: Storage | None = None,
     ) -> None:
         self.concurrency = max(1, concurrency)
         self.queue = max(0, queue)
         self._users: dict[str, _Turns] = {}
         self._document_rate = parse_rate(document_rate)
         self._documents = SlidingWindowCounterRateLimiter(
-            storage_from_string(async_storage_uri(storage))
+            storage or storage_from_string("async+memory://")
         )
 
     async def spend(self, user: str, document: str) -> None:
@@ -326,7 +327,7 @@ def gate_of(context: Mapping[str, Any]) -> UserGate:
             config.graphql_user_concurrency,
             config.graphql_user_queue,
             config.graphql_user_document_rate,
-            config.rate_limit_storage,
+            rate_limit_storage(config),
         )
         app_state.graphql_gate = gate
     return gate

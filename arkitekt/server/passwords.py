@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
+from limits.aio.storage import Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
@@ -54,6 +55,20 @@ def async_storage_uri(uri: str) -> str:
     return uri if uri.startswith("async+") else f"async+{uri}"
 
 
+def rate_limit_storage(config: ServerConfig) -> Storage:
+    """Where the server counts rate limits: ``rate_limit_storage``, or, for replicas (with
+    ``redis_url``) left at ``memory://``, their Redis, so a limit holds across them."""
+    uri = config.rate_limit_storage
+    if uri == "memory://" and config.redis_url:
+        uri = config.redis_url
+    options: dict[str, str] = {}
+    if uri.removeprefix("async+").startswith(("redis://", "rediss://", "redis+unix://")):
+        options = {"implementation": "redispy", "key_prefix": f"{config.redis_key_prefix}limits"}
+    storage = storage_from_string(async_storage_uri(uri), **options)
+    assert isinstance(storage, Storage)  # async+ URIs give asyncio storages
+    return storage
+
+
 def _key(username: str) -> str:
     # Fixed length, and no '/' (limits joins identifiers with it): names cannot collide.
     return hashlib.sha256(username.encode()).hexdigest()[:32]
@@ -64,9 +79,7 @@ class PasswordGuard:
 
     def __init__(self, config: ServerConfig, db: Database) -> None:
         self._db = db
-        self._limiter = MovingWindowRateLimiter(
-            storage_from_string(async_storage_uri(config.rate_limit_storage))
-        )
+        self._limiter = MovingWindowRateLimiter(rate_limit_storage(config))
         self._turns = asyncio.Semaphore(config.password_check_concurrency)
         self._per_user_ip = _Limit(
             parse(config.password_failures_per_user_ip),

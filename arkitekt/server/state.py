@@ -15,6 +15,7 @@ from .revocation import SessionCheck
 
 if TYPE_CHECKING:
     from .health import Readiness
+    from .rpc.cluster import Cluster
     from .rpc.state import RpcState
     from .storage.state import StorageState
 
@@ -33,5 +34,7 @@ class ServerState:
     readiness: Readiness = field(init=False)
     """What ``/health/ready`` answers (set by :func:`~.app.open_state`)."""
     stats: dict[str, int] = field(default_factory=dict)
+    cluster: Cluster | None = None
+    """The link to the other replicas (with ``redis_url``)."""
     rpc: RpcState | None = None
     storage: StorageState | None = None

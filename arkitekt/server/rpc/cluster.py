@@ -33,6 +33,8 @@ from typing import Any
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
+from ..config import ServerConfig
+
 logger = logging.getLogger("arkitekt.server.rpc.cluster")
 
 Envelope = dict[str, Any]
@@ -73,6 +75,19 @@ class Cluster:
         """Told every envelope that arrives, with the replica it came from."""
         self.on_replica_gone: Callable[[str], None] | None = None
         """Told the id of a replica that stopped beating."""
+
+    @classmethod
+    def of(cls, config: ServerConfig) -> Cluster:
+        """The cluster a server's configuration names (``redis_url``), not joined yet."""
+        if config.redis_url is None:
+            raise ValueError("redis_url is not set: a server without Redis runs alone")
+        return cls(
+            config.redis_url,
+            prefix=config.redis_key_prefix,
+            heartbeat=config.replica_heartbeat,
+            dead_after=config.replica_dead_after,
+            home_ttl=max(3600.0, config.rpc_call_id_window),
+        )
 
     # -- keys ------------------------------------------------------------------------------------
 

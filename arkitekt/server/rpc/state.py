@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..config import ServerConfig
 from ..db import Database
@@ -15,6 +16,9 @@ from .catalogue import Catalogue
 from .memory_broker import InMemoryBroker
 from .recorder import Recorder
 from .recovery import unfinished_calls
+
+if TYPE_CHECKING:
+    from .cluster import Cluster  # the redis extra
 
 logger = logging.getLogger("arkitekt.server.rpc")
 
@@ -28,7 +32,9 @@ class RpcState:
     heartbeat_timeout: float
 
     @classmethod
-    async def start(cls, config: ServerConfig, db: Database, metrics: ServerMetrics) -> RpcState:
+    async def start(
+        cls, config: ServerConfig, db: Database, metrics: ServerMetrics, cluster: Cluster | None
+    ) -> RpcState:
         catalogue = Catalogue(db, share_with_everyone=config.rpc_share_with_everyone)
         recorder = Recorder(db, max_backlog=config.rpc_history_max_backlog)
         call_ids = RecentCallIds(config.rpc_call_id_window)
@@ -41,20 +47,12 @@ class RpcState:
             "metrics": metrics,
         }
         broker: Broker
-        if config.redis_url is None:
+        if cluster is None:
             await catalogue.reset_connections()
             broker = InMemoryBroker(catalogue, recorder, **options)  # type: ignore[arg-type]
         else:
-            from .cluster import Cluster
             from .replicated_broker import ReplicatedBroker
 
-            cluster = Cluster(
-                config.redis_url,
-                prefix=config.redis_key_prefix,
-                heartbeat=config.replica_heartbeat,
-                dead_after=config.replica_dead_after,
-                home_ttl=max(3600.0, config.rpc_call_id_window),
-            )
             broker = ReplicatedBroker(catalogue, recorder, cluster=cluster, **options)  # type: ignore[arg-type]
             await broker.start()
             if not cluster.others:  # the first replica: nobody is connected yet

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from arkitekt.protocol.services import DATALAYER
@@ -42,7 +43,16 @@ class StorageState:
     _sweeper: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @classmethod
-    async def start(cls, config: ServerConfig, db: Database, keys: KeyStore) -> StorageState:
+    async def start(
+        cls,
+        config: ServerConfig,
+        db: Database,
+        keys: KeyStore,
+        *,
+        lease: Callable[[str, float], Awaitable[bool]] | None = None,
+    ) -> StorageState:
+        """Open the datalayer and start the sweeper; with replicas, ``lease`` makes one of
+        them sweep at a time."""
         signer = GrantSigner(keys.services[DATALAYER.key].key)
         datalayer: Datalayer
         if config.datalayer == "s3":
@@ -64,7 +74,9 @@ class StorageState:
             grant_ttl=config.storage_grant_ttl,
             upload_grace=config.storage_upload_grace,
         )
-        state._sweeper = asyncio.create_task(state._sweep_forever(config.storage_sweep_interval))
+        state._sweeper = asyncio.create_task(
+            state._sweep_forever(config.storage_sweep_interval, lease)
+        )
         return state
 
     def upload_deadline(self) -> dt.datetime:
@@ -139,10 +151,13 @@ class StorageState:
         if isinstance(row, Image):
             await self.thumbnails.forget(row.id)
 
-    async def _sweep_forever(self, interval: float) -> None:
+    async def _sweep_forever(
+        self, interval: float, lease: Callable[[str, float], Awaitable[bool]] | None
+    ) -> None:
         while True:
             try:
-                await self.sweep()
+                if lease is None or await lease("upload-sweeper", 3 * interval):
+                    await self.sweep()
             except Exception:  # a failed sweep must not end the loop; the next one retries
                 logger.exception("sweeping abandoned uploads failed")
             await asyncio.sleep(interval)
