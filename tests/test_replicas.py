@@ -5,15 +5,17 @@ replica serves callers connected to another; every feature of a call crosses."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from replicas import Replicas
 from servers import FAST_RPC, PASSWORD, ROOT, AgentProcess, start_agent, wait_for
 
-from arkitekt import RemoteError, acall, afind, call, easy, find, iterate
+from arkitekt import ArkitektError, RemoteError, acall, afind, call, easy, find, iterate
 
 WORKER = ROOT / "tests" / "agents" / "worker.py"
 
@@ -100,3 +102,110 @@ def test_calls_through_the_proxy(cluster: Replicas, worker_on_a: Path) -> None:
         ):
             assert call(find(interface="add"), i) == i + 1
     assert time.monotonic() - started < 60
+
+
+def test_reservations_cross_replicas(cluster: Replicas, worker_on_a: Path, tmp_path: Path) -> None:
+    with cluster.servers[1].app("alice", "reserver-on-b"):
+        add = find(interface="add")
+        with add:
+            assert add.reservation is not None
+            assert [add.assign(i) for i in range(5)] == [1, 2, 3, 4, 5]
+        assert add.reservation is None
+        # a reservation on B holds a call until an agent connects to A
+        late = start_agent(
+            WORKER,
+            server=cluster.servers[0],
+            tmp_path=tmp_path,
+            name="late",
+            env={"WORKER_NAME": "late", "WORKER_APP": "late", "WORKER_MARK": str(tmp_path / "m")},
+        )
+        late.wait_for_output("ready")
+        node = find(interface="slow_late")
+        late.stop()
+        wait_for(lambda: find(interface="slow_late").info.providers == 0, 15, "the agent gone")
+        with node:
+            again = start_agent(
+                WORKER,
+                server=cluster.servers[0],
+                tmp_path=tmp_path,
+                name="late2",
+                env={"WORKER_NAME": "late", "WORKER_APP": "late", "WORKER_MARK": str(tmp_path)},
+            )
+            try:
+                assert node(0.1) == "finished"  # queued on B until the agent connected to A
+            finally:
+                again.stop()
+
+
+def test_sharing_changed_on_one_replica_holds_on_the_other(
+    cluster: Replicas, worker_on_a: Path
+) -> None:
+    a, b = cluster.servers
+    b.add_user("bob")
+    bob = easy("bobs-app", url=b.url, mandate_key=b.key("bob"), no_cache=True)
+    with easy("worker", url=a.url, mandate_key=a.key("alice"), no_cache=True) as owner:
+        assert owner.rpc.share("add", users=["bob"]) == ["bob"]  # through A
+        with bob:
+            add = find(interface="add", owner="alice")  # on B
+            assert add(1, b=2) == 3
+            assert owner.rpc.unshare("add", users=["bob"]) == []  # through A
+            with pytest.raises(ArkitektError, match="no connected agent"):
+                add(1, b=2)  # refused on B at once, with the node bob still holds
+
+
+def test_a_session_revoked_on_one_replica_is_refused_on_the_other(cluster: Replicas) -> None:
+    a, b = cluster.servers
+    # one Host for both, as behind a load balancer: tokens name the origin they were issued at
+    host = {"host": cluster.url.removeprefix("http://")}
+    session = httpx.post(
+        f"{a.url}/f/token/",
+        headers=host,
+        data={
+            "grant_type": "password",
+            "username": "alice",
+            "password": PASSWORD,
+            "manifest": json.dumps({"identifier": "revoked-on-a", "version": "1"}),
+        },
+        timeout=30,
+    ).json()
+    token = session["access_token"]
+
+    def on_b() -> int:
+        return httpx.post(
+            f"{b.url}/rekuest/graphql",
+            json={"query": "{ __typename }"},
+            headers={"authorization": f"Bearer {token}", **host},
+            timeout=30,
+        ).status_code
+
+    assert on_b() == 200
+    revoked = httpx.post(
+        f"{a.url}/f/revoke/",
+        headers=host,
+        data={"token": session["refresh_token"], "client_id": session["client_id"]},
+        timeout=30,
+    )
+    assert revoked.status_code == 200
+    wait_for(lambda: on_b() == 401, 10, "B to refuse the revoked session")  # session_check_ttl
+
+
+def test_password_limits_hold_across_replicas(cluster: Replicas) -> None:
+    """Wrong passwords count on every replica together (their Redis), not per replica."""
+    a, b = cluster.servers
+    answers = []
+    for i in range(12):  # password_failures_per_user_ip: 10/minute
+        server = (a, b)[i % 2]
+        answers.append(
+            httpx.post(
+                f"{server.url}/f/token/",
+                data={
+                    "grant_type": "password",
+                    "username": "carol-unknown",
+                    "password": "wrong",
+                    "manifest": json.dumps({"identifier": "guess", "version": "1"}),
+                },
+                timeout=30,
+            ).status_code
+        )
+    assert answers[:10] == [400] * 10
+    assert 429 in answers[10:]
