@@ -13,13 +13,14 @@ import contextlib
 import itertools
 import os
 import socket
+import subprocess
 import threading
 import uuid
 from pathlib import Path
 from typing import Any
 
 import databases
-from servers import TestServer
+from servers import TestServer, wait_for
 
 REDIS = os.environ.get("ARKITEKT_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
@@ -34,6 +35,63 @@ def check_redis() -> None:
         raise RuntimeError(
             f"the replica tests need Redis at {REDIS} ({e}); start it (.ci/run does)"
         ) from e
+
+
+class RedisProcess:
+    """A Redis of its own (``redis-server`` on a free loopback port, nothing written to disk),
+    for a test that restarts it."""
+
+    def __init__(self) -> None:
+        import shutil
+
+        if shutil.which("redis-server") is None:
+            raise RuntimeError("this test needs redis-server (.ci/run installs it)")
+        from servers import free_port
+
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        import redis
+
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        client = redis.from_url(self.url, socket_connect_timeout=1)
+        wait_for(lambda: _answers(client), 10, "redis-server to answer")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(10)
+            self.process = None
+
+    def restart(self) -> None:
+        """Kill it and start it again, empty (as a Redis without persistence restarts)."""
+        self.stop()
+        self.start()
+
+    def __enter__(self) -> RedisProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _answers(client: Any) -> bool:
+    import redis
+
+    try:
+        return bool(client.ping())
+    except (redis.RedisError, OSError):
+        return False
 
 
 class RoundRobinProxy:

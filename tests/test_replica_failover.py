@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from replicas import Replicas
+from replicas import RedisProcess, Replicas
 from servers import FAST_RPC, PASSWORD, ROOT, AgentProcess, start_agent
 
 from arkitekt import call, easy, find
@@ -93,3 +93,26 @@ def test_killing_the_agents_replica_mid_call(cluster: Replicas, tmp_path: Path) 
             time.sleep(0.2)
     finally:
         agent.stop()
+
+
+def test_redis_restarted_mid_call(tmp_path: Path) -> None:
+    with (
+        RedisProcess() as redis_server,
+        Replicas(tmp_path / "cluster", 2, redis_url=redis_server.url, **TIMING) as cluster,
+    ):
+        a, b = cluster.servers
+        agent = _worker(cluster, tmp_path, a.url)
+        try:
+            with b.app("alice", "caller-on-b"):
+                add = find(interface="add")
+                assert add(1) == 2
+                running = find(interface="slow").start(5.0)
+                time.sleep(1.0)
+                redis_server.restart()  # empty: inboxes, call homes, heartbeats are gone
+                assert running.result(timeout=60) == "finished", cluster.logs()
+                assert add(2) == 3  # across the replicas again
+                assert running.id is not None
+                call_id = running.id
+            assert _stored_status(cluster, call_id) == "done"
+        finally:
+            agent.stop()

@@ -9,7 +9,14 @@ from where it stopped.
 
 Liveness: each replica writes its heartbeat (a score in a sorted set) every ``heartbeat``
 seconds; one silent for ``dead_after`` seconds is gone, and :attr:`on_replica_gone` is told
-(its agents and callers count as disconnected there, with the usual grace).
+(its agents and callers count as disconnected there, with the usual grace). A replica that
+stops cleanly sets its score to 0, so the others know at their next heartbeat.
+
+Redis itself may restart and lose everything it held (inboxes, call homes, heartbeats). A
+replica notices from Redis' run id and tells :attr:`on_redis_restarted`: what was in flight
+between replicas may be lost, so the apps reconnect and send again what was not acknowledged.
+A replica missing from a restarted Redis counts as gone only if it does not beat again within
+``3 * dead_after``.
 
 A call's *home* is the replica whose broker holds it (the one its caller sent it to); its id
 maps to the home for a while (:meth:`set_home`, written behind), so a caller that reconnects
@@ -70,11 +77,16 @@ class Cluster:
         self._homes: list[tuple[str, str]] = []
         self._posted = asyncio.Event()
         self._alive: set[str] = set()
+        self._missing_since: dict[str, float] = {}
+        self._run_id: str | None = None
+        """Redis' run id when this replica joined (it changes when Redis restarts)."""
         self._tasks: list[asyncio.Task[None]] = []
         self.on_envelope: Callable[[str, Envelope], Awaitable[None]] | None = None
         """Told every envelope that arrives, with the replica it came from."""
         self.on_replica_gone: Callable[[str], None] | None = None
         """Told the id of a replica that stopped beating."""
+        self.on_redis_restarted: Callable[[], None] | None = None
+        """Told when Redis restarted (and lost what it held)."""
 
     @classmethod
     def of(cls, config: ServerConfig) -> Cluster:
@@ -126,7 +138,7 @@ class Cluster:
                 await task
         with contextlib.suppress(RedisError, OSError, TimeoutError):
             async with asyncio.timeout(2):
-                await self._redis.zrem(self._replicas, self.replica)
+                await self._redis.zadd(self._replicas, {self.replica: 0})  # stopped: now
         await self._redis.aclose()
         await self._reader_redis.aclose()
 
@@ -262,13 +274,31 @@ class Cluster:
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.zadd(self._replicas, {self.replica: now})
             pipe.expire(self._inbox(self.replica), INBOX_TTL)
-            pipe.zrangebyscore(self._replicas, now - self.dead_after, "+inf")
+            pipe.zrange(self._replicas, 0, -1, withscores=True)
             pipe.zremrangebyscore(self._replicas, "-inf", now - INBOX_TTL)
+            pipe.info("server")
             answers: list[Any] = await pipe.execute()
-        alive = set(answers[2]) | {self.replica}
+        run_id = str(answers[4].get("run_id", ""))
+        if self._run_id is None:
+            self._run_id = run_id
+        elif run_id != self._run_id:
+            self._run_id = run_id
+            logger.warning("Redis restarted: apps reconnect and send again what was in flight")
+            if self.on_redis_restarted is not None:
+                self.on_redis_restarted()
+        scores = {str(replica): float(score) for replica, score in answers[2]}
+        alive = {r for r, score in scores.items() if score >= now - self.dead_after}
+        for replica in self._alive - set(scores):  # missing (Redis restarted): wait a while
+            since = self._missing_since.setdefault(replica, now)
+            if now - since < 3 * self.dead_after:
+                alive.add(replica)
+        for replica in alive & set(scores):
+            self._missing_since.pop(replica, None)
+        alive.add(self.replica)
         gone = self._alive - alive
         self._alive = alive
         for replica in gone:
+            self._missing_since.pop(replica, None)
             logger.warning("replica %s stopped answering", replica)
             if self.on_replica_gone is not None:
                 self.on_replica_gone(replica)

@@ -224,6 +224,10 @@ class InMemoryBroker(Broker):
             if agent.id in agent_ids and agent.peer is not None
         ]
 
+    def unfinished(self) -> list[LiveCall]:
+        """The calls held here that have not ended."""
+        return [call for call in self._calls.by_id.values() if not call.final]
+
     def caller_peer(self, key: SessionKey) -> Peer | None:
         """The connection of a session's caller, if connected."""
         return self._sessions.caller_peer(key)

@@ -131,6 +131,7 @@ class ReplicatedBroker(Broker, Replication):
         self._confirming: dict[str, asyncio.Task[None]] = {}
         cluster.on_envelope = self._receive
         cluster.on_replica_gone = self._replica_gone
+        cluster.on_redis_restarted = self._redis_restarted
 
     async def start(self) -> None:
         """Join the other replicas and learn their agents."""
@@ -161,7 +162,7 @@ class ReplicatedBroker(Broker, Replication):
     async def handle(self, peer: Peer, message: Message) -> None:
         if isinstance(message, Report) and self.local.call(message.assignation) is None:
             where = self._delivered.get(message.assignation)
-            home = where[0] if where is not None else await self._home(message.assignation)
+            home = where[0] if where is not None else await self._home(message.assignation, True)
             if home is not None:
                 self._forward_report(home, peer, message)
                 return
@@ -190,13 +191,19 @@ class ReplicatedBroker(Broker, Replication):
             loop = asyncio.get_running_loop()
             loop.call_later(self.keep_finished, self._delivered.pop, message.assignation, None)
 
-    async def _home(self, call_id: str) -> str | None:
+    async def _home(self, call_id: str, report: bool = False) -> str | None:
         """Another live replica holding the call, if any. When its holder stopped, this waits
-        (at most :attr:`adoption_wait`) for another replica to take the call over."""
+        (at most :attr:`adoption_wait`) for another replica to take the call over. For an
+        agent's report it also waits a little for an unknown call to be claimed: after Redis
+        restarted, replicas say again which calls they hold."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.adoption_wait
+        claimed_by = loop.time() + (3 * self.cluster.heartbeat + 1 if report else 0)
         while True:
             home = await self.cluster.home(call_id)
+            if home is None and loop.time() < claimed_by:
+                await asyncio.sleep(0.2)
+                continue
             if home is None or home == self.cluster.replica:
                 return None
             if self.cluster.alive(home):
@@ -429,6 +436,16 @@ class ReplicatedBroker(Broker, Replication):
                 self.cluster.post(origin, {"k": "stored", "n": number})
         finally:
             self._confirming.pop(origin, None)
+
+    def _redis_restarted(self) -> None:
+        """What was in flight between replicas may be lost: every app connected here
+        reconnects (agents send again what was not acknowledged and say which calls they run,
+        callers watch their calls again), and the others tell this replica their agents."""
+        for call in self.local.unfinished():
+            self.cluster.set_home(call.id, list(call.caller))  # Redis forgot where they are
+        for peer in list(self._here.values()):
+            peer.close(CLOSE_MOVED, "the server's message broker restarted: reconnect")
+        self.cluster.broadcast({"k": "hello"})
 
     def _replica_gone(self, replica: str) -> None:
         """A replica stopped: its apps count as disconnected from what is held here; agents
