@@ -12,7 +12,16 @@ from starlette.applications import Starlette
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import dashboard, fakts_routes, health, metrics, oidc_routes, pages, slow_bodies
+from . import (
+    dashboard,
+    fakts_routes,
+    health,
+    metrics,
+    oidc_routes,
+    outages,
+    pages,
+    slow_bodies,
+)
 from .config import ServerConfig
 from .db import Database
 from .health import Readiness
@@ -144,7 +153,7 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
             *local_routes.routes(),
         ],
         lifespan=lifespan,
-        exception_handlers=slow_bodies.EXCEPTION_HANDLERS,
+        exception_handlers={**slow_bodies.EXCEPTION_HANDLERS, **outages.EXCEPTION_HANDLERS},
     )
     app.add_middleware(
         slow_bodies.BodyDeadline,

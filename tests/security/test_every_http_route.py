@@ -426,6 +426,14 @@ def revoke_endpoint(c: Context, method: str) -> None:
     assert still.status_code == 200, "alice's access token stopped working"
 
 
+def metrics_route(c: Context, method: str) -> None:
+    """Off on a server without a metrics token; a user's access token is not one."""
+    for token in (None, c.w.alice):
+        answer = send(c, method, "/metrics", token=token)
+        assert answer.status_code == 404, f"{method} /metrics: {answer.status_code}"
+        assert "arkitekt_calls" not in answer.text
+
+
 def static_files(c: Context, method: str) -> None:
     assert send(c, "GET", "/static/style.css").status_code == 200
     for path in ("/static/../arkitekt.db", "/static/%2e%2e/arkitekt.db", "/static/nothing"):
@@ -455,7 +463,16 @@ GRANT = "a datalayer grant covering the key"
 
 ROUTES: dict[str, Access] = {
     **{
-        f"{m} /health": _public("health checks for load balancers", public("/health"))
+        f"{m} {path}": _public("health checks for load balancers", public(path))
+        for m in ("GET", "HEAD")
+        for path in ("/health", "/health/live", "/health/ready")
+    },
+    **{
+        f"{m} /metrics": Access(
+            "the metrics token (Authorization: Bearer), off without one",
+            "Prometheus scrapes",
+            metrics_route,
+        )
         for m in ("GET", "HEAD")
     },
     **{

@@ -29,6 +29,7 @@ from arkitekt.protocol.messages import (
     CLOSE_UNAUTHORIZED,
     PROTOCOL_VERSION,
     Ack,
+    Failed,
     Goodbye,
     Hello,
     Message,
@@ -36,6 +37,8 @@ from arkitekt.protocol.messages import (
     Pong,
     Reauth,
     Report,
+    Reserve,
+    Watch,
     Welcome,
     frame_of,
 )
@@ -43,11 +46,14 @@ from arkitekt.protocol.messages import (
 from ..frames import close_reason, frame_problem, json_problem
 from ..http import authenticate
 from ..oauth import OAuthError
+from ..outages import OUTAGES, UNAVAILABLE, log_outage
 from .broker import Broker, Peer
 
 logger = logging.getLogger("arkitekt.server.rpc")
 
 HELLO_TIMEOUT = 10.0
+CLOSE_TRY_AGAIN = 1013
+"""RFC 6455 "Try Again Later": the server cannot serve the link right now (its database)."""
 
 
 class Link:
@@ -186,6 +192,9 @@ async def endpoint(websocket: WebSocket) -> None:
         await _read(websocket, link, state, rpc.broker, peer, expiry, acks)
     except WebSocketDisconnect:
         pass
+    except OUTAGES as e:  # authenticating needs the database
+        log_outage(e, "a websocket hello")
+        _refuse(link, CLOSE_TRY_AGAIN, "unavailable", UNAVAILABLE)
     finally:
         if heartbeat is not None:
             heartbeat.cancel()
@@ -345,7 +354,12 @@ async def _read(
                 _refuse(link, CLOSE_PROTOCOL, "protocol", "hello twice")
                 return
             else:
-                await broker.handle(peer, message)
+                try:
+                    await broker.handle(peer, message)
+                except OUTAGES as e:  # this message needs the database, which is down
+                    log_outage(e, f"a {type(message).__name__.lower()} message")
+                    for refusal in _unavailable(message):
+                        link.send(refusal)
         if peer.agent is not None and any(isinstance(m, Report) for m in frame):
             acks.wanted()
 
@@ -360,6 +374,25 @@ async def _heartbeat(link: Link, rpc: Any, expiry: dict[str, float]) -> None:
             _refuse(link, CLOSE_UNAUTHORIZED, "token_expired", "the access token expired")
             return
         link.send(Ping())
+
+
+def _unavailable(message: Message) -> list[Failed]:
+    """The refusal of one message that needs the database while it is down."""
+    if isinstance(message, Reserve):
+        return [Failed(reservation=message.id, code="unavailable", message=UNAVAILABLE)]
+    if isinstance(message, Watch):
+        return [
+            Failed(assignation=call_id, code="unavailable", message=UNAVAILABLE)
+            for call_id in message.assignations
+        ]
+    return [
+        Failed(
+            rid=getattr(message, "rid", None),
+            assignation=getattr(message, "assignation", None),
+            code="unavailable",
+            message=UNAVAILABLE,
+        )
+    ]
 
 
 def _refuse(link: Link, code: int, reason: str, message: str) -> None:
