@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from replicas import RedisProcess, Replicas
-from servers import FAST_RPC, PASSWORD, ROOT, AgentProcess, start_agent
+from servers import FAST_RPC, PASSWORD, ROOT, AgentProcess, start_agent, wait_for
 
 from arkitekt import call, easy, find
 
@@ -50,6 +50,11 @@ def _stored_status(cluster: Replicas, call_id: str) -> str:
     return str(rows[0][0]) if rows else "missing"
 
 
+def _stored_as_done(cluster: Replicas, call_id: str) -> None:
+    """The history is written behind the call: it is stored as done within a few seconds."""
+    wait_for(lambda: _stored_status(cluster, call_id) == "done", 10, "the call stored as done")
+
+
 def test_killing_the_callers_replica_mid_call(cluster: Replicas, tmp_path: Path) -> None:
     a, b = cluster.servers
     agent = _worker(cluster, tmp_path, a.url)  # the agent stays on A
@@ -68,7 +73,7 @@ def test_killing_the_callers_replica_mid_call(cluster: Replicas, tmp_path: Path)
             assert call(find(interface="add"), 1) == 2  # served through A now
             assert running.id is not None
             call_id = running.id
-        assert _stored_status(cluster, call_id) == "done"
+        _stored_as_done(cluster, call_id)
     finally:
         agent.stop()
 
@@ -87,10 +92,7 @@ def test_killing_the_agents_replica_mid_call(cluster: Replicas, tmp_path: Path) 
             assert call(find(interface="add"), 2) == 3
             assert running.id is not None
             call_id = running.id
-        wait = time.monotonic() + 10
-        while _stored_status(cluster, call_id) != "done":
-            assert time.monotonic() < wait, _stored_status(cluster, call_id)
-            time.sleep(0.2)
+        _stored_as_done(cluster, call_id)
     finally:
         agent.stop()
 
@@ -113,6 +115,6 @@ def test_redis_restarted_mid_call(tmp_path: Path) -> None:
                 assert add(2) == 3  # across the replicas again
                 assert running.id is not None
                 call_id = running.id
-            assert _stored_status(cluster, call_id) == "done"
+            _stored_as_done(cluster, call_id)
         finally:
             agent.stop()

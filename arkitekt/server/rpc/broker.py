@@ -121,8 +121,9 @@ class Broker(Protocol):
 
     # -- providers -------------------------------------------------------------------------------
 
-    def sharing_changed(self, route: TemplateRoute) -> None:
-        """A template's sharing changed (stored already): routing honours it at once."""
+    async def sharing_changed(self, route: TemplateRoute) -> None:
+        """A template's sharing changed (stored already): routing honours it at once, on every
+        replica once this returns."""
         ...
 
     def provider_count(self, node_id: str, user_id: str) -> int:

@@ -35,6 +35,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as redis
@@ -51,6 +52,25 @@ INBOX_MAX_ENTRIES = 100_000
 """Entries an inbox keeps (approximately): a replica that stopped reading cannot fill Redis."""
 INBOX_TTL = 120
 """Seconds an inbox outlives its replica's last heartbeat."""
+
+
+@dataclass(frozen=True)
+class Home:
+    """Where a call is held: the replica, and the sessions of its caller and of its agent."""
+
+    replica: str
+    caller: tuple[str, str, str]
+    agent: tuple[str, str, str] | None
+
+    @classmethod
+    def of(cls, value: str) -> Home:
+        data = json.loads(value)
+        agent = data.get("a")
+        return cls(
+            replica=str(data["r"]),
+            caller=(str(data["c"][0]), str(data["c"][1]), str(data["c"][2])),
+            agent=(str(agent[0]), str(agent[1]), str(agent[2])) if agent else None,
+        )
 
 
 class Cluster:
@@ -166,28 +186,29 @@ class Cluster:
         for replica in self.others:
             self.post(replica, envelope)
 
-    def set_home(self, call_id: str, caller: list[str]) -> None:
+    def set_home(self, call_id: str, caller: list[str], agent: list[str] | None) -> None:
         """Remember (written behind) that this replica holds the call, for ``caller`` (its
-        session: whoever takes the call over after this replica stopped tells it)."""
-        self._homes.append((call_id, json.dumps([self.replica, *caller])))
+        session: whoever takes the call over after this replica stopped tells it), running on
+        ``agent`` (its session, once chosen: calls made from inside it are checked against it)."""
+        value = {"r": self.replica, "c": caller, "a": agent}
+        self._homes.append((call_id, json.dumps(value, separators=(",", ":"))))
         self._posted.set()
 
-    async def home(self, call_id: str) -> str | None:
-        """The replica holding the call, if one is known."""
+    async def home(self, call_id: str) -> Home | None:
+        """Where the call is held, if known."""
         value: Any = await self._redis.get(self._home(call_id))
-        return str(json.loads(value)[0]) if value is not None else None
+        return Home.of(value) if value is not None else None
 
-    async def homes(self, call_ids: list[str]) -> dict[str, tuple[str, list[str]]]:
-        """call id -> (replica holding it, its caller's session), for those known."""
+    async def homes(self, call_ids: list[str]) -> dict[str, Home]:
+        """Where each of the calls is held, for those known."""
         if not call_ids:
             return {}
         values: list[Any] = await self._redis.mget([self._home(i) for i in call_ids])
-        found: dict[str, tuple[str, list[str]]] = {}
-        for call_id, value in zip(call_ids, values, strict=True):
-            if value is not None:
-                replica, *caller = json.loads(value)
-                found[call_id] = (str(replica), [str(part) for part in caller])
-        return found
+        return {
+            call_id: Home.of(value)
+            for call_id, value in zip(call_ids, values, strict=True)
+            if value is not None
+        }
 
     async def done(self, name: str) -> bool:
         """Whether a one-time job (:meth:`mark_done`) was done already, by any replica."""

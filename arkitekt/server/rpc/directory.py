@@ -8,7 +8,7 @@ per call); routing learns the result at once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from arkitekt.protocol.messages import (
     Failed,
@@ -34,7 +34,7 @@ class Directory:
         catalogue: Catalogue,
         *,
         on_registered: Callable[[LiveAgent, Peer], None],
-        on_shared: Callable[[TemplateRoute], None],
+        on_shared: Callable[[TemplateRoute], Awaitable[None]],
     ) -> None:
         self._sessions = sessions
         self._routing = routing
@@ -94,7 +94,7 @@ class Directory:
             peer.send(Failed(rid=message.rid, code="not_found", message=str(e.args[0])))
             return
         self._routing.sharing_changed(route, self._sessions.all_agents())
-        self._on_shared(route)
+        await self._on_shared(route)  # every replica honours it before the owner hears back
         peer.send(
             Shared(rid=message.rid, template=route.id, everyone=route.everyone, users=usernames)
         )

@@ -277,7 +277,7 @@ async def _share(
         )
     except LookupError as e:
         raise ValueError(str(e.args[0])) from None
-    state.rpc.broker.sharing_changed(route)
+    await state.rpc.broker.sharing_changed(route)
     return SharingType(template=strawberry.ID(route.id), everyone=route.everyone, users=usernames)
 
 

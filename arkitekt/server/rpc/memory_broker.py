@@ -61,8 +61,9 @@ class Replication:
         """A connected agent registered its templates here."""
         return None
 
-    def template_shared(self, route: TemplateRoute) -> None:
-        """An owner changed a template's sharing through this replica."""
+    async def template_shared(self, route: TemplateRoute) -> None:
+        """An owner changed a template's sharing through this replica (routing here knows
+        already): return once every replica honours it."""
         return None
 
     def call_created(self, call: LiveCall) -> None:
@@ -281,7 +282,10 @@ class InMemoryBroker(Broker):
         elif isinstance(message, Share):
             await self._directory.share(peer, message)
 
-    def sharing_changed(self, route: TemplateRoute) -> None:
+    async def sharing_changed(self, route: TemplateRoute) -> None:
+        self.apply_sharing(route)
+
+    def apply_sharing(self, route: TemplateRoute) -> None:
         """Routing honours a share at once: every connected agent providing the template."""
         self._routing.sharing_changed(route, self._sessions.all_agents())
 
@@ -353,12 +357,13 @@ class InMemoryBroker(Broker):
             return
         self._call_ids.remember(call.id)
         self._calls.add(call, peer.app_identifier)
-        self._replication.call_created(call)
         if choice is None:
             assert reservation is not None
+            self._replication.call_created(call)
             self._reservations.wait(reservation, call)
             return
         self._calls.start(call, *choice)
+        self._replication.call_created(call)
 
     def cancel(self, peer: Peer, message: Cancel) -> None:
         call = self._calls.get(message.assignation)

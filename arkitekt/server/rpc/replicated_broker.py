@@ -67,6 +67,8 @@ from .sessions import REPLACED, LiveAgent, Peer, SessionKey
 logger = logging.getLogger("arkitekt.server.rpc.replicas")
 
 MOVED = "another replica took over calls of this app: reconnect"
+APPLY_WAIT = 2.0
+"""Longest wait for the other replicas to apply a sharing change."""
 
 CLIENT_MESSAGE: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
 SERVER_MESSAGE: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)
@@ -122,6 +124,9 @@ class ReplicatedBroker(Broker, Replication):
         """Agent session here -> {home: number of its last report forwarded there}."""
         self._confirmed: dict[str, int] = {}
         """Home replica -> number of the last forwarded report it has stored."""
+        self._asked = 0
+        self._applied: dict[int, set[str]] = {}
+        """Sharing changes sent -> the replicas that have not confirmed applying them yet."""
         self._seen: dict[SessionKey, str] = {}
         """Session -> the replica it last connected to (from what replicas tell)."""
         self.adoption_wait = 3 * cluster.dead_after + 2
@@ -151,6 +156,8 @@ class ReplicatedBroker(Broker, Replication):
         if self._here.get(peer.key) is peer:
             del self._here[peer.key]
             self._pending.pop(peer.key, None)
+            for call_id in [i for i, (_, key) in self._delivered.items() if key == peer.key]:
+                del self._delivered[call_id]  # its reports find their calls' homes in Redis
             if self._seen.get(peer.key) == self.cluster.replica:
                 del self._seen[peer.key]
             self.cluster.broadcast({"k": "session_down", "s": list(peer.key)})
@@ -160,6 +167,8 @@ class ReplicatedBroker(Broker, Replication):
         self.local.resume_agent(peer, known)
 
     async def handle(self, peer: Peer, message: Message) -> None:
+        if isinstance(message, Assign) and message.parent is not None:
+            await self._find_parent(peer, message.parent)
         if isinstance(message, Report) and self.local.call(message.assignation) is None:
             where = self._delivered.get(message.assignation)
             home = where[0] if where is not None else await self._home(message.assignation, True)
@@ -174,6 +183,15 @@ class ReplicatedBroker(Broker, Replication):
         elif isinstance(message, Watch):
             message = await self._forward_watches(peer, message)
         await self.local.handle(peer, message)
+
+    async def _find_parent(self, peer: Peer, parent: str) -> None:
+        """A call made from inside ``parent``: when another replica holds the parent and it
+        runs on this agent (by its home record), this replica learns so (``runs_here``)."""
+        if self.local.call(parent) is not None or parent in self._delivered:
+            return
+        home = await self.cluster.home(parent)
+        if home is not None and home.agent == peer.key and self.cluster.alive(home.replica):
+            self._delivered[parent] = (home.replica, peer.key)
 
     def _forward(self, home: str, peer: Peer, message: Message, **extra: Any) -> None:
         envelope = {"k": "msg", "p": _who(peer), "m": message.model_dump(mode="json"), **extra}
@@ -200,7 +218,8 @@ class ReplicatedBroker(Broker, Replication):
         deadline = loop.time() + self.adoption_wait
         claimed_by = loop.time() + (3 * self.cluster.heartbeat + 1 if report else 0)
         while True:
-            home = await self.cluster.home(call_id)
+            found = await self.cluster.home(call_id)
+            home = found.replica if found is not None else None
             if home is None and loop.time() < claimed_by:
                 await asyncio.sleep(0.2)
                 continue
@@ -262,9 +281,9 @@ class ReplicatedBroker(Broker, Replication):
 
     # -- providers -------------------------------------------------------------------------------
 
-    def sharing_changed(self, route: TemplateRoute) -> None:
-        self.local.sharing_changed(route)
-        self.template_shared(route)
+    async def sharing_changed(self, route: TemplateRoute) -> None:
+        self.local.apply_sharing(route)
+        await self.template_shared(route)
 
     def provider_count(self, node_id: str, user_id: str) -> int:
         return self.local.provider_count(node_id, user_id)
@@ -289,8 +308,8 @@ class ReplicatedBroker(Broker, Replication):
             home = homes.get(call.id)
             if home is None:
                 homeless.append(call)
-            elif not self.cluster.alive(home[0]):
-                stopped.setdefault(home[0], []).append(call)
+            elif not self.cluster.alive(home.replica):
+                stopped.setdefault(home.replica, []).append(call)
         taken = await self.local.recover(homeless) if not self.cluster.others else 0
         for replica, calls in stopped.items():
             taken += await self._take_over(replica, calls)
@@ -316,11 +335,29 @@ class ReplicatedBroker(Broker, Replication):
             "known": sorted(peer.known),
         }
 
-    def template_shared(self, route: TemplateRoute) -> None:
-        self.cluster.broadcast({"k": "sharing", "r": _route_json(route)})
+    async def template_shared(self, route: TemplateRoute) -> None:
+        """Tell every replica, and wait (at most :data:`APPLY_WAIT` s) until each applied it:
+        a share taken back is refused everywhere once its owner hears back."""
+        others = self.cluster.others
+        if not others:
+            return
+        self._asked += 1
+        number = self._asked
+        waiting = self._applied[number] = set(others)
+        self.cluster.broadcast({"k": "sharing", "r": _route_json(route), "n": number})
+        try:
+            async with asyncio.timeout(APPLY_WAIT), self._confirmations:
+                await self._confirmations.wait_for(
+                    lambda: not {r for r in waiting if self.cluster.alive(r)}
+                )
+        except TimeoutError:
+            logger.warning("replicas %s did not confirm a sharing change", sorted(waiting))
+        finally:
+            del self._applied[number]
 
     def call_created(self, call: LiveCall) -> None:
-        self.cluster.set_home(call.id, list(call.caller))
+        agent = call.agent.key if call.agent is not None else None
+        self.cluster.set_home(call.id, list(call.caller), list(agent) if agent else None)
 
     def call_cancelling(self, call: LiveCall) -> None:
         self.cluster.broadcast({"k": "children", "id": call.id})
@@ -391,7 +428,13 @@ class ReplicatedBroker(Broker, Replication):
             if here is not None:
                 here.close(int(envelope["c"]), str(envelope["r"]))
         elif kind == "sharing":
-            self.local.sharing_changed(_route_of(envelope["r"]))
+            self.local.apply_sharing(_route_of(envelope["r"]))
+            if "n" in envelope:
+                self.cluster.post(origin, {"k": "applied", "n": envelope["n"]})
+        elif kind == "applied":
+            async with self._confirmations:
+                self._applied.get(int(envelope["n"]), set()).discard(origin)
+                self._confirmations.notify_all()
         elif kind == "children":
             self.local.cancel_children(envelope["id"], "its parent was cancelled")
         elif kind == "hello":
@@ -442,7 +485,7 @@ class ReplicatedBroker(Broker, Replication):
         reconnects (agents send again what was not acknowledged and say which calls they run,
         callers watch their calls again), and the others tell this replica their agents."""
         for call in self.local.unfinished():
-            self.cluster.set_home(call.id, list(call.caller))  # Redis forgot where they are
+            self.call_created(call)  # Redis forgot where they are
         for peer in list(self._here.values()):
             peer.close(CLOSE_MOVED, "the server's message broker restarted: reconnect")
         self.cluster.broadcast({"k": "hello"})
@@ -484,9 +527,9 @@ class ReplicatedBroker(Broker, Replication):
             stored = await unfinished_calls(self.local.catalogue.db)
         homes = await self.cluster.homes([call.id for call in stored])
         orphans = [
-            dataclasses.replace(call, caller=_session(homes[call.id][1]))
+            dataclasses.replace(call, caller=homes[call.id].caller)
             for call in stored
-            if call.id in homes and homes[call.id][0] == replica
+            if call.id in homes and homes[call.id].replica == replica
         ]
         if orphans:
             logger.warning(
@@ -497,7 +540,8 @@ class ReplicatedBroker(Broker, Replication):
         taken = await self.local.recover(orphans)
         for call in orphans:
             assert call.caller is not None
-            self.cluster.set_home(call.id, list(call.caller))
+            agent = homes[call.id].agent
+            self.cluster.set_home(call.id, list(call.caller), list(agent) if agent else None)
         await self.cluster.mark_done(job, 24 * 3600)
         agents = {call.agent_id for call in orphans if call.agent_id is not None}
         for peer in self.local.agent_peers(agents):
