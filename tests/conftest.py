@@ -34,11 +34,21 @@ ENGINE_TESTS = (
 )
 """The server-side tests: CI runs them on SQLite and again on PostgreSQL
 (``ARKITEKT_TEST_DATABASE=postgresql python -m pytest -m engines``)."""
+TRANSPORT_TESTS = (
+    "tests/security/test_decompression_bomb.py",
+    "tests/security/test_graphql_cost.py",
+    "tests/security/test_hostile_clients.py",
+    "tests/security/test_slow_headers.py",
+    "tests/security/test_websocket_frames.py",
+    "tests/test_rpc_processes.py",
+)
+"""Server-side tests of what never reaches the database (connections, frames, parsing, limits
+on documents, agent processes): once is enough."""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if item.nodeid.startswith(ENGINE_TESTS):
+        if item.nodeid.startswith(ENGINE_TESTS) and not item.nodeid.startswith(TRANSPORT_TESTS):
             item.add_marker(pytest.mark.engines)
 
 
