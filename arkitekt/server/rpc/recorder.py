@@ -11,7 +11,8 @@ What one caller sends can never stop history being stored for everyone:
   *rejected*: its changes and events are dropped, now and later, and the broker is told (it ends
   the call for its caller with ``duplicate``). Ids are client-chosen; the broker refuses ids it
   holds in memory at once, this is the durable check behind it;
-- a batch the database refuses for its content (not for being unreachable) is written again one
+- a batch the database refuses for its content (an integrity or data error; anything else,
+  such as a lost or refused connection, is an outage: the rows wait) is written again one
   assignation at a time, so only the rows that are really bad are dropped (logged by id, and
   counted in :attr:`Recorder.dropped`);
 - :meth:`Recorder.stored` waits until everything recorded so far is in the database (the
@@ -37,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Table, bindparam, select
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from arkitekt.protocol.ids import lowest_id_since
@@ -228,7 +229,7 @@ class Recorder:
                 if batch:
                     await self._write(batch)
             except BaseException as e:
-                if isinstance(e, Exception) and not _unreachable(e):
+                if isinstance(e, Exception) and _refused(e):
                     try:
                         await self._write_each(batch)
                     except BaseException:
@@ -256,7 +257,7 @@ class Recorder:
             try:
                 await self._write(part)
             except Exception as e:
-                if _unreachable(e):  # the database went away meanwhile: keep the rest
+                if not _refused(e):  # the database went away meanwhile: keep the rest
                     for _, rest in parts[i:]:
                         self._put_back(rest)
                     raise
@@ -319,11 +320,13 @@ def _answer(waiters: list[asyncio.Future[None]]) -> None:
             waiter.set_result(None)
 
 
-def _unreachable(error: Exception) -> bool:
-    """Whether the database could not be reached (retry), rather than refused the rows."""
-    if isinstance(error, OperationalError | InterfaceError):
-        return True  # connection lost, server gone, database locked: try again later
-    return isinstance(error, DBAPIError) and error.connection_invalidated
+def _refused(error: Exception) -> bool:
+    """Whether the database refused the rows for what they hold (retrying cannot help), rather
+    than could not take them now (connection refused or lost, server restarting, database
+    locked: they wait for the next try; a row is never dropped for an outage)."""
+    if isinstance(error, DBAPIError):
+        return isinstance(error, IntegrityError | DataError) and not error.connection_invalidated
+    return isinstance(error, StatementError)  # a value that could not be sent (not JSON, ...)
 
 
 def _described(error: Exception) -> str:
