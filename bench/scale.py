@@ -21,6 +21,7 @@ throughput per core is the total divided by two.
 from __future__ import annotations
 
 import asyncio
+import collections
 import os
 import statistics
 import subprocess
@@ -201,12 +202,14 @@ def recovery(cluster: Replicas, cache: Path) -> list[str]:
         stop([agent])
     before = [t for t in done if t < killed]
     after = [t for t in done if t > killed]
-    gap = (after[0] - killed) if after else float("nan")
+    first = (after[0] - killed) if after else float("nan")
+    pause = max((b - a for a, b in zip(done, done[1:], strict=False)), default=float("nan"))
+    failed = ", ".join(f"{n} {name}" for name, n in collections.Counter(failures).items())
     return [
         "recovery after the caller's replica is killed",
-        f"{gap:.1f} s until calls complete again",
-        "",
-        f"{len(before)} calls before, {len(after)} after, {len(failures)} failed",
+        f"{first:.1f} s to the first call after the kill",
+        f"longest pause {pause:.1f} s",
+        f"{len(before)} calls before, {len(after)} after; failed: {failed or 'none'}",
         "",
         "callers recover, nothing hangs",
     ]

@@ -73,6 +73,9 @@ class Link:
         self.queued_bytes = 0
         self.closing: tuple[int, str] | None = None
         self.last_received = time.monotonic()
+        self.handling = False
+        """Whether the reader is busy with a message (then the client is not silent: its
+        later messages wait unread)."""
         self._writer: asyncio.Task[None] | None = None
         self._giving_up: asyncio.Task[None] | None = None
 
@@ -354,12 +357,16 @@ async def _read(
                 _refuse(link, CLOSE_PROTOCOL, "protocol", "hello twice")
                 return
             else:
+                link.handling = True
                 try:
                     await broker.handle(peer, message)
                 except OUTAGES as e:  # this message needs the database, which is down
                     log_outage(e, f"a {type(message).__name__.lower()} message")
                     for refusal in _unavailable(message):
                         link.send(refusal)
+                finally:
+                    link.handling = False
+                    link.last_received = time.monotonic()
         if peer.agent is not None and any(isinstance(m, Report) for m in frame):
             acks.wanted()
 
@@ -367,7 +374,7 @@ async def _read(
 async def _heartbeat(link: Link, rpc: Any, expiry: dict[str, float]) -> None:
     while link.closing is None:
         await asyncio.sleep(rpc.heartbeat_interval)
-        if time.monotonic() - link.last_received > rpc.heartbeat_timeout:
+        if not link.handling and time.monotonic() - link.last_received > rpc.heartbeat_timeout:
             _refuse(link, CLOSE_SILENT, "silent", "no message within the heartbeat timeout")
             return
         if time.time() >= expiry["at"]:

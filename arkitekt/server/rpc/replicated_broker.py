@@ -227,8 +227,8 @@ class ReplicatedBroker(Broker, Replication):
                 return None
             if self.cluster.alive(home):
                 return home
-            if loop.time() >= deadline:
-                return None
+            if loop.time() >= deadline or await self.cluster.done(f"take-over:{home}"):
+                return None  # taken over, and not among its calls: ended (see the database)
             await asyncio.sleep(0.2)
 
     async def _forward_watches(self, peer: Peer, message: Watch) -> Watch:
