@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import itertools
 import os
 import statistics
 import subprocess
@@ -203,7 +204,7 @@ def recovery(cluster: Replicas, cache: Path) -> list[str]:
     before = [t for t in done if t < killed]
     after = [t for t in done if t > killed]
     first = (after[0] - killed) if after else float("nan")
-    pause = max((b - a for a, b in zip(done, done[1:], strict=False)), default=float("nan"))
+    pause = max((b - a for a, b in itertools.pairwise(done)), default=float("nan"))
     failed = ", ".join(f"{n} {name}" for name, n in collections.Counter(failures).items())
     return [
         "recovery after the caller's replica is killed",
