@@ -129,6 +129,11 @@ class ReplicatedBroker(Broker, Replication):
         """Sharing changes sent -> the replicas that have not confirmed applying them yet."""
         self._seen: dict[SessionKey, str] = {}
         """Session -> the replica it last connected to (from what replicas tell)."""
+        self._moved_from: dict[SessionKey, str] = {}
+        """Sessions here that were connected to another replica before (its calls may be
+        held there)."""
+        self._callers_of: dict[str, set[SessionKey]] = {}
+        """Replica -> sessions here whose watches or cancels were forwarded there."""
         self.adoption_wait = 3 * cluster.dead_after + 2
         """Longest wait for the calls of a stopped replica to be taken over."""
         self._confirmations = asyncio.Condition()
@@ -147,6 +152,9 @@ class ReplicatedBroker(Broker, Replication):
 
     def connect(self, peer: Peer) -> bool:
         self._here[peer.key] = peer
+        before = self._seen.get(peer.key)
+        if before is not None and before != self.cluster.replica:
+            self._moved_from[peer.key] = before
         self._seen[peer.key] = self.cluster.replica
         resumed = self.local.connect(peer)
         self.cluster.broadcast({"k": "session", "p": _who(peer)})
@@ -156,6 +164,9 @@ class ReplicatedBroker(Broker, Replication):
         if self._here.get(peer.key) is peer:
             del self._here[peer.key]
             self._pending.pop(peer.key, None)
+            self._moved_from.pop(peer.key, None)
+            for callers in self._callers_of.values():
+                callers.discard(peer.key)
             for call_id in [i for i, (_, key) in self._delivered.items() if key == peer.key]:
                 del self._delivered[call_id]  # its reports find their calls' homes in Redis
             if self._seen.get(peer.key) == self.cluster.replica:
@@ -194,6 +205,8 @@ class ReplicatedBroker(Broker, Replication):
             self._delivered[parent] = (home.replica, peer.key)
 
     def _forward(self, home: str, peer: Peer, message: Message, **extra: Any) -> None:
+        if not isinstance(message, Report):
+            self._callers_of.setdefault(home, set()).add(peer.key)
         envelope = {"k": "msg", "p": _who(peer), "m": message.model_dump(mode="json"), **extra}
         self.cluster.post(home, envelope)
 
@@ -512,8 +525,26 @@ class ReplicatedBroker(Broker, Replication):
             running = self._here.get(key)
             if running is not None:
                 running.close(CLOSE_MOVED, MOVED)
-        task = asyncio.ensure_future(self._take_over(replica))
-        task.add_done_callback(_log_failure)
+        waiting = self._callers_of.pop(replica, set())
+        waiting |= {key for key, before in self._moved_from.items() if before == replica}
+        for task in (self._take_over(replica), self._resume_callers(replica, waiting)):
+            asyncio.ensure_future(task).add_done_callback(_log_failure)
+
+    async def _resume_callers(self, replica: str, sessions: set[SessionKey]) -> None:
+        """Callers here that may wait for calls of a stopped replica reconnect once its calls
+        were taken over: they watch them again, and each watch reaches the replica that took
+        the call over, or (a call it never stored) is answered ``not_found``. Never a hang."""
+        if not sessions:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.adoption_wait
+        while loop.time() < deadline and not await self.cluster.done(f"take-over:{replica}"):
+            await asyncio.sleep(0.2)
+        for key in sessions:
+            peer = self._here.get(key)
+            if peer is not None:
+                self._moved_from.pop(key, None)
+                peer.close(CLOSE_MOVED, MOVED)
 
     async def _take_over(self, replica: str, stored: list[StoredCall] | None = None) -> int:
         """Hold the unfinished calls of a stopped replica (one replica does, under a lease):
