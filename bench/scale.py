@@ -38,10 +38,10 @@ sys.path[:0] = [str(HERE), str(TESTS)]
 
 from core import percentile, rss_mib  # noqa: E402
 from replicas import Replicas  # noqa: E402
-from rpc import pipelined, table  # noqa: E402
+from rpc import concurrent_callers, latency, pipelined, start_agent, table  # noqa: E402
 from servers import TestServer  # noqa: E402
 
-from arkitekt import acall, afind, call, easy, find  # noqa: E402
+from arkitekt import call, easy, find  # noqa: E402
 
 CORES = os.cpu_count() or 1
 TOKEN = "bench-scale-metrics"
@@ -55,23 +55,6 @@ FAST = {
 }
 
 
-def start_agent(url: str, key: str, cache: Path, name: str) -> subprocess.Popen[str]:
-    env = {
-        **os.environ,
-        "ARKITEKT_URL": url,
-        "ARKITEKT_MANDATE_KEY": key,
-        "ARKITEKT_CACHE_DIR": str(cache / name),
-        "AGENT_NAME": name,
-    }
-    process = subprocess.Popen(
-        [sys.executable, str(HERE / "rpc_agent.py")], env=env, stdout=subprocess.PIPE, text=True
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    assert line.strip() == "ready", line
-    return process
-
-
 def stop(processes: list[subprocess.Popen[str]]) -> None:
     for process in processes:
         process.terminate()
@@ -80,37 +63,6 @@ def stop(processes: list[subprocess.Popen[str]]) -> None:
             process.wait(15)
         except subprocess.TimeoutExpired:
             process.kill()
-
-
-async def latency(url: str, key: str, calls: int) -> list[float]:
-    async with easy("bench-scale-caller", url=url, mandate_key=key, no_cache=True):
-        node = await afind(interface="noop")
-        for _ in range(300):
-            await acall(node)
-        times = []
-        for _ in range(calls):
-            started = time.perf_counter()
-            await acall(node)
-            times.append(time.perf_counter() - started)
-        return times
-
-
-def callers_through(url: str, key: str, cache: Path, count: int, seconds: float) -> float:
-    code = (
-        "import asyncio, sys; sys.path.insert(0, sys.argv[1]);"
-        "from rpc import pipelined;"
-        "print(asyncio.run(pipelined(sys.argv[2], sys.argv[3], float(sys.argv[4]), 64)))"
-    )
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-c", code, str(HERE), url, key, str(seconds)],
-            env={**os.environ, "ARKITEKT_CACHE_DIR": str(cache / f"caller{i}")},
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for i in range(count)
-    ]
-    return sum(float(p.communicate()[0].strip().splitlines()[-1]) for p in processes)
 
 
 def metric(server: TestServer, name: str) -> float:
@@ -132,9 +84,9 @@ def ms(values: list[float]) -> tuple[str, str]:
 def pair(name: str, cluster: Replicas, agent_on: TestServer, caller_on: TestServer,
          cache: Path, target: str) -> tuple[list[str], float]:  # fmt: skip
     key = agent_on.key("bench")
-    agent = start_agent(agent_on.url, key, cache, f"agent-{name}")
+    agent = start_agent(agent_on.url, key, cache / f"agent-{name}", name)
     try:
-        lat = asyncio.run(latency(caller_on.url, key, 3000))
+        lat = asyncio.run(latency(caller_on.url, key, "noop", 3000))
         rate = asyncio.run(pipelined(caller_on.url, key, 5.0, 64))
     finally:
         stop([agent])
@@ -173,7 +125,7 @@ def recovery(cluster: Replicas, cache: Path) -> list[str]:
     """The caller's replica is killed while it calls in a loop through the proxy."""
     a, b = cluster.servers[0], cluster.servers[1]
     key = a.key("bench")
-    agent = start_agent(a.url, key, cache, "agent-recovery")
+    agent = start_agent(a.url, key, cache / "agent-recovery", "recovery")
     assert cluster.proxy is not None
     cluster.proxy.preferred = b.port
     done: list[float] = []
@@ -244,9 +196,9 @@ def main() -> None:
             rows.append(recovery(two, cache))
         with Replicas(folder / "three", 3, users=("bench",), **FAST) as three:
             key = three.servers[0].key("bench")
-            agents = [start_agent(three.url, key, cache, f"agent-3-{i}") for i in range(3)]
+            agents = [start_agent(three.url, key, cache / f"agent-3-{i}", str(i)) for i in range(3)]
             try:
-                rate = callers_through(three.url, key, cache, 3, 8.0)
+                rate = concurrent_callers(three.url, key, cache, 3, 8.0)
             finally:
                 stop(agents)
             rows.append(
