@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from .context import get_current_app
     from .errors import (
         AgentLostError,
+        AgentStartupError,
+        AgentStoppedError,
         AppStateError,
         ArgumentError,
         ArkitektError,
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
         ServerBusyError,
         ServerError,
         ServerUnavailableError,
+        StateNotFoundError,
         TransferError,
         UsageError,
     )
@@ -54,20 +57,28 @@ if TYPE_CHECKING:
         acall,
         afind,
         afind_all,
+        aget_state,
         aiterate,
         alog,
         aprogress,
+        awatch_state,
+        background,
         call,
         check_cancelled,
         find,
         find_all,
+        get_state,
         iterate,
         log,
         progress,
         register,
+        shutdown,
+        startup,
+        watch_state,
     )
     from .services.rpc.node import Node
     from .services.rpc.running import Assignation
+    from .services.rpc.state import state
     from .services.rpc.structures import register_type, structure
     from .services.storage.file import File
     from .services.storage.image import Image
@@ -152,6 +163,17 @@ _EXPORTS = {
     "log": "rpc",
     "progress": "rpc",
     "register": "rpc",
+    "startup": "rpc",
+    "shutdown": "rpc",
+    "background": "rpc",
+    "aget_state": "rpc",
+    "get_state": "rpc",
+    "awatch_state": "rpc",
+    "watch_state": "rpc",
+    "state": "services.rpc.state",
+    "AgentStartupError": "errors",
+    "AgentStoppedError": "errors",
+    "StateNotFoundError": "errors",
     "AssignationCancelledError": "errors",
     "DefinitionError": "errors",
     "Node": "services.rpc.node",
@@ -165,6 +187,8 @@ _EXPORTS = {
 
 __all__ = [
     "AgentLostError",
+    "AgentStartupError",
+    "AgentStoppedError",
     "App",
     "AppStateError",
     "ArgumentError",
@@ -198,6 +222,7 @@ __all__ = [
     "ServerError",
     "ServerUnavailableError",
     "Settings",
+    "StateNotFoundError",
     "TransferError",
     "UsageError",
     "__version__",
@@ -210,10 +235,13 @@ __all__ = [
     "afrom_xarray",
     "aget_file",
     "aget_image",
+    "aget_state",
     "aimages",
     "aiterate",
     "alog",
     "aprogress",
+    "awatch_state",
+    "background",
     "call",
     "check_cancelled",
     "delete",
@@ -227,6 +255,7 @@ __all__ = [
     "get_file",
     "get_image",
     "get_settings",
+    "get_state",
     "images",
     "iterate",
     "jupy",
@@ -235,7 +264,11 @@ __all__ = [
     "progress",
     "register",
     "register_type",
+    "shutdown",
+    "startup",
+    "state",
     "structure",
+    "watch_state",
 ]
 
 

@@ -298,28 +298,43 @@ class App:
         interface: str | None = None,
         name: str | None = None,
         description: str | None = None,
+        concurrency: int | None = 1,
+        locks: list[str] | None = None,
+        thread: str | None = None,
     ) -> Any:
         """``@app.register``: serve this function from this app only (see :func:`register`)."""
         from .rpc import register
 
-        decorate = register(interface=interface, name=name, description=description, app=self)
+        decorate = register(
+            interface=interface,
+            name=name,
+            description=description,
+            concurrency=concurrency,
+            locks=locks,
+            thread=thread,
+            app=self,
+        )
         return decorate if function is None else decorate(function)
 
-    async def aserve(self) -> None:
+    async def aserve(self, *, thread: str | None = None) -> None:
         """Start serving the registered functions in the background (returns once the server
-        has them); serving stops when the app is left."""
-        await self.rpc.aserve()
+        has them, after the ``@startup`` hooks); serving stops when the app is left.
+
+        ``thread`` runs every sync function and hook that names no thread of its own on one
+        dedicated thread of that name (for instrument SDKs bound to one thread).
+        """
+        await self.rpc.aserve(thread=thread)
 
     serve = sync_twin(aserve)
 
-    async def arun(self) -> None:
-        """Serve the registered functions as an agent until cancelled."""
-        await self.rpc.arun()
+    async def arun(self, *, thread: str | None = None) -> None:
+        """Serve the registered functions as an agent until cancelled (see :meth:`aserve`)."""
+        await self.rpc.arun(thread=thread)
 
-    def run(self) -> None:
+    def run(self, *, thread: str | None = None) -> None:
         """Serve the registered functions as an agent until stopped (Ctrl-C stops cleanly)."""
         try:
-            unkoil(self.rpc.arun)
+            unkoil(self.rpc.arun, thread=thread)
         except KeyboardInterrupt:
             logger.info("stopped serving %s", self.identifier)
 

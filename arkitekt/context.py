@@ -9,7 +9,9 @@ act on here, never through a global of their own:
 - the **notebook app**: notebook cells do not share a context, so the app ``jupy()`` entered is
   the process-wide fallback when no ``with`` block made another app current;
 - the **served call**: inside a function an agent runs, the call it serves (for ``progress``,
-  ``log``, cancellation checks and child calls).
+  ``log``, cancellation checks and child calls);
+- the **hook's stop signal**: inside an agent's lifecycle hook, the event set when the agent
+  stops (so a sync ``@background`` loop can ``check_cancelled()``).
 
 :func:`resolve_app` is the one resolver: ``app=`` when given, else the current app, else the
 notebook app, else :class:`~arkitekt.errors.NoActiveAppError` naming the function.
@@ -18,6 +20,7 @@ notebook app, else :class:`~arkitekt.errors.NoActiveAppError` naming the functio
 from __future__ import annotations
 
 import contextvars
+import threading
 from typing import TYPE_CHECKING
 
 from .errors import NoActiveAppError, NotInAssignationError
@@ -31,6 +34,9 @@ _current_app: contextvars.ContextVar[App | None] = contextvars.ContextVar(
 )
 _served_call: contextvars.ContextVar[ServedCall | None] = contextvars.ContextVar(
     "arkitekt_served_call", default=None
+)
+_hook_stopping: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar(
+    "arkitekt_hook_stopping", default=None
 )
 _notebook_app: App | None = None
 
@@ -117,3 +123,21 @@ def enter_served_call(call: ServedCall) -> contextvars.Token[ServedCall | None]:
 def leave_served_call(token: contextvars.Token[ServedCall | None]) -> None:
     """Undo :func:`enter_served_call`."""
     _served_call.reset(token)
+
+
+# -- lifecycle hooks ------------------------------------------------------------------------------
+
+
+def hook_stopping() -> threading.Event | None:
+    """Inside an agent's lifecycle hook: the event set when the agent stops (else None)."""
+    return _hook_stopping.get()
+
+
+def enter_hook(stopping: threading.Event) -> contextvars.Token[threading.Event | None]:
+    """Run a lifecycle hook in this context (the agent, around the hook)."""
+    return _hook_stopping.set(stopping)
+
+
+def leave_hook(token: contextvars.Token[threading.Event | None]) -> None:
+    """Undo :func:`enter_hook`."""
+    _hook_stopping.reset(token)

@@ -125,6 +125,20 @@ class AssignationCancelledError(asyncio.CancelledError):
     """
 
 
+class AgentStartupError(ArkitektError):
+    """A ``@startup`` hook failed: the agent serves nothing (the cause is chained)."""
+
+
+class AgentStoppedError(ArkitektError):
+    """The agent stopped serving because a ``@background`` task declared with
+    ``on_error="stop"`` failed (the cause is chained)."""
+
+
+class StateNotFoundError(ArkitektError, LookupError):
+    """The agent has no such state, or it is not visible to you (not your agent, and it
+    shares no function with you)."""
+
+
 class NodeNotFoundError(ArkitektError, LookupError):
     """No function you may call matches what was asked for (or several do, ambiguously)."""
 

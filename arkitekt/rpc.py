@@ -15,9 +15,17 @@ from collections.abc import AsyncGenerator, Callable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ._twins import sync_generator_twin, sync_twin
-from .context import current_served_call, maybe_current_app, resolve_app
+from .context import (
+    current_served_call,
+    hook_stopping,
+    maybe_current_app,
+    maybe_served_call,
+    resolve_app,
+)
+from .errors import AssignationCancelledError
 from .protocol.messages import LogLevel
-from .services.rpc.registry import default_registry
+from .services.rpc.hooks import HookKind
+from .services.rpc.registry import Registry, default_registry
 
 if TYPE_CHECKING:
     from .app import App
@@ -36,6 +44,9 @@ def register(
     interface: str | None = None,
     name: str | None = None,
     description: str | None = None,
+    concurrency: int | None = 1,
+    locks: list[str] | None = None,
+    thread: str | None = None,
     app: App | None = None,
 ) -> Callable[[F], F]: ...
 
@@ -47,32 +58,150 @@ def register(
     interface: str | None = None,
     name: str | None = None,
     description: str | None = None,
+    concurrency: int | None = 1,
+    locks: list[str] | None = None,
+    thread: str | None = None,
     app: App | None = None,
 ) -> F | Callable[[F], F]:
     """Make a function callable remotely once the app serves (``app.run()``).
 
     The signature, defaults and docstring become the function's public definition; an
-    annotation that cannot be sent raises here, naming the parameter. Used at module level
-    (before any app exists) the function is served by every app of this process; inside
-    ``with app:`` or with ``app=``, by that app only. The function itself is returned
+    annotation that cannot be sent raises here, naming the parameter. Parameters annotated
+    with a ``@state`` class are not part of it: the agent passes its state there. Used at
+    module level (before any app exists) the function is served by every app of this process;
+    inside ``with app:`` or with ``app=``, by that app only. The function itself is returned
     unchanged, so it can still be called locally.
+
+    How calls run: ``concurrency`` calls of it at once (1 by default: one after the other;
+    ``None``: no limit); ``locks`` names locks it holds while it runs, shared with every
+    function of the agent naming them; calls waiting for either are queued in arrival order
+    (their callers see ``queued``). A sync function runs on the agent's worker threads, or
+    always on the one dedicated ``thread`` of that name (shared by every function and hook
+    naming it).
     """
 
     def decorate(fn: F) -> F:
-        localns = _user_locals()
-        target = app or maybe_current_app()
-        service = target.services.get("rpc") if target is not None else None
-        registry = getattr(service, "registry", None)
-        if registry is None:  # (an app's registry may be empty: never fall back for that)
-            registry = default_registry
-        registry.register(
-            fn, interface=interface, name=name, description=description, localns=localns
+        _registry(app).register(
+            fn,
+            interface=interface,
+            name=name,
+            description=description,
+            concurrency=concurrency,
+            locks=locks,
+            thread=thread,
+            localns=_user_locals(),
         )
         return fn
 
     if function is not None:
         return decorate(function)
     return decorate
+
+
+def _registry(app: App | None) -> Registry:
+    """The app's registry (``app=`` or the current app), else the process-wide one."""
+    target = app or maybe_current_app()
+    service = target.services.get("rpc") if target is not None else None
+    registry = getattr(service, "registry", None)
+    if registry is None:  # (an app's registry may be empty: never fall back for that)
+        registry = default_registry
+    return registry
+
+
+@overload
+def startup(function: F, /) -> F: ...
+
+
+@overload
+def startup(*, thread: str | None = None, app: App | None = None) -> Callable[[F], F]: ...
+
+
+def startup(
+    function: F | None = None, /, *, thread: str | None = None, app: App | None = None
+) -> F | Callable[[F], F]:
+    """``@startup``: run this function once when the agent starts, before it serves anything
+    (connect the instrument). Parameters take the agent's ``@state`` classes.
+
+    If it raises, the agent serves nothing and ``run()``/``serve()`` raise
+    :class:`~arkitekt.AgentStartupError`. Startup hooks run in the order they were registered;
+    ``thread`` as for :func:`register`.
+    """
+
+    def decorate(fn: F) -> F:
+        _registry(app).add_hook(HookKind.STARTUP, fn, thread=thread, localns=_user_locals())
+        return fn
+
+    return decorate(function) if function is not None else decorate
+
+
+@overload
+def shutdown(function: F, /) -> F: ...
+
+
+@overload
+def shutdown(*, thread: str | None = None, app: App | None = None) -> Callable[[F], F]: ...
+
+
+def shutdown(
+    function: F | None = None, /, *, thread: str | None = None, app: App | None = None
+) -> F | Callable[[F], F]:
+    """``@shutdown``: run this function when the agent stops (leaving ``with app:``, Ctrl-C),
+    after its calls ended, in reverse order of registration, if every startup hook succeeded.
+
+    An error is logged and the other shutdown hooks still run; each may take 10 s.
+    """
+
+    def decorate(fn: F) -> F:
+        _registry(app).add_hook(HookKind.SHUTDOWN, fn, thread=thread, localns=_user_locals())
+        return fn
+
+    return decorate(function) if function is not None else decorate
+
+
+@overload
+def background(function: F, /) -> F: ...
+
+
+@overload
+def background(
+    *,
+    on_error: str = "restart",
+    max_backoff: float = 30.0,
+    thread: str | None = None,
+    app: App | None = None,
+) -> Callable[[F], F]: ...
+
+
+def background(
+    function: F | None = None,
+    /,
+    *,
+    on_error: str = "restart",
+    max_backoff: float = 30.0,
+    thread: str | None = None,
+    app: App | None = None,
+) -> F | Callable[[F], F]:
+    """``@background``: run this function for as long as the agent serves (poll a sensor).
+
+    Starts after the startup hooks, is cancelled when the agent stops (a sync one should
+    call :func:`check_cancelled` in its loop). If it raises, the error is logged and shown in
+    the agent's ``arkitekt.agent`` state, then it is restarted after a pause that doubles up
+    to ``max_backoff`` seconds (``on_error="restart"``), or the agent stops serving and
+    ``run()`` raises :class:`~arkitekt.AgentStoppedError` (``on_error="stop"``).
+    """
+
+    def decorate(fn: F) -> F:
+        _registry(app).add_hook(
+            HookKind.BACKGROUND,
+            fn,
+            thread=thread,
+            on_error=on_error,
+            max_backoff=max_backoff,
+            localns=_user_locals(),
+        )
+        return fn
+
+    return decorate(function) if function is not None else decorate
 
 
 def _user_locals() -> dict[str, Any] | None:
@@ -109,7 +238,13 @@ async def alog(message: str, level: LogLevel | str = LogLevel.INFO) -> None:
 
 
 def check_cancelled() -> None:
-    """Inside a served sync function: raise if the caller cancelled the call."""
+    """Inside a served sync function: raise if the caller cancelled the call. Inside a sync
+    lifecycle hook (``@background``): raise once the agent is stopping."""
+    stopping = hook_stopping()
+    if stopping is not None and maybe_served_call() is None:
+        if stopping.is_set():
+            raise AssignationCancelledError("the agent is stopping")
+        return
     current_served_call().check_cancelled()
 
 
@@ -189,3 +324,24 @@ def aiterate(
 
 
 iterate = sync_generator_twin(aiterate)
+
+
+async def aget_state(agent: Any, state: Any, *, app: App | None = None) -> Any:
+    """The current value of an agent's state (see :func:`awatch_state`)."""
+    return await resolve_app(app, "get_state()").rpc.aget_state(agent, state)
+
+
+get_state = sync_twin(aget_state)
+
+
+def awatch_state(agent: Any, state: Any, *, app: App | None = None) -> AsyncGenerator[Any, None]:
+    """Follow an agent's state: yields its value now, then again after every change.
+
+    ``agent`` is an agent (or its id, see :func:`agents`) or a node (its one provider);
+    ``state`` the ``@state`` class (values come as instances of it) or its name (values
+    come as dicts). Allowed to the agent's owner and to users it shares a function with.
+    """
+    return resolve_app(app, "watch_state()").rpc.awatch_state(agent, state)
+
+
+watch_state = sync_generator_twin(awatch_state)

@@ -47,6 +47,8 @@ MODULES: dict[str, tuple[str, list[Operation]]] = {
             Operation("rpc", "afind_all"),
             Operation("rpc", "acall", default_app="node.app"),
             Operation("rpc", "aiterate", default_app="node.app"),
+            Operation("rpc", "aget_state"),
+            Operation("rpc", "awatch_state"),
         ],
     ),
     "arkitekt/storage.py": (

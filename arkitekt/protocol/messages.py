@@ -43,10 +43,16 @@ class Message(BaseModel):
 
 
 class EventKind(StrEnum):
-    """What happened to an assignation, in order. The last five are final."""
+    """What happened to an assignation, in order. The last five are final.
+
+    ``queued``: waiting, for an agent (sent by the server) or, on the agent, for a free slot
+    or a lock (reported by the agent); ``running``: a call that was queued on its agent has
+    started.
+    """
 
     QUEUED = "queued"
     ASSIGNED = "assigned"
+    RUNNING = "running"
     PROGRESS = "progress"
     LOG = "log"
     YIELD = "yield"
@@ -62,6 +68,8 @@ FINAL_EVENTS = frozenset(
 )
 REPORT_KINDS = frozenset(
     {
+        EventKind.QUEUED,
+        EventKind.RUNNING,
         EventKind.PROGRESS,
         EventKind.LOG,
         EventKind.YIELD,
@@ -93,6 +101,16 @@ MAX_KNOWN_CALLS = 100_000
 """Most running calls an agent may list when it reconnects."""
 MAX_CHOSEN_TEMPLATES = 100
 """Most templates one call or reservation may name."""
+
+
+MAX_CONCURRENCY = 100_000
+"""The largest concurrency a function may declare (beyond it, declare None: no limit)."""
+STATE_NAME = Annotated[
+    str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z_][A-Za-z0-9_.:-]*$")
+]
+"""The name of an agent's state (``@state`` class name by default)."""
+MAX_STATE_PATCH_OPS = 1_000
+"""Most operations in one state patch (an agent sends the whole value instead)."""
 
 
 class TemplateRef(Message):
@@ -151,6 +169,9 @@ class Reauth(Message):
 class TemplateIn(Message):
     interface: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:/-]+$")
     definition: Definition
+    concurrency: int | None = Field(default=1, ge=1, le=MAX_CONCURRENCY)
+    """How many calls of it the agent runs at once (None: no limit): the server routes a call
+    to the provider with a free slot first."""
 
 
 class Register(Message):
@@ -259,6 +280,44 @@ class Report(Message):
     error: ErrorInfo | None = None
 
 
+class PublishState(Message):
+    """Agent: the value of one of its states (``@state``), whole or as a JSON patch.
+
+    The whole ``value`` is sent at every (re)connect, then ``patch``es (RFC 6902) against the
+    previous ``revision``; a patch whose base the server does not hold is dropped and the
+    agent's next whole value repairs it.
+    """
+
+    type: Literal["publish_state"] = "publish_state"
+    state: STATE_NAME
+    revision: int = Field(ge=0)
+    value: dict[str, Any] | None = None
+    patch: Annotated[list[dict[str, Any]], Field(max_length=MAX_STATE_PATCH_OPS)] | None = None
+
+
+class WatchState(Message):
+    """Read (``once``) or follow an agent's state: answered by ``StateUpdate``s with this
+    ``rid``, the first holding the whole value, the next ones patches, until ``Unwatch``.
+
+    The agent is named by id, or as the one provider of ``node`` (through ``templates``, as a
+    call through them would be routed). Allowed to the agent's owner and to users it shares a
+    function with.
+    """
+
+    type: Literal["watch_state"] = "watch_state"
+    rid: int
+    state: STATE_NAME
+    agent: ID | None = None
+    node: ID | None = None
+    templates: Annotated[list[ID], Field(max_length=MAX_CHOSEN_TEMPLATES)] | None = None
+    once: bool = False
+
+
+class UnwatchState(Message):
+    type: Literal["unwatch_state"] = "unwatch_state"
+    rid: int
+
+
 class Pong(Message):
     type: Literal["pong"] = "pong"
 
@@ -279,6 +338,9 @@ ClientMessage = Annotated[
     | Unreserve
     | Share
     | Report
+    | PublishState
+    | WatchState
+    | UnwatchState
     | Pong
     | Ping,
     Field(discriminator="type"),
@@ -376,6 +438,22 @@ class Ack(Message):
     seq: int
 
 
+class StateUpdate(Message):
+    """Server -> watcher: an agent's state, whole (``value``) or changed by ``patch`` (apply
+    it to the value of the previous update)."""
+
+    type: Literal["state_update"] = "state_update"
+    rid: int
+    agent: ID
+    state: str
+    revision: int
+    value: dict[str, Any] | None = None
+    patch: list[dict[str, Any]] | None = None
+    connected: bool = True
+    """Whether the agent is connected now (a stored value of an agent that is away is still
+    given, with ``connected`` false)."""
+
+
 class ReservationStatus(Message):
     type: Literal["reservation"] = "reservation"
     reservation: ID
@@ -401,6 +479,7 @@ ServerMessage = Annotated[
     | Assignment
     | Interrupt
     | Ack
+    | StateUpdate
     | ReservationStatus
     | Goodbye
     | Ping

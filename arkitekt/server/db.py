@@ -120,6 +120,20 @@ class Database:
 
         return sqlite_insert(model).on_conflict_do_nothing(index_elements=list(unique))
 
+    def insert_or_update(self, model: Any, unique: list[str], columns: list[str]) -> Any:
+        """``INSERT ... ON CONFLICT (unique) DO UPDATE`` of ``columns`` (from the new row)."""
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            statement: Any = pg_insert(model)
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            statement = sqlite_insert(model)
+        return statement.on_conflict_do_update(
+            index_elements=unique, set_={c: statement.excluded[c] for c in columns}
+        )
+
 
 def alembic_config(connection: Connection | None = None) -> Any:
     from alembic.config import Config

@@ -151,12 +151,12 @@ class Calls:
         """A restored call continues on the agent that still runs it (nothing is re-sent)."""
         call.template = route
         call.agent = agent
-        agent.inflight.add(call.id)
+        agent.take(call.id, route.id)
 
     def start(self, call: LiveCall, route: TemplateRoute, agent: LiveAgent) -> None:
         call.template = route
         call.agent = agent
-        agent.inflight.add(call.id)
+        agent.take(call.id, route.id)
         self._recorder.changed(call.id, template_id=route.id, agent_id=agent.id)
         self.emit(call, EventKind.ASSIGNED)
         self.deliver(call)
@@ -186,7 +186,7 @@ class Calls:
         for call_id in list(agent.inflight):
             call = self._calls.get(call_id)
             if call is None or call.final:
-                agent.inflight.discard(call_id)
+                agent.release(call_id)
             elif call_id not in still_known:
                 self.deliver(call)  # it never arrived
             elif call.cancel_requested:
@@ -215,7 +215,7 @@ class Calls:
             return
         call.final = True
         if call.agent is not None:
-            call.agent.inflight.discard(call.id)
+            call.agent.release(call.id)
             if call.agent.peer is not None:
                 call.agent.peer.send(Interrupt(assignation=call.id))
         caller = self._sessions.caller(call.caller)
@@ -237,7 +237,7 @@ class Calls:
             call = self._calls.get(call_id)
             if call is not None and not call.final:
                 self.emit(call, EventKind.LOST, message=message)
-        agent.inflight.clear()
+        agent.release_all()
 
     def report(self, peer: Peer, message: Report) -> None:
         """An agent reports on one of its calls."""
@@ -305,7 +305,7 @@ class Calls:
             self._metrics.call_finished(kind.value, time.monotonic() - call.started)
             self._recorder.changed(call.id, status=kind.value, finished_at=now)
             if call.agent is not None:
-                call.agent.inflight.discard(call.id)
+                call.agent.release(call.id)
             caller = self._sessions.caller(call.caller)
             if caller is not None:
                 caller.calls.discard(call.id)

@@ -304,6 +304,20 @@ class Catalogue:
                 select(User.id).where(User.username == username, User.is_active.is_(True))
             )
 
+    async def may_see_agent(self, user_id: str, agent_id: str) -> bool:
+        """Whether the user may see the agent (and its state): it is theirs, or it provides a
+        template shared with them (as a caller choosing it would be routed)."""
+        shared = (
+            select(Provision.id)
+            .join(Template, Template.id == Provision.template_id)
+            .where(Provision.agent_id == agent_id, visible_to(user_id))
+        )
+        query = select(Agent.id).where(
+            Agent.id == agent_id, or_(Agent.user_id == user_id, exists(shared))
+        )
+        async with self.db.new_session() as s:
+            return await s.scalar(query) is not None
+
     async def usable_templates(
         self, user_id: str, node_id: str, templates: list[str] | None
     ) -> set[str]:

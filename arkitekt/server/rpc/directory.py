@@ -64,6 +64,8 @@ class Directory:
             self._routing.remove(known)
         agent = self._sessions.bind_agent(peer, agent_id)
         agent.routes = {route.id: route for route, _ in routes}
+        concurrency = {t.interface: t.concurrency for t in message.templates}
+        agent.capacity = {route.id: concurrency.get(route.interface) for route, _ in routes}
         self._routing.add(agent)
         self._on_registered(agent, peer)
         peer.send(

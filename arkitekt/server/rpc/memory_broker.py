@@ -7,7 +7,8 @@ It is composed of parts that each keep one kind of state, and runs the flows tha
 - :class:`~.calls.Calls`: live calls, their delivery, reports and events;
 - :class:`~.reservations.Reservations`: reservations, their status and waiting calls;
 - :class:`~.replay.Replay`: a reconnecting caller catching up on its calls;
-- :class:`~.directory.Directory`: agents registering templates, sharing, finding functions.
+- :class:`~.directory.Directory`: agents registering templates, sharing, finding functions;
+- :class:`~.agent_states.StateHub`: agents' published states and their watchers.
 
 It never awaits the database on the hot path: the :class:`~.recorder.Recorder` stores
 assignations and events behind it, and the catalogue learns in the background what the broker
@@ -28,15 +29,19 @@ from arkitekt.protocol.messages import (
     Failed,
     Find,
     Message,
+    PublishState,
     Register,
     Report,
     Reserve,
     Share,
     Unreserve,
+    UnwatchState,
     Watch,
+    WatchState,
 )
 
 from ..metrics import ServerMetrics
+from .agent_states import StateHub
 from .broker import Broker
 from .call_ids import RecentCallIds
 from .calls import Calls, LiveCall
@@ -78,6 +83,10 @@ class Replication:
         """Whether a call held by another replica runs on the agent connected as ``peer``
         (then the peer may make calls from inside it)."""
         return False
+
+    def state_published(self, agent_id: str, message: PublishState) -> None:
+        """An agent connected here published a state (the other replicas' watchers follow)."""
+        return None
 
 
 class InMemoryBroker(Broker):
@@ -121,6 +130,8 @@ class InMemoryBroker(Broker):
             on_shared=self._replication.template_shared,
         )
         self._recovery = Recovery(self._calls, grace=reconnect_grace)
+        self.states = StateHub(catalogue.db)
+        """Agents' states (see :mod:`.agent_states`)."""
         recorder.on_rejected(self._ids_taken)
 
     # -- read by the GraphQL API and the dashboard -----------------------------------------------
@@ -155,6 +166,7 @@ class InMemoryBroker(Broker):
         return self._sessions.connect(peer)
 
     def disconnect(self, peer: Peer) -> None:
+        self.states.peer_gone(peer)
         agent = self._sessions.disconnect(peer)
         if agent is not None:
             self._routing.remove(agent)
@@ -192,7 +204,12 @@ class InMemoryBroker(Broker):
     # -- agents and calls of other replicas (see .replicated_broker) -----------------------------
 
     def adopt_agent(
-        self, peer: Peer, agent_id: str, routes: list[TemplateRoute], known: frozenset[str]
+        self,
+        peer: Peer,
+        agent_id: str,
+        routes: list[TemplateRoute],
+        known: frozenset[str],
+        capacity: dict[str, int | None],
     ) -> None:
         """An agent connected to another replica (``peer`` forwards to it) provides these
         templates: route to it, and continue the calls of this replica it runs."""
@@ -203,12 +220,14 @@ class InMemoryBroker(Broker):
                 agent.peer.close(4003, REPLACED)
             self._sessions.attach(agent, peer)
             agent.routes = {route.id: route for route in routes}
+            agent.capacity = dict(capacity)
             self._routing.add(agent)
             self._calls.redeliver(agent, peer, list(known))
             self._recovery.agent_back(agent, known)
             return
         agent = self._sessions.bind_agent(peer, agent_id)
         agent.routes = {route.id: route for route in routes}
+        agent.capacity = dict(capacity)
         self._routing.add(agent)
         self._recovery.agent_back(agent, known)
 
@@ -250,15 +269,17 @@ class InMemoryBroker(Broker):
             "the agent running this call disconnected and did not come back "
             f"within {self.reconnect_grace:g} s",
         )
+        self.states.agent_gone(agent.id)
         _in_background(self.catalogue.agent_gone(agent.id))
 
     def _providers_changed(self, node_id: str) -> None:
         self._reservations.providers_changed(node_id)
 
     async def shutdown(self) -> None:
-        """The server is stopping: cancel the grace timers."""
+        """The server is stopping: cancel the grace timers, store the agents' states."""
         self._sessions.shutdown()
         self._recovery.shutdown()
+        await self.states.stop()
 
     # -- messages --------------------------------------------------------------------------------
 
@@ -281,13 +302,79 @@ class InMemoryBroker(Broker):
             await self._directory.register(peer, message)
         elif isinstance(message, Share):
             await self._directory.share(peer, message)
+        elif isinstance(message, PublishState):
+            self.publish_state(peer, message)
+        elif isinstance(message, WatchState):
+            await self.watch_state(peer, message)
+        elif isinstance(message, UnwatchState):
+            self.states.unwatch(peer, message.rid)
 
     async def sharing_changed(self, route: TemplateRoute) -> None:
         self.apply_sharing(route)
 
     def apply_sharing(self, route: TemplateRoute) -> None:
-        """Routing honours a share at once: every connected agent providing the template."""
+        """Routing honours a share at once: every connected agent providing the template, and
+        so do the watches of agents' states."""
         self._routing.sharing_changed(route, self._sessions.all_agents())
+        self.states.revalidate(self._may_see_live)
+
+    # -- agents' states --------------------------------------------------------------------------
+
+    def publish_state(self, peer: Peer, message: PublishState) -> None:
+        agent = peer.agent
+        if agent is None:
+            peer.send(Failed(code="not_an_agent", message="register templates before states"))
+            return
+        self.states.start()
+        refused = self.states.publish(agent.id, message)
+        if refused is not None:
+            peer.send(Failed(code="bad_state", message=f"state {message.state!r}: {refused}"))
+            return
+        self._replication.state_published(agent.id, message)
+
+    async def watch_state(self, peer: Peer, message: WatchState) -> None:
+        """Read or follow an agent's state, if the peer's user may see that agent: it is
+        theirs, or it provides a template shared with them. An agent that is not visible and
+        one that does not exist are refused alike."""
+        agent_id = message.agent
+        if agent_id is None and message.node is not None:
+            templates = frozenset(message.templates) if message.templates is not None else None
+            providers = self._routing.providers(message.node, peer.user_id, templates)
+            if len(providers) != 1:
+                why = (
+                    "no connected agent provides this function to you"
+                    if not providers
+                    else f"{len(providers)} agents provide this function: name one of "
+                    f"{', '.join(sorted(providers))}"
+                )
+                peer.send(Failed(rid=message.rid, code="not_found", message=why))
+                return
+            (agent_id,) = providers
+        if agent_id is None:
+            peer.send(Failed(rid=message.rid, code="bad_request", message="name an agent or node"))
+            return
+        allowed = self._may_see_live(peer.user_id, agent_id)
+        if allowed is None:
+            allowed = await self.catalogue.may_see_agent(peer.user_id, agent_id)
+        if not allowed:
+            peer.send(
+                Failed(
+                    rid=message.rid,
+                    code="not_found",
+                    message="no such agent among yours or those sharing a function with you",
+                )
+            )
+            return
+        await self.states.watch(peer, message, agent_id)
+
+    def _may_see_live(self, user_id: str, agent_id: str) -> bool | None:
+        """Whether the user may see a connected agent (None: not connected here)."""
+        for agent in self._sessions.all_agents():
+            if agent.id == agent_id:
+                return agent.key[0] == user_id or any(
+                    route.usable_by(user_id) for route in agent.routes.values()
+                )
+        return None
 
     # -- calls -----------------------------------------------------------------------------------
 

@@ -6,7 +6,8 @@
 - **Agent**: one running instance of an app (user + OAuth client + instance id);
 - **Provision**: an agent's commitment to serve a template (active while it is connected);
 - **Reservation**: a caller's booking of a node; calls through it are routed among providers;
-- **Assignation**: one call, with its ordered **AssignationEvent**s.
+- **Assignation**: one call, with its ordered **AssignationEvent**s;
+- **AgentState**: the latest published value of one of an agent's ``@state``s.
 """
 
 from __future__ import annotations
@@ -140,3 +141,17 @@ class AssignationEvent(Base):
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     """The event's fields beyond its kind (progress, message, values, error)."""
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class AgentState(Base):
+    """The latest value an agent published of one of its states (written behind, throttled)."""
+
+    __tablename__ = "rpc_agent_states"
+
+    agent_id: Mapped[str] = mapped_column(
+        ForeignKey("rpc_agents.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    revision: Mapped[int] = mapped_column()
+    value: Mapped[dict[str, Any]] = mapped_column()
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -48,6 +48,7 @@ from arkitekt.protocol.messages import (
     ClientMessage,
     Event,
     Message,
+    PublishState,
     Report,
     ServerMessage,
     Watch,
@@ -346,6 +347,7 @@ class ReplicatedBroker(Broker, Replication):
             "a": agent.id,
             "r": [_route_json(route) for route in agent.routes.values()],
             "known": sorted(peer.known),
+            "cap": agent.capacity,
         }
 
     async def template_shared(self, route: TemplateRoute) -> None:
@@ -378,6 +380,11 @@ class ReplicatedBroker(Broker, Replication):
     def runs_here(self, call_id: str, peer: Peer) -> bool:
         where = self._delivered.get(call_id)
         return where is not None and where[1] == peer.key
+
+    def state_published(self, agent_id: str, message: PublishState) -> None:
+        self.cluster.broadcast(
+            {"k": "state", "a": agent_id, "m": message.model_dump(mode="json", exclude_none=True)}
+        )
 
     # -- what other replicas tell ----------------------------------------------------------------
 
@@ -435,7 +442,13 @@ class ReplicatedBroker(Broker, Replication):
         elif kind == "agent":
             peer = self._forwarding_peer(origin, envelope["p"])
             routes = [_route_of(route) for route in envelope["r"]]
-            self.local.adopt_agent(peer, envelope["a"], routes, frozenset(envelope["known"]))
+            self.local.adopt_agent(
+                peer, envelope["a"], routes, frozenset(envelope["known"]), envelope.get("cap", {})
+            )
+        elif kind == "state":
+            self.local.states.publish(
+                envelope["a"], PublishState.model_validate(envelope["m"]), store=False
+            )
         elif kind == "close":
             here = self._here.get(_session(envelope["s"]))
             if here is not None:

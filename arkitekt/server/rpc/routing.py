@@ -4,7 +4,10 @@ A call names a node (a function); agents provide it through templates. A call go
 provider its caller chose (DESIGN §8): the templates it names, if they are shared with the
 caller, or else the caller's own templates of the node. Sharing a template lets others call it
 when they name it; it never lets it receive calls meant for someone else's. Among the chosen
-providers the least loaded takes the call; ties go round robin, so equal agents share the work.
+providers one with a free slot of the function (agents declare how many calls of each they run
+at once) takes the call, the least loaded first; ties go round robin, so equal agents share the
+work. When every provider is busy the least loaded still takes it, and the call waits queued on
+that agent.
 """
 
 from __future__ import annotations
@@ -93,9 +96,10 @@ class Routing:
     ) -> Provider | None:
         """The provider to take a call of the user: through one of ``templates`` that the user
         may use (or, when None, one of the user's own templates), on one of the agents ``among``
-        (if given and not empty), the least loaded, round robin between equals."""
+        (if given and not empty); one with a free slot before a busy one, the least loaded
+        first, round robin between equals."""
         best: Provider | None = None
-        best_load = -1
+        best_load = (True, -1)
         candidates = self._providers.get(node_id, ())
         offset = next(self._round_robin)
         count = len(candidates)
@@ -105,10 +109,10 @@ class Routing:
                 continue
             if among and agent.id not in among:
                 continue
-            load = len(agent.inflight)
+            load = (not agent.has_free_slot(route.id), len(agent.inflight))
             if best is None or load < best_load:
                 best, best_load = (route, agent), load
-                if load == 0:
+                if load == (False, 0):
                     break
         return best
 

@@ -54,10 +54,42 @@ class LiveAgent:
     peer: Peer | None
     routes: dict[str, TemplateRoute] = field(default_factory=dict)
     """template id -> route, for what it provides."""
-    inflight: set[str] = field(default_factory=set)
+    capacity: dict[str, int | None] = field(default_factory=dict)
+    """template id -> how many calls of it the agent runs at once (None, or absent: no
+    limit)."""
+    inflight: dict[str, str] = field(default_factory=dict)
+    """call id -> template id, for the calls it runs (or will run: queued on it)."""
+    busy: dict[str, int] = field(default_factory=dict)
+    """template id -> how many of ``inflight`` are its calls."""
     acked: int = 0
     """Highest report sequence number stored."""
     gone: asyncio.TimerHandle | None = None
+
+    def take(self, call_id: str, template_id: str) -> None:
+        """The agent runs this call (from now on)."""
+        if call_id not in self.inflight:
+            self.inflight[call_id] = template_id
+            self.busy[template_id] = self.busy.get(template_id, 0) + 1
+
+    def release(self, call_id: str) -> None:
+        """The call no longer runs on the agent."""
+        template_id = self.inflight.pop(call_id, None)
+        if template_id is not None:
+            left = self.busy.get(template_id, 1) - 1
+            if left > 0:
+                self.busy[template_id] = left
+            else:
+                self.busy.pop(template_id, None)
+
+    def release_all(self) -> None:
+        self.inflight.clear()
+        self.busy.clear()
+
+    def has_free_slot(self, template_id: str) -> bool:
+        """Whether a call of the template would start at once (as far as the server knows:
+        locks shared with other functions are the agent's business)."""
+        limit = self.capacity.get(template_id)
+        return limit is None or self.busy.get(template_id, 0) < limit
 
     def apply_sharing(self, route: TemplateRoute) -> None:
         """Take over a template's new sharing, if this agent provides it."""

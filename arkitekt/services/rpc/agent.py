@@ -1,7 +1,15 @@
 """The agent: serves registered functions to callers through the server.
 
-Async functions run as tasks on the app's loop; sync functions on a thread of their own with
-the context copied (so ``progress``/``log`` and calls to other functions work there too).
+How a call runs (the rules users see are in docs/functions.md):
+
+- it waits for a slot of its function and the locks it names (:mod:`.admission`), reporting
+  ``queued`` to its caller while it does and ``running`` once it starts;
+- async functions run as tasks on the app's loop; sync ones on the agent's long-lived worker
+  threads, or on the dedicated thread they name (:mod:`.workers`), with the context copied (so
+  ``progress``/``log`` and calls to other functions work there too);
+- parameters annotated with ``@state`` classes get the agent's instances (:mod:`.state`), and
+  the lifecycle hooks run around serving (:mod:`.lifecycle`).
+
 Every report is numbered; it stays in ``_unacked`` until the server acknowledges it, and is
 re-sent after a reconnect.
 """
@@ -15,10 +23,9 @@ import itertools
 import logging
 import traceback
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, TypeVar
 
-from ..._threads import run_in_thread
 from ...context import enter_served_call, leave_served_call
 from ...errors import AssignationCancelledError
 from ...protocol.codec import aexpand_args, ashrink_returns
@@ -32,14 +39,20 @@ from ...protocol.messages import (
     Register,
     Registered,
     Report,
-    TemplateIn,
     Welcome,
 )
+from .admission import Admission
 from .connection import Connection
 from .definitions import argument_adapters, function_hints
+from .hooks import HookKind
+from .lifecycle import Lifecycle
 from .registry import RegisteredFunction, Registry
 from .served import ServedCall
+from .state import AgentStates
 from .structures import default_types
+from .workers import Workers
+
+T = TypeVar("T")
 
 logger = logging.getLogger("arkitekt.rpc.agent")
 
@@ -47,25 +60,69 @@ _END = object()
 
 
 class Agent:
-    def __init__(self, connection: Connection, registries: list[Registry]) -> None:
+    def __init__(
+        self, connection: Connection, registries: list[Registry], *, thread: str | None = None
+    ) -> None:
         self.connection = connection
         self.registries = registries
+        self.thread = thread
+        """The dedicated thread every sync function and hook runs on unless it names its own
+        (None: the worker pool)."""
         self.functions: dict[str, RegisteredFunction] = {}
         self.running: dict[str, tuple[asyncio.Task[None], ServedCall]] = {}
+        self.workers = Workers()
+        self.admission = Admission()
+        self.states = AgentStates(connection.send)
+        self.lifecycle: Lifecycle | None = None
+        self._serving = False
         self._unacked: OrderedDict[int, Report] = OrderedDict()
         self._seq = itertools.count(1)
         self._registered: asyncio.Future[Registered] | None = None
         self._rid = itertools.count(1)
         self.templates: dict[str, str] = {}
         """interface -> template id, once registered."""
+        self.id: str | None = None
+        """The agent's id on the server, once registered (what ``get_state`` takes)."""
 
     def collect(self) -> None:
-        """Take every registered function (app first; later registries do not override)."""
+        """Take every registered function and hook (app first; later registries do not
+        override)."""
         functions: dict[str, RegisteredFunction] = {}
         for registry in self.registries:
             for entry in registry:
                 functions.setdefault(entry.interface, entry)
         self.functions = functions
+
+        def hooks(kind: HookKind) -> list[Any]:
+            found: dict[str, Any] = {}
+            for registry in self.registries:
+                for hook in registry.hooks(kind):
+                    found.setdefault(hook.name, hook)
+            return list(found.values())
+
+        self.lifecycle = Lifecycle(
+            startup=hooks(HookKind.STARTUP),
+            background=hooks(HookKind.BACKGROUND),
+            shutdown=hooks(HookKind.SHUTDOWN),
+            states=self.states,
+            run_sync=self.run_sync,
+        )
+
+    async def run_sync(self, fn: Callable[[], T], thread: str | None = None) -> T:
+        """Run a sync function on its thread: ``thread``, else the agent's, else the pool."""
+        return await self.workers.run(fn, thread=thread or self.thread)
+
+    async def start(self) -> None:
+        """Run the startup hooks, start the background ones, then register the functions.
+
+        Raises :class:`~arkitekt.AgentStartupError` (nothing registered) when a startup hook
+        fails.
+        """
+        assert self.lifecycle is not None, "collect() first"
+        await self.lifecycle.startup()
+        self.lifecycle.start_background()
+        self._serving = True
+        await self.on_connected(self.connection.welcome)  # type: ignore[arg-type]
 
     def known(self) -> list[str]:
         """Calls the server must not re-deliver: running, or with reports not yet stored."""
@@ -74,16 +131,13 @@ class Agent:
         return sorted(ids)
 
     async def on_connected(self, welcome: Welcome) -> None:
+        self.states.disconnected()  # until registered on this link
+        if not self._serving:
+            return  # still starting up: it registers once the startup hooks succeeded
         loop = asyncio.get_running_loop()
         self._registered = loop.create_future()
         self.connection.send(
-            Register(
-                rid=next(self._rid),
-                templates=[
-                    TemplateIn(interface=f.interface, definition=f.definition)
-                    for f in self.functions.values()
-                ],
-            )
+            Register(rid=next(self._rid), templates=[f.template() for f in self.functions.values()])
         )
         for report in self._unacked.values():
             self.connection.send(report)
@@ -105,6 +159,8 @@ class Agent:
                 self._unacked.popitem(last=False)
         elif isinstance(message, Registered):
             self.templates = {t.interface: t.template for t in message.templates}
+            self.id = message.agent
+            self.states.registered()
             if self._registered is not None and not self._registered.done():
                 self._registered.set_result(message)
         else:
@@ -162,7 +218,10 @@ class Agent:
         self, entry: RegisteredFunction, message: Assignment, served: ServedCall
     ) -> None:
         token = enter_served_call(served)
+        assignation = message.assignation
         definition = entry.definition
+        needs = entry.needs
+        admitted = False
         try:
             kwargs = await aexpand_args(
                 definition,
@@ -171,26 +230,38 @@ class Agent:
                 adapters=argument_adapters(entry.function),
                 types=default_types,
             )
+            if entry.states:
+                kwargs.update(self.states.inject(dict(entry.states)))
+            if not self.admission.try_enter(needs):
+
+                def queued(reason: str) -> None:
+                    self.report(assignation, EventKind.QUEUED, message=reason)
+
+                await self.admission.enter(needs, queued)
+                self.report(assignation, EventKind.RUNNING)
+            admitted = True
             if entry.is_generator:
                 async for item in self._items(entry, kwargs):
                     values = await ashrink_returns(definition, item, types=default_types)
-                    self.report(message.assignation, EventKind.YIELD, values=values)
-                self.report(message.assignation, EventKind.DONE)
+                    self.report(assignation, EventKind.YIELD, values=values)
+                self.report(assignation, EventKind.DONE)
             else:
                 if entry.is_async:
                     result = await entry.function(**kwargs)
                 else:
-                    result = await run_in_thread(
-                        lambda: entry.function(**kwargs), name=f"arkitekt-{entry.interface}"
-                    )
+                    result = await self.run_sync(lambda: entry.function(**kwargs), entry.thread)
                 values = await ashrink_returns(definition, result, types=default_types)
-                self.report(message.assignation, EventKind.DONE, values=values)
+                self.report(assignation, EventKind.DONE, values=values)
         except (asyncio.CancelledError, AssignationCancelledError):
-            self.report(message.assignation, EventKind.CANCELLED, message="cancelled")
+            self.report(assignation, EventKind.CANCELLED, message="cancelled")
             # the task ends here: cancellation of a call is not the agent's own cancellation
         except Exception as e:
-            self.report(message.assignation, EventKind.ERROR, error=error_info(e))
+            self.report(assignation, EventKind.ERROR, error=error_info(e))
         finally:
+            if admitted:
+                self.admission.leave(needs)
+            if entry.states:
+                self.states.flush()  # what the call changed in place
             with contextlib.suppress(ValueError):  # the task's context: never another one
                 leave_served_call(token)
 
@@ -199,16 +270,27 @@ class Agent:
             async for item in entry.function(**kwargs):
                 yield item
             return
-        # a sync generator: each step on a thread, so a slow step never blocks the loop
-        iterator: Iterator[Any] = iter(await run_in_thread(lambda: entry.function(**kwargs)))
+        # a sync generator: each step on a worker, so a slow step never blocks the loop
+        iterator: Iterator[Any] = iter(
+            await self.run_sync(lambda: entry.function(**kwargs), entry.thread)
+        )
         while True:
-            item = await run_in_thread(lambda: next(iterator, _END))
+            item = await self.run_sync(lambda: next(iterator, _END), entry.thread)
             if item is _END:
                 return
             yield item
 
+    async def unregister(self) -> None:
+        """Tell the server this agent provides nothing any more (it stopped serving while the
+        app goes on)."""
+        if self.connection.connected:
+            self.connection.send(Register(rid=next(self._rid), templates=[]))
+
     async def stop(self) -> None:
-        """Cancel what is running (reporting it cancelled) and wait briefly for it to end."""
+        """Stop serving: cancel what is running (reporting it cancelled) and wait briefly for
+        it to end, stop the background hooks, run the shutdown hooks, stop the worker threads,
+        publish the last state."""
+        self._serving = False
         tasks = [task for task, _ in self.running.values()]
         for task, served in list(self.running.values()):
             served.cancel_requested = True
@@ -216,6 +298,11 @@ class Agent:
         if tasks:
             with contextlib.suppress(Exception):
                 await asyncio.wait(tasks, timeout=2.0)
+        if self.lifecycle is not None:
+            await self.lifecycle.stop()
+            await self.lifecycle.aclose()
+        await self.workers.aclose()
+        self.states.close()
         # let the last reports (e.g. "cancelled") reach the server, so callers hear at once
         # rather than after the server's reconnect grace
         deadline = asyncio.get_running_loop().time() + 2.0

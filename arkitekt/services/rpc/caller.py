@@ -25,6 +25,7 @@ from ...errors import (
     NoProviderError,
     RemoteCancelledError,
     ServerBusyError,
+    StateNotFoundError,
     remote_error,
 )
 from ...protocol.ids import time_ordered_id
@@ -43,11 +44,15 @@ from ...protocol.messages import (
     Reserve,
     Share,
     Shared,
+    StateUpdate,
     Unreserve,
+    UnwatchState,
     Watch,
+    WatchState,
     Welcome,
 )
 from .connection import Connection
+from .state_watch import StateWatch, state_target
 
 logger = logging.getLogger("arkitekt.rpc")
 remote_logger = logging.getLogger("arkitekt.remote")
@@ -117,6 +122,8 @@ class Caller:
         self._cancelling: set[str] = set()
         """Calls this side cancelled, until the server confirms they ended (a Cancel can be
         lost with a dropping link: these are cancelled again after a reconnect)."""
+        self._watches: dict[int, StateWatch] = {}
+        """Agent states being read or followed, by request id."""
 
     # -- connection callbacks --------------------------------------------------------------------
 
@@ -131,6 +138,8 @@ class Caller:
             self.connection.send(Cancel(assignation=call_id))
         for message, _ in self._requests.values():
             self.connection.send(message)
+        for watch in self._watches.values():
+            self.connection.send(watch.message)  # the whole value comes again first
 
     def on_message(self, message: Message) -> bool:
         if isinstance(message, Event):
@@ -145,6 +154,10 @@ class Caller:
             self._failed(message)
         elif isinstance(message, Found | Shared):
             self._resolve(message.rid, message)
+        elif isinstance(message, StateUpdate):
+            watch = self._watches.get(message.rid)
+            if watch is not None:
+                watch.put(message)
         elif isinstance(message, ReservationStatus):
             state = self.reservations.get(message.reservation)
             if state is not None:
@@ -181,6 +194,8 @@ class Caller:
             if state is not None:
                 state.failure = message
                 state.changed.set()
+        elif message.rid is not None and message.rid in self._watches:
+            self._watches[message.rid].put(message)
         elif message.rid is not None:
             request = self._requests.get(message.rid)
             if request is not None and not request[1].done():
@@ -226,6 +241,40 @@ class Caller:
             raise ArkitektError(f"the server did not answer within {timeout:g} s") from None
         finally:
             self._requests.pop(rid, None)
+
+    async def state_updates(
+        self, agent: Any, state: Any, *, once: bool, timeout: float
+    ) -> AsyncIterator[Any]:
+        """An agent's state now, then after every change (see ``RpcService.awatch_state``)."""
+        rid = next(self._rid)
+        target = state_target(agent, state)
+        message = WatchState(rid=rid, state=target.name, once=once, **target.address)
+        watch = StateWatch(message, target)
+        self._watches[rid] = watch
+        self.connection.send(message)
+        try:
+            first = True
+            while True:
+                try:
+                    item = await (asyncio.wait_for(watch.get(), timeout) if first else watch.get())
+                except TimeoutError:
+                    raise ArkitektError(
+                        f"the server did not answer a state read within {timeout:g} s"
+                    ) from None
+                if isinstance(item, Failed):
+                    raise StateNotFoundError(f"state {target.name!r}: {item.message}")
+                value = watch.apply(item)
+                if value is None:  # a patch that does not fit: ask for the whole value again
+                    self.connection.send(watch.message)
+                    continue
+                first = False
+                yield value
+                if once:
+                    return
+        finally:
+            self._watches.pop(rid, None)
+            if not once:
+                self.connection.send(UnwatchState(rid=rid))
 
     # -- calls -----------------------------------------------------------------------------------
 

@@ -51,6 +51,7 @@ from .annotations import (
     type_name,
 )
 from .docstrings import parse_docstring
+from .state import state_spec
 from .structures import default_types
 
 # -- define() --------------------------------------------------------------------------------------
@@ -62,6 +63,8 @@ class _Analysis:
 
     hints: dict[str, Any]
     adapters: dict[str, TypeAdapter[Any]] = dataclasses.field(default_factory=dict)
+    states: dict[str, type] = dataclasses.field(default_factory=dict)
+    """Parameters annotated with a ``@state`` class: injected by the agent, not ports."""
     classes: tuple[type, ...] = ()
     definitions: dict[tuple[str | None, str | None], Definition] = dataclasses.field(
         default_factory=dict
@@ -193,6 +196,9 @@ def _build(
                 f"{where} has no type annotation; add one (supported: {SUPPORTED})"
             )
         annotation = hints[param.name]
+        if state_spec(annotation) is not None:
+            analysis.states[param.name] = annotation
+            continue
         default = param.default
         param_doc = param_docs.get(param.name)
         if isinstance(default, FieldInfo):  # `x: int = Field(3, description=...)`
@@ -315,6 +321,15 @@ def function_hints(func: Callable[..., Any]) -> dict[str, Any]:
         define(func)
         analysis = _recall(func)
     return analysis.hints if analysis is not None else _analyse(func, None).hints
+
+
+def state_parameters(func: Callable[..., Any]) -> dict[str, type]:
+    """The parameters of a defined function that take agent state (``@state`` classes)."""
+    analysis = _recall(func)
+    if analysis is None:
+        define(func)
+        analysis = _recall(func)
+    return analysis.states if analysis is not None else {}
 
 
 def argument_adapters(func: Callable[..., Any]) -> dict[str, TypeAdapter[Any]]:

@@ -169,21 +169,49 @@ class RpcService(ApiService, Sharing[str]):
         interface: str | None = None,
         name: str | None = None,
         description: str | None = None,
+        concurrency: int | None = 1,
+        locks: list[str] | None = None,
+        thread: str | None = None,
     ) -> Callable[..., Any]:
-        self.registry.register(function, interface=interface, name=name, description=description)
+        self.registry.register(
+            function,
+            interface=interface,
+            name=name,
+            description=description,
+            concurrency=concurrency,
+            locks=locks,
+            thread=thread,
+        )
         return function
 
-    async def arun(self) -> None:
-        """Serve every registered function until cancelled (Ctrl-C in ``app.run()``)."""
-        agent = await self.aserve()
+    async def arun(self, *, thread: str | None = None) -> None:
+        """Serve every registered function until cancelled (Ctrl-C in ``app.run()``).
+
+        ``thread`` pins every sync function and hook without a thread of its own to one
+        dedicated thread of that name. Raises :class:`~arkitekt.AgentStartupError` when a
+        startup hook fails, :class:`~arkitekt.AgentStoppedError` when a background hook with
+        ``on_error="stop"`` does.
+        """
+        agent = await self.aserve(thread=thread)
         logger.info(
             "serving %s as %s", ", ".join(agent.functions) or "nothing", self.app.identifier
         )
-        await asyncio.Event().wait()
+        assert agent.lifecycle is not None
+        try:
+            await asyncio.shield(agent.lifecycle.failed)
+        finally:
+            if agent.lifecycle.failed.done() and self._agent is agent:
+                self._agent = None
+                await agent.stop()
+                await agent.unregister()
 
     @on_app_loop
-    async def aserve(self) -> Agent:
-        """Start serving in the background and return once the server has the templates."""
+    async def aserve(self, *, thread: str | None = None) -> Agent:
+        """Start serving in the background and return once the server has the templates.
+
+        Runs the ``@startup`` hooks first (raising :class:`~arkitekt.AgentStartupError`, with
+        nothing served, when one fails) and starts the ``@background`` ones.
+        """
         registries = [self.registry, default_registry]
         if not any(len(r) for r in registries):
             raise ConfigurationError(
@@ -191,12 +219,44 @@ class RpcService(ApiService, Sharing[str]):
             )
         if self._agent is None:
             connection = await self.aconnection()
-            agent = Agent(connection, registries)
+            agent = Agent(connection, registries, thread=thread)
             agent.collect()
             self._agent = agent
-            await agent.on_connected(connection.welcome)  # type: ignore[arg-type]
+            try:
+                await agent.start()
+            except BaseException:
+                self._agent = None
+                await agent.stop()
+                raise
         await self._agent.wait_registered(self.timeout)
         return self._agent
+
+    @on_app_loop
+    async def aget_state(self, agent: Any, state: Any) -> Any:
+        """The current value of an agent's state (see :meth:`awatch_state`)."""
+        async for value in self._state_updates(agent, state, once=True):
+            return value
+        raise AssertionError("unreachable: a state read ends with a value or an error")
+
+    get_state = sync_twin(aget_state)
+
+    @on_app_loop_gen
+    async def awatch_state(self, agent: Any, state: Any) -> AsyncGenerator[Any, None]:
+        """Follow an agent's state: yields its value now, then again after every change.
+
+        ``agent`` is an agent (or its id, see ``app.rpc.agents()``) or a node (its one provider);
+        ``state`` the ``@state`` class (values come as instances of it) or its name (values
+        come as dicts). Allowed to the agent's owner and to users it shares a function with.
+        """
+        async for value in self._state_updates(agent, state, once=False):
+            yield value
+
+    watch_state = sync_generator_twin(awatch_state)
+
+    async def _state_updates(self, agent: Any, state: Any, *, once: bool) -> Any:
+        await self.aconnection()
+        async for value in self.caller.state_updates(agent, state, once=once, timeout=self.timeout):
+            yield value
 
     # -- calling ---------------------------------------------------------------------------------
 
