@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,8 @@ CALLS: dict[str, tuple[Any, ...]] = {
     "get_file": ("some-id",),
     "files": (),
     "delete": ("some-id",),
+    "get_state": ("0" * 32, "Stage"),
+    "watch_state": ("0" * 32, "Stage"),
 }
 
 
@@ -58,10 +61,17 @@ def test_served_call_functions_outside_a_served_call(name: str) -> None:
         asyncio.run(main())
 
 
+def invoke(name: str) -> None:
+    """Call the sync operation (a generator starts at its first item, like ``iterate``)."""
+    result = getattr(arkitekt, name)(*CALLS[name])
+    if isinstance(result, Iterator):
+        next(result)
+
+
 @pytest.mark.parametrize("name", sorted(CALLS))
 def test_sync_operation_outside_an_app(name: str) -> None:
     with pytest.raises(NoActiveAppError, match=rf"{name}\(\) needs an active arkitekt app"):
-        getattr(arkitekt, name)(*CALLS[name])
+        invoke(name)
 
 
 @pytest.mark.parametrize("name", sorted(CALLS))
@@ -70,7 +80,7 @@ def test_sync_operation_outside_an_app_in_a_thread(name: str) -> None:
 
     def run() -> None:
         try:
-            getattr(arkitekt, name)(*CALLS[name])
+            invoke(name)
         except BaseException as e:
             caught.append(e)
 

@@ -26,7 +26,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, TypeVar
 
-from ...context import enter_served_call, leave_served_call
+from ...context import enter_served_call, leave_served_call, maybe_served_call
 from ...errors import AssignationCancelledError
 from ...protocol.codec import aexpand_args, ashrink_returns
 from ...protocol.messages import (
@@ -108,9 +108,14 @@ class Agent:
             run_sync=self.run_sync,
         )
 
-    async def run_sync(self, fn: Callable[[], T], thread: str | None = None) -> T:
+    async def run_sync(
+        self,
+        fn: Callable[[], T],
+        thread: str | None = None,
+        on_cancel: Callable[[], None] | None = None,
+    ) -> T:
         """Run a sync function on its thread: ``thread``, else the agent's, else the pool."""
-        return await self.workers.run(fn, thread=thread or self.thread)
+        return await self.workers.run(fn, thread=thread or self.thread, on_cancel=on_cancel)
 
     async def start(self) -> None:
         """Run the startup hooks, start the background ones, then register the functions.
@@ -249,7 +254,9 @@ class Agent:
                 if entry.is_async:
                     result = await entry.function(**kwargs)
                 else:
-                    result = await self.run_sync(lambda: entry.function(**kwargs), entry.thread)
+                    result = await self.run_sync(
+                        lambda: entry.function(**kwargs), entry.thread, served.request_cancel
+                    )
                 values = await ashrink_returns(definition, result, types=default_types)
                 self.report(assignation, EventKind.DONE, values=values)
         except (asyncio.CancelledError, AssignationCancelledError):
@@ -271,11 +278,13 @@ class Agent:
                 yield item
             return
         # a sync generator: each step on a worker, so a slow step never blocks the loop
+        cancel = maybe_served_call()
+        on_cancel = cancel.request_cancel if cancel is not None else None
         iterator: Iterator[Any] = iter(
-            await self.run_sync(lambda: entry.function(**kwargs), entry.thread)
+            await self.run_sync(lambda: entry.function(**kwargs), entry.thread, on_cancel)
         )
         while True:
-            item = await self.run_sync(lambda: next(iterator, _END), entry.thread)
+            item = await self.run_sync(lambda: next(iterator, _END), entry.thread, on_cancel)
             if item is _END:
                 return
             yield item
@@ -303,10 +312,10 @@ class Agent:
             await self.lifecycle.aclose()
         await self.workers.aclose()
         self.states.close()
-        # let the last reports (e.g. "cancelled") reach the server, so callers hear at once
-        # rather than after the server's reconnect grace
+        # let the last reports (e.g. "cancelled") and states reach the server, so callers hear
+        # at once rather than after the server's reconnect grace
         deadline = asyncio.get_running_loop().time() + 2.0
-        while self._unacked and self.connection.connected:
+        while (self._unacked or self.connection.sending) and self.connection.connected:
             if asyncio.get_running_loop().time() > deadline:
                 break
             await asyncio.sleep(0.02)

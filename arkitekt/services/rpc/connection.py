@@ -118,6 +118,11 @@ class Connection:
         if self._fatal is not None:
             raise self._fatal
 
+    @property
+    def sending(self) -> bool:
+        """Whether messages queued here have not been written to the socket yet."""
+        return bool(self._outbox)
+
     def send(self, message: Message) -> None:
         """Queue a message; dropped when the link is down (see the module docstring)."""
         if self._connected.is_set():

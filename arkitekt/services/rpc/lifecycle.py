@@ -24,8 +24,9 @@ from .state import AgentStates, state
 
 logger = logging.getLogger("arkitekt.rpc.agent")
 
-RunSync = Callable[[Callable[[], Any], str | None], Awaitable[Any]]
-"""Runs a sync function on a worker thread (the named one, if given) and awaits it."""
+RunSync = Callable[[Callable[[], Any], str | None, Callable[[], None] | None], Awaitable[Any]]
+"""Runs a sync function on a worker thread (the named one, if given) and awaits it; the last
+argument is called if the waiting is cancelled."""
 
 
 @dataclass
@@ -83,7 +84,9 @@ class Lifecycle:
             if hook.is_async:
                 await hook.function(**kwargs)
             else:
-                await self._run_sync(lambda: hook.function(**kwargs), hook.thread)
+                await self._run_sync(
+                    lambda: hook.function(**kwargs), hook.thread, self._stopping.set
+                )
         finally:
             leave_hook(token)
             self._states.flush()

@@ -93,9 +93,10 @@ class Registry:
         localns: dict[str, Any] | None = None,
     ) -> RegisteredFunction:
         """Define ``function`` from its signature (raising on what cannot be sent) and keep it."""
+        label = f"@register {interface or getattr(function, '__name__', repr(function))}"
+        lock_names = _check_options(label, concurrency, locks, thread)
         definition = define(function, name=name, description=description, localns=localns)
         interface = interface or str(getattr(function, "__name__", definition.name))
-        lock_names = _check_options(f"@register {interface}", concurrency, locks, thread)
         entry = RegisteredFunction(
             interface=interface,
             function=function,

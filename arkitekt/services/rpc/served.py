@@ -29,6 +29,10 @@ class ServedCall:
     """Set by the agent (a plain flag: reading it from the function's thread is safe)."""
     _last_progress: int = -1
 
+    def request_cancel(self) -> None:
+        """Raise the flag the function's next ``progress``/``log``/``check_cancelled`` sees."""
+        self.cancel_requested = True
+
     @property
     def cancelled(self) -> bool:
         return self.cancel_requested

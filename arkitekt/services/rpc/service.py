@@ -139,6 +139,11 @@ class RpcService(ApiService, Sharing[str]):
     assignations = sync_twin(aassignations)
 
     @property
+    def agent(self) -> Agent | None:
+        """This app's agent while it serves (``agent.id`` is what ``get_state`` takes)."""
+        return self._agent
+
+    @property
     def caller(self) -> Caller:
         if self._caller is None:
             raise AppStateError("not connected yet")

@@ -121,13 +121,20 @@ class Workers:
         """Named thread -> its thread id (for tests and diagnostics)."""
         return {name: worker.ident for name, worker in self._named.items()}
 
-    async def run(self, fn: Callable[[], T], *, thread: str | None = None) -> T:
+    async def run(
+        self,
+        fn: Callable[[], T],
+        *,
+        thread: str | None = None,
+        on_cancel: Callable[[], None] | None = None,
+    ) -> T:
         """Run ``fn`` on a worker (the named ``thread``, or one of the pool) and await it.
 
-        If the awaiting task is cancelled, ``fn`` still runs to its end (a thread cannot be
-        interrupted: sync functions stop at ``progress``/``log``/``check_cancelled``); the
-        cancellation is raised once it has, so nothing the call holds (a lock, a slot) is
-        released while it still runs.
+        If the awaiting task is cancelled, ``on_cancel`` is called (to raise the flag ``fn``
+        checks) and ``fn`` still runs to its end (a thread cannot be interrupted: sync
+        functions stop at ``progress``/``log``/``check_cancelled``); the cancellation is raised
+        once it has, so nothing the call holds (a lock, a slot) is released while it still
+        runs.
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
@@ -136,6 +143,8 @@ class Workers:
         try:
             return await asyncio.shield(future)
         except asyncio.CancelledError:
+            if on_cancel is not None:
+                on_cancel()
             await _wait_out(future, self._closing)
             raise
 
