@@ -28,7 +28,7 @@ from servers import TestServer, wait_for
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from arkitekt import from_file, from_xarray
+from arkitekt import from_file, from_xarray, state
 
 PRIVATE_IMAGE = "alice-private-image-c41f"
 SHARED_IMAGE = "alice-shared-image-9e07"
@@ -86,13 +86,22 @@ class Holds:
                 event.set()
 
     def function(self) -> Any:
-        def hold(text: str) -> str:
+        def hold(text: str, bench: Bench) -> str:
             """Wait until released, then give the text back."""
             self.received.append(text)
+            bench.holds += 1
             self._event(text).wait(30)
             return text
 
         return hold
+
+
+@state
+@dataclass
+class Bench:
+    """The state of alice's agent (she shares a function with bob, so he may read it)."""
+
+    holds: int = 0
 
 
 @dataclass

@@ -43,6 +43,7 @@ from arkitekt.protocol.messages import (
     Message,
     Ping,
     Pong,
+    PublishState,
     Reauth,
     Register,
     Registered,
@@ -50,9 +51,12 @@ from arkitekt.protocol.messages import (
     ReservationStatus,
     Reserve,
     Share,
+    StateUpdate,
     TemplateIn,
     Unreserve,
+    UnwatchState,
     Watch,
+    WatchState,
     Welcome,
 )
 from arkitekt.services.rpc.definitions import define
@@ -417,6 +421,76 @@ async def check_report(w: World, alice: Raw, bob: Raw) -> None:
     await bob_hears_nothing_of(w, bob, {held}, "bob's reports")
 
 
+async def alices_bench(w: World, alice: Raw, rid: int) -> StateUpdate:
+    """alice reads her agent's state."""
+    await alice.send(WatchState(rid=rid, agent=w.agent, state="Bench", once=True))
+    update: StateUpdate = await answer(alice, StateUpdate, rid)
+    return update
+
+
+async def check_publish_state(w: World, alice: Raw, bob: Raw) -> None:
+    """States are their agent's: bob as a non-agent is refused; as an agent, what he publishes
+    under the name of alice's state is his agent's, and hers is unchanged."""
+    before = await alices_bench(w, alice, 70)
+    await bob.send(PublishState(state="Bench", revision=1, value={"holds": 999}))
+    failed = await bob.expect(Failed)
+    assert failed.code == "not_an_agent", failed
+    await bob.send(Register(rid=1, templates=[BOBS_OWN]))
+    registered: Registered = await bob.expect(Registered)
+    await bob.send(
+        PublishState(state="Bench", revision=1, value={"holds": 999}),
+        PublishState(
+            state="Bench", revision=2, patch=[{"op": "replace", "path": "/holds", "value": 998}]
+        ),
+    )
+    await bob.send(WatchState(rid=71, agent=registered.agent, state="Bench", once=True))
+    his: StateUpdate = await answer(bob, StateUpdate, 71)
+    assert his.value == {"holds": 998}, his
+    after = await alices_bench(w, alice, 72)
+    assert (after.agent, after.value) == (w.agent, before.value), after
+
+
+async def check_watch_state(w: World, alice: Raw, bob: Raw) -> None:
+    """bob reads the state of no agent of alice's except through a function she shares with
+    him; unknown and unshared agents look alike."""
+    private = alice_template(w, PRIVATE_INTERFACE)
+    attempts = {
+        "an unknown agent": WatchState(rid=81, agent=new_id(), state="Bench"),
+        "alice's private node": WatchState(rid=82, node=w.secret_node, state="Bench"),
+        "the shared node through her private template": WatchState(
+            rid=83, node=w.shared_node, templates=[private], state="Bench"
+        ),
+        "the shared node, as if his own": WatchState(rid=84, node=w.shared_node, state="Bench"),
+    }
+    for what, attempt in attempts.items():
+        await bob.send(attempt)
+        failed: Failed = await answer(bob, Failed, attempt.rid)
+        assert failed.code == "not_found", f"{what}: {failed}"
+    shared = alice_template(w, SHARED_INTERFACE)
+    await bob.send(
+        WatchState(rid=85, node=w.shared_node, templates=[shared], state="Bench", once=True)
+    )
+    update: StateUpdate = await answer(bob, StateUpdate, 85)
+    assert update.agent == w.agent, update  # she shares `add` with him: allowed
+    w.assert_no_secrets([m.model_dump() for m in bob.inbox], "bob's state watches")
+
+
+async def check_unwatch_state(w: World, alice: Raw, bob: Raw) -> None:
+    """bob cannot end alice's watch by naming its request id."""
+    await alice.send(WatchState(rid=91, agent=w.agent, state="Bench"))
+    first: StateUpdate = await answer(alice, StateUpdate, 91)
+    await bob.send(UnwatchState(rid=91))
+    text = "alice-held-for-unwatch"
+    held = await alice_holds(w, alice, text)
+    changed = await alice.expect_matching(
+        lambda m: isinstance(m, StateUpdate) and m.rid == 91 and m.revision > first.revision
+    )
+    assert changed.agent == w.agent
+    await alice_gets_her_result(w, alice, held, text)
+    await alice.send(UnwatchState(rid=91))
+    assert not any(isinstance(m, StateUpdate) for m in bob.inbox), bob.inbox
+
+
 async def check_ping(w: World, alice: Raw, bob: Raw) -> None:
     text = "alice-held-for-ping"
     held = await alice_holds(w, alice, text)
@@ -448,6 +522,9 @@ CASES: dict[str, Check] = {
     "unreserve": check_unreserve,
     "share": check_share,
     "report": check_report,
+    "publish_state": check_publish_state,
+    "watch_state": check_watch_state,
+    "unwatch_state": check_unwatch_state,
     "ping": check_ping,
     "pong": check_pong,
 }

@@ -127,7 +127,7 @@ class InMemoryBroker(Broker):
             self._routing,
             catalogue,
             on_registered=self._registered,
-            on_shared=self._replication.template_shared,
+            on_shared=self._shared,
         )
         self._recovery = Recovery(self._calls, grace=reconnect_grace)
         self.states = StateHub(catalogue.db)
@@ -196,6 +196,11 @@ class InMemoryBroker(Broker):
         for call in stored:
             self._call_ids.remember(call.id)
         return self._recovery.adopt(stored)
+
+    async def _shared(self, route: TemplateRoute) -> None:
+        """An owner changed a template's sharing here (routing knows already)."""
+        self.states.revalidate(self._may_see_live)
+        await self._replication.template_shared(route)
 
     def _registered(self, agent: LiveAgent, peer: Peer) -> None:
         self._recovery.agent_back(agent, peer.known)

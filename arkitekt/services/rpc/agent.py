@@ -124,6 +124,11 @@ class Agent:
         fails.
         """
         assert self.lifecycle is not None, "collect() first"
+        for entry in self.functions.values():  # every state exists from the start
+            for _, cls in entry.states:
+                self.states.instance(cls)
+        for cls in self.lifecycle.state_classes():
+            self.states.instance(cls)
         await self.lifecycle.startup()
         self.lifecycle.start_background()
         self._serving = True

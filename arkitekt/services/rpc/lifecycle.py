@@ -76,6 +76,11 @@ class Lifecycle:
         fails (never resolved otherwise)."""
         self.failed.add_done_callback(lambda f: f.cancelled() or f.exception())
 
+    def state_classes(self) -> list[type]:
+        """The states the hooks take."""
+        hooks = [*self._startup, *self._background, *self._shutdown]
+        return [cls for hook in hooks for cls in hook.states.values()]
+
     async def call(self, hook: Hook) -> None:
         """Run one hook with its states injected (sync ones on a worker thread)."""
         kwargs = self._states.inject(hook.states)
