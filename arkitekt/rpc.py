@@ -337,7 +337,7 @@ get_state = sync_twin(aget_state)
 def awatch_state(agent: Any, state: Any, *, app: App | None = None) -> AsyncGenerator[Any, None]:
     """Follow an agent's state: yields its value now, then again after every change.
 
-    ``agent`` is an agent (or its id, see :func:`agents`) or a node (its one provider);
+    ``agent`` is an agent (or its id, see ``app.rpc.agents()``) or a node (its one provider);
     ``state`` the ``@state`` class (values come as instances of it) or its name (values
     come as dicts). Allowed to the agent's owner and to users it shares a function with.
     """
