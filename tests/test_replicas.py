@@ -15,7 +15,18 @@ import pytest
 from replicas import Replicas
 from servers import FAST_RPC, PASSWORD, ROOT, AgentProcess, start_agent, wait_for
 
-from arkitekt import ArkitektError, RemoteError, acall, afind, call, easy, find, iterate
+from arkitekt import (
+    ArkitektError,
+    RemoteError,
+    acall,
+    afind,
+    call,
+    easy,
+    find,
+    get_state,
+    iterate,
+    watch_state,
+)
 
 WORKER = ROOT / "tests" / "agents" / "worker.py"
 
@@ -83,6 +94,21 @@ async def test_cancelling_crosses_replicas(cluster: Replicas, worker_on_a: Path)
         await asyncio.to_thread(wait_for, worker_on_a.exists, 10, "the function saw the cancel")
         assert worker_on_a.read_text() == "cancelled"
         assert await acall(await afind(interface="add"), 1) == 2
+
+
+def test_agent_state_crosses_replicas(cluster: Replicas, worker_on_a: Path) -> None:
+    """The agent on A publishes its state; a watcher on B reads and follows it."""
+    with cluster.servers[1].app("alice", "state-watcher-on-b"):
+        node = find(interface="tally")
+        before = get_state(node, "Tally")["calls"]
+        seen: list[int] = []
+        for value in watch_state(node, "Tally"):
+            seen.append(value["calls"])
+            if len(seen) == 1:
+                assert call(node) == before + 1
+            if value["calls"] == before + 1:
+                break
+        assert seen == [before, before + 1]
 
 
 def test_child_calls_cross_replicas(cluster: Replicas, worker_on_a: Path) -> None:

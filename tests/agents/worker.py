@@ -7,8 +7,9 @@ import asyncio
 import os
 import time
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 
-from arkitekt import check_cancelled, easy, find, log, progress, register
+from arkitekt import check_cancelled, easy, find, log, progress, register, state
 
 NAME = os.environ.get("WORKER_NAME", "worker")
 
@@ -81,6 +82,21 @@ async def acount(to: int) -> AsyncIterator[int]:
     for i in range(to):
         await asyncio.sleep(0)
         yield i
+
+
+@state
+@dataclass
+class Tally:
+    """The agent's state: how many times ``tally`` ran."""
+
+    calls: int = 0
+
+
+@register
+def tally(counter: Tally) -> int:
+    """Count this call in the agent's state."""
+    counter.calls += 1
+    return counter.calls
 
 
 @register
