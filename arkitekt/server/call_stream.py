@@ -139,6 +139,8 @@ async def call_events(
         final = False
         # what is stored already (the call as of now, flushed when it was loaded)
         while True:
+            if loop.time() > deadline:
+                return  # a long history: the browser reconnects from the last event it got
             batch = await stored_events_after(state, record.id, sent, PAGE)
             for index, kind, data in batch:
                 view = await event_view(index, kind, data, record.definition, renderer)
