@@ -675,6 +675,18 @@ def test_streams_are_bounded_in_time_and_per_user(tmp_path: Path) -> None:
                     return again.status_code == 200
 
             wait_for(place_free, 5, "the ended stream's place to be free")
+
+            # a browser that goes away mid-stream gives its place back too (else, with one
+            # place per user, no stream would open again)
+            def leave_midway() -> bool:
+                with client.stream("GET", events) as gone:
+                    if gone.status_code != 200:
+                        return False
+                    next(gone.iter_lines())
+                    return True
+
+            wait_for(leave_midway, 5, "a stream to open")
+            wait_for(place_free, 5, "a left stream's place to be free")
             page = client.get(call_page).text
             client.post(f"{call_page}/cancel", data={"csrf": csrf_of(page)})
             assert follow(client, call_page)[-1]["data"]["kind"] == "cancelled"
