@@ -39,25 +39,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[object]], *, raw: bool
 
 def port_type(port: Port) -> str:
     """A port's type as a Python programmer would write it: ``list[float] | None``."""
-    from .protocol.ports import PortKind
-
-    kind = port.kind
-    if kind is PortKind.LIST:
-        text = f"list[{port_type(port.children[0])}]"
-    elif kind is PortKind.DICT:
-        text = f"dict[str, {port_type(port.children[0])}]"
-    elif kind is PortKind.UNION:
-        text = " | ".join(port_type(c) for c in port.children)
-    elif kind in (PortKind.MODEL, PortKind.STRUCTURE, PortKind.ENUM):
-        identifier = port.identifier or kind.value
-        text = identifier.rsplit(".", 1)[-1].rsplit("/", 1)[-1]
-        if kind is PortKind.STRUCTURE and identifier.startswith("@arkitekt/"):
-            text = text.capitalize()
-        if kind is PortKind.ENUM and port.choices:
-            text += " (" + ", ".join(repr(c.value) for c in port.choices[:6]) + ")"
-    else:
-        text = {"string": "str", "datetime": "datetime"}.get(kind.value, kind.value)
-    return f"{text} | None" if port.nullable else text
+    return port.python_type()
 
 
 def node_html(node: Node) -> str:

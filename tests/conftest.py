@@ -29,6 +29,7 @@ ENGINE_TESTS = (
     "tests/test_rpc_graphql_api.py",
     "tests/test_rpc_processes.py",
     "tests/test_rpc_protocol.py",
+    "tests/test_run_page.py",
     "tests/test_s3_datalayer.py",
     "tests/test_storage.py",
 )

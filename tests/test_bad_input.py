@@ -797,6 +797,99 @@ CASES: dict[str, Case] = {
     "dashboard thumbnail: no id": Case(
         "GET", "/dashboard/images//thumbnail.png", {}, 404, browser=True
     ),
+    # -- the run page and the call page (their content: tests/test_run_page.py) -----------------
+    "run page: PUT": method("PUT", f"/dashboard/functions/{'0' * 32}/run"),
+    "run page: logged out": Case("GET", f"/dashboard/functions/{'0' * 32}/run", {}, 303),
+    "run page: unknown function": Case(
+        "GET",
+        f"/dashboard/functions/{'0' * 32}/run",
+        {},
+        404,
+        mentions="No such function",
+        browser=True,
+    ),
+    "run page: id too long": Case(
+        "GET",
+        f"/dashboard/functions/{'a' * 5000}/run",
+        {},
+        404,
+        mentions="No such function",
+        browser=True,
+    ),
+    "run page: id of garbage": Case(
+        "GET",
+        "/dashboard/functions/%ff%3C'/run",
+        {},
+        404,
+        mentions="No such function",
+        browser=True,
+    ),
+    "run page: id with a NUL": Case(
+        "GET", "/dashboard/functions/%ff%00/run", {}, 400, mentions=NUL_URL, browser=True
+    ),
+    "run page: POST logged out": Case(
+        "POST", f"/dashboard/functions/{'0' * 32}/run", form(x="1"), 303
+    ),
+    "run page: POST JSON to an unknown function": Case(
+        "POST",
+        f"/dashboard/functions/{'0' * 32}/run",
+        js({"arg-0": 1}),
+        404,
+        mentions="No such function",
+        browser=True,
+    ),
+    "call page: PUT": method("PUT", f"/dashboard/calls/{'0' * 32}"),
+    "call page: logged out": Case("GET", f"/dashboard/calls/{'0' * 32}", {}, 303),
+    "call page: unknown call": Case(
+        "GET", f"/dashboard/calls/{'0' * 32}", {}, 404, mentions="No such call", browser=True
+    ),
+    "call page: id too long": Case(
+        "GET", f"/dashboard/calls/{'a' * 5000}", {}, 404, mentions="No such call", browser=True
+    ),
+    "call page: path traversal": Case(
+        "GET", "/dashboard/calls/..%2f..%2farkitekt.db", {}, 404, browser=True
+    ),
+    "call events: POST": method("POST", f"/dashboard/calls/{'0' * 32}/events"),
+    "call events: logged out": Case(
+        "GET", f"/dashboard/calls/{'0' * 32}/events", {}, 404, mentions="No such call"
+    ),
+    "call events: unknown call, garbage Last-Event-ID": Case(
+        "GET",
+        f"/dashboard/calls/{'0' * 32}/events?after=%ff%3C",
+        {"headers": {"last-event-id": "-99999999999999999999"}},
+        404,
+        mentions="No such call",
+        browser=True,
+    ),
+    "cancel: GET": method("GET", f"/dashboard/calls/{'0' * 32}/cancel"),
+    "cancel: logged out": Case("POST", f"/dashboard/calls/{'0' * 32}/cancel", form(x="1"), 303),
+    "cancel: without CSRF": Case(
+        "POST",
+        f"/dashboard/calls/{'0' * 32}/cancel",
+        form(x="1"),
+        400,
+        mentions="form expired",
+        browser=True,
+    ),
+    "cancel: JSON": Case(
+        "POST", f"/dashboard/calls/{'0' * 32}/cancel", js({}), 400, mentions=NOT_FORM, browser=True
+    ),
+    "cancel: huge form": Case(
+        "POST",
+        f"/dashboard/calls/{'0' * 32}/cancel",
+        raw(b"csrf=" + b"c" * HUGE, FORM),
+        413,
+        mentions=TOO_BIG,
+        browser=True,
+    ),
+    "cancel: unknown call": Case(
+        "POST",
+        f"/dashboard/calls/{'0' * 32}/cancel",
+        lambda c: form(csrf=c.session_csrf),
+        404,
+        mentions="No such call",
+        browser=True,
+    ),
     # -- /mikro/graphql (its resolvers: tests/test_storage.py), /datalayer/o/ ----------------------
     "mikro graphql: no token": Case(
         "POST", "/mikro/graphql", js({"query": "{ images { id } }"}), 401, mentions="Bearer"

@@ -113,6 +113,27 @@ class Port(BaseModel):
             return " or ".join(child.describe() for child in self.children)
         return {"string": "str"}.get(self.kind.value, self.kind.value)
 
+    def python_type(self) -> str:
+        """The type as a Python programmer would write it: ``list[float] | None`` (listings,
+        notebooks and the dashboard's run page)."""
+        kind = self.kind
+        if kind is PortKind.LIST:
+            text = f"list[{self.children[0].python_type()}]"
+        elif kind is PortKind.DICT:
+            text = f"dict[str, {self.children[0].python_type()}]"
+        elif kind is PortKind.UNION:
+            text = " | ".join(c.python_type() for c in self.children)
+        elif kind in (PortKind.MODEL, PortKind.STRUCTURE, PortKind.ENUM):
+            identifier = self.identifier or kind.value
+            text = identifier.rsplit(".", 1)[-1].rsplit("/", 1)[-1]
+            if kind is PortKind.STRUCTURE and identifier.startswith("@arkitekt/"):
+                text = text.capitalize()
+            if kind is PortKind.ENUM and self.choices:
+                text += " (" + ", ".join(repr(c.value) for c in self.choices[:6]) + ")"
+        else:
+            text = {"string": "str", "datetime": "datetime"}.get(kind.value, kind.value)
+        return f"{text} | None" if self.nullable else text
+
 
 class NodeKind(StrEnum):
     """A function returns once; a generator streams values (one event per yielded item)."""

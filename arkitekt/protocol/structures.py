@@ -16,6 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+IMAGE_STRUCTURE = "@arkitekt/image"
+"""The identifier of a stored image on the wire (its value is the image's id)."""
+FILE_STRUCTURE = "@arkitekt/file"
+"""The identifier of a stored file on the wire (its value is the file's id)."""
+
 
 def is_structure(tp: object) -> bool:
     """Whether ``tp`` is a class with ``async shrink(self)`` and ``async classmethod expand``."""

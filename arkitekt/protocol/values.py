@@ -17,7 +17,7 @@ import math
 import numbers
 import types as pytypes  # `types` names the TypeRegistry parameters below
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -69,6 +69,31 @@ def _check_none(value: Any, port: Port, path: str) -> None:
 def _has_structure(port: Port) -> bool:
     """Whether converting through ``port`` may await (only structures do)."""
     return port.kind is PortKind.STRUCTURE or any(_has_structure(c) for c in port.children)
+
+
+def structure_references(value: Any, port: Port, path: str) -> Iterator[tuple[str, str, str]]:
+    """``(path, identifier, reference)`` of every structure in a wire value that fits ``port``
+    (what :func:`ato_wire` gave): the objects a call names by reference. Parts that do not fit
+    are skipped (the codec refuses them)."""
+    if value is None or not _has_structure(port):
+        return
+    kind = port.kind
+    if kind is PortKind.STRUCTURE:
+        if isinstance(value, str):
+            yield path, port.identifier or "", value
+    elif kind is PortKind.LIST and isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from structure_references(item, port.children[0], f"{path}[{i}]")
+    elif kind is PortKind.DICT and isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from structure_references(item, port.children[0], f"{path}[{key!r}]")
+    elif kind is PortKind.MODEL and isinstance(value, Mapping):
+        for child in port.children:
+            yield from structure_references(value.get(child.key), child, f"{path}.{child.key}")
+    elif kind is PortKind.UNION and isinstance(value, Mapping):
+        index = value.get("variant")
+        if type(index) is int and 0 <= index < len(port.children):
+            yield from structure_references(value.get("value"), port.children[index], path)
 
 
 # -- scalars ---------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from . import (
     oidc_routes,
     outages,
     pages,
+    run_page,
     slow_bodies,
 )
 from .config import ServerConfig
@@ -147,6 +148,7 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
             *challenge_routes(),
             *pages.routes(),
             *dashboard.routes(),
+            *run_page.routes(),
             *gateway.routes(),
             *graphql_api.routes(),
             *storage_graphql_api.routes(),

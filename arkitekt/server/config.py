@@ -60,6 +60,18 @@ class ServerConfig(BaseSettings):
     device_code_ttl: int = 600
     device_code_interval: int = 5
     web_session_ttl: int = 12 * 3600
+    web_form_max_bytes: int = Field(default=256 * 1024, gt=0)
+    """Bytes of one form sent to the web pages (the run page's arguments); more is refused
+    (413) before it is parsed."""
+    web_stream_max_seconds: float = Field(default=600.0, gt=0)
+    """Seconds one call page's live event stream stays open; the browser then reconnects on
+    its own (the web session is checked again), so a logged-out session's streams end too."""
+    web_streams_per_user: int = Field(default=8, ge=1)
+    """Live event streams (open call pages) one user may have on one server process; more
+    are refused (429) until one ends."""
+    web_stream_keepalive: float = Field(default=15.0, gt=0)
+    """Seconds between keep-alive comments on a quiet event stream (how a browser that went
+    away without closing is noticed)."""
     assertion_max_lifetime: int = 300
     """Longest lifetime accepted for a key-login assertion (RFC 7523 ``exp - iat``)."""
     password_attempts_per_ip: str = "60/minute"

@@ -5,6 +5,8 @@ agents, the functions they may call (their own or shared with them) and whether 
 agent provides them, their recent calls, and the newest images they may see, each with a
 thumbnail from ``GET /dashboard/images/{id}/thumbnail.png``.
 
+Each function links to its run page and each call to its page (:mod:`.run_page`).
+
 Server-rendered (Jinja2, autoescaped), no JavaScript. Thumbnails come from the same origin, so
 the server's ``default-src 'self'`` policy holds. Thumbnails are made within bounds, once per
 image, and kept (:mod:`.storage.thumbnails`); the route answers 404 for an image the session's
@@ -69,6 +71,8 @@ class AgentRow:
 
 @dataclass(frozen=True)
 class FunctionRow:
+    id: str
+    """The node's id (its run page is ``/dashboard/functions/{id}/run``)."""
     name: str
     description: str
     interfaces: list[str]
@@ -78,6 +82,8 @@ class FunctionRow:
 
 @dataclass(frozen=True)
 class CallRow:
+    id: str
+    """The call's id (its page is ``/dashboard/calls/{id}``)."""
     function: str
     status: str
     created: Moment
@@ -151,6 +157,7 @@ async def _functions(rpc: RpcState, user_id: str) -> list[FunctionRow]:
     found = await rpc.catalogue.find(user_id, limit=FUNCTIONS_SHOWN)
     return [
         FunctionRow(
+            id=node.id,
             name=str(node.definition.get("name") or ""),
             description=str(node.definition.get("description") or ""),
             interfaces=node.interfaces,
@@ -173,6 +180,7 @@ async def _calls(state: ServerState, rpc: RpcState, user_id: str) -> list[CallRo
         rows = [(row[0], str(row[1])) for row in await s.execute(query)]
     return [
         CallRow(
+            id=call.id,
             function=name,
             status=call.status,
             created=moment(call.created_at),

@@ -136,9 +136,10 @@ async def read_json(request: Request) -> dict[str, Any]:
     return data
 
 
-async def read_form(request: Request) -> FormData:
-    """The form-encoded body (``application/x-www-form-urlencoded`` or multipart)."""
-    await read_body(request)
+async def read_form(request: Request, limit: int = MAX_BODY) -> FormData:
+    """The form-encoded body (``application/x-www-form-urlencoded`` or multipart), at most
+    ``limit`` bytes (413 ``invalid_request`` beyond)."""
+    await read_body(request, limit)
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
         raise OAuthError(

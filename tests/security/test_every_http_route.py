@@ -21,11 +21,17 @@ import httpx
 import pytest
 from cross_user import (
     PRIVATE_IMAGE,
+    PRIVATE_INTERFACE,
     SECRET_ARGUMENT,
+    SECRET_FUNCTION,
     SHARED_IMAGE,
+    SHARED_INTERFACE,
     UPLOAD_IMAGE_OP,
     World,
+    finish_held_call,
     image_upload_input,
+    start_held_call,
+    status,
     storage,
     subscribe,
     world,
@@ -293,6 +299,122 @@ def thumbnail(c: Context, method: str) -> None:
     assert send(c, method, path(c.w.private_image), cookie=c.cookies["alice"]).status_code == 200
 
 
+def session_csrf(c: Context, user: str) -> str:
+    """The CSRF token of ``user``'s web session (from the logout page's form)."""
+    page = send(c, "GET", "/logout", cookie=c.cookies[user]).text
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found, page
+    return found.group(1)
+
+
+def bobs_calls(c: Context) -> int:
+    answer = send(
+        c, "POST", "/rekuest/graphql", token=c.w.bob, json={"query": "{ assignations { id } }"}
+    )
+    return len(answer.json()["data"]["assignations"])
+
+
+NOWHERE = "0" * 32
+"""An id nothing has: bob's answers about alice's things must look like its answers."""
+
+
+def run_form(c: Context, method: str) -> None:
+    """The run page of a function: to log in without a session; not found for bob when alice
+    did not share it (the same answer as for no function); his to use when she did."""
+    secret = f"/dashboard/functions/{c.w.secret_node}/run"
+    for what, cookie in BAD_COOKIES.items():
+        answer = send(c, method, secret, cookie=cookie)
+        assert answer.status_code == 303, f"{method} run page with {what}: {answer.status_code}"
+        assert answer.headers["location"].startswith("/login"), answer.headers
+    nowhere = send(c, method, f"/dashboard/functions/{NOWHERE}/run", cookie=c.cookies["bob"])
+    answer = send(c, method, secret, cookie=c.cookies["bob"])
+    assert answer.status_code == nowhere.status_code == 404, answer.status_code
+    assert answer.text == nowhere.text
+    no_secrets(c, answer, f"{method} alice's secret run page as bob")
+    shared = send(c, method, f"/dashboard/functions/{c.w.shared_node}/run", cookie=c.cookies["bob"])
+    assert shared.status_code == 200, shared.status_code
+    no_secrets(c, shared, f"{method} alice's shared run page as bob")
+    mine = send(c, method, secret, cookie=c.cookies["alice"])
+    assert mine.status_code == 200
+    if method == "GET":
+        assert SECRET_FUNCTION in mine.text, "alice cannot open her own run page"
+        assert c.w.templates[PRIVATE_INTERFACE] not in shared.text, "bob is offered her template"
+
+
+def run_submit(c: Context, method: str) -> None:
+    """Starting a call needs the session's CSRF token; bob cannot start alice's unshared
+    function, nor route his call of her shared one to her template she did not share."""
+    path = f"/dashboard/functions/{c.w.shared_node}/run"
+    before = bobs_calls(c)
+    for what, cookie in BAD_COOKIES.items():
+        answer = send(c, method, path, cookie=cookie, data={"arg-0": "1", "arg-1": "2"})
+        assert answer.status_code == 303, f"POST run with {what}: {answer.status_code}"
+    csrf = session_csrf(c, "bob")
+    shared, private = c.w.templates[SHARED_INTERFACE], c.w.templates[PRIVATE_INTERFACE]
+    secret = f"/dashboard/functions/{c.w.secret_node}/run"
+    attempts = {
+        "a guessed csrf": (path, {"csrf": "guess", "provider": shared}),
+        "alice's private template": (path, {"csrf": csrf, "provider": private}),
+        "alice's unshared function": (secret, {"csrf": csrf, "provider": "mine"}),
+    }
+    for what, (target, form) in attempts.items():
+        answer = send(c, method, target, cookie=c.cookies["bob"], data={"arg-0": "1", **form})
+        refused = answer.status_code in (400, 404)
+        assert refused, f"POST run as bob with {what}: {answer.status_code}"
+        no_secrets(c, answer, f"POST run as bob with {what}")
+    assert bobs_calls(c) == before, "bob started a call"
+
+
+def call_page(c: Context, method: str) -> None:
+    path = f"/dashboard/calls/{c.w.done_call}"
+    for what, cookie in BAD_COOKIES.items():
+        answer = send(c, method, path, cookie=cookie)
+        assert answer.status_code == 303, f"{method} call page with {what}: {answer.status_code}"
+    nowhere = send(c, method, f"/dashboard/calls/{NOWHERE}", cookie=c.cookies["bob"])
+    answer = send(c, method, path, cookie=c.cookies["bob"])
+    assert answer.status_code == nowhere.status_code == 404, answer.status_code
+    assert answer.text == nowhere.text
+    no_secrets(c, answer, f"{method} alice's call page as bob")
+    mine = send(c, method, path, cookie=c.cookies["alice"])
+    assert mine.status_code == 200
+    if method == "GET":
+        assert SECRET_ARGUMENT in mine.text, "alice cannot see her own call"
+
+
+def call_events(c: Context, method: str) -> None:
+    path = f"/dashboard/calls/{c.w.done_call}/events"
+    for cookie in (*BAD_COOKIES.values(), c.cookies["bob"]):
+        answer = send(c, method, path, cookie=cookie)
+        assert answer.status_code == 404, f"{method} alice's call events: {answer.status_code}"
+        no_secrets(c, answer, f"{method} alice's call events")
+    mine = send(c, method, path, cookie=c.cookies["alice"])  # a finished call: it ends
+    assert mine.status_code == 200
+    assert mine.headers["content-type"].startswith("text/event-stream")
+    if method == "GET":
+        assert SECRET_ARGUMENT in mine.text and "event: end" in mine.text, mine.text
+
+
+def cancel_call(c: Context, method: str) -> None:
+    """Nobody but alice cancels alice's call: without a session, with a guessed CSRF token,
+    or with bob's own session and token."""
+    text = "xu-web-cancel"
+    call_id = start_held_call(c.w, text)
+    path = f"/dashboard/calls/{call_id}/cancel"
+    attempts = {
+        **{what: (cookie, "guess") for what, cookie in BAD_COOKIES.items()},
+        "bob's session, a guessed csrf": (c.cookies["bob"], "guess"),
+        "bob's session and csrf": (c.cookies["bob"], session_csrf(c, "bob")),
+    }
+    for what, (cookie, csrf) in attempts.items():
+        answer = send(c, method, path, cookie=cookie, data={"csrf": csrf})
+        assert answer.status_code in (303, 400, 404), f"cancel with {what}: {answer.status_code}"
+        if answer.status_code == 303:
+            assert answer.headers["location"].startswith("/login"), f"cancel with {what}"
+        no_secrets(c, answer, f"cancel alice's call with {what}")
+    assert status(c.w, call_id)["status"] == "assigned", "alice's call was cancelled"
+    finish_held_call(c.w, call_id, text)
+
+
 def device_page(c: Context, method: str) -> None:
     session_page("/device", shows="bob")(c, method)
 
@@ -538,6 +660,30 @@ ROUTES: dict[str, Access] = {
         )
         for m in ("GET", "HEAD")
     },
+    **{
+        f"{m} /dashboard/functions/{{node_id}}/run": Access(
+            SESSION, "the form to call a function the session user may call", run_form
+        )
+        for m in ("GET", "HEAD")
+    },
+    "POST /dashboard/functions/{node_id}/run": Access(
+        SESSION, "starts a call as the session user", run_submit
+    ),
+    **{
+        f"{m} /dashboard/calls/{{call_id}}": Access(
+            SESSION, "one of the session user's calls", call_page
+        )
+        for m in ("GET", "HEAD")
+    },
+    **{
+        f"{m} /dashboard/calls/{{call_id}}/events": Access(
+            SESSION, "the live events of one of the session user's calls", call_events
+        )
+        for m in ("GET", "HEAD")
+    },
+    "POST /dashboard/calls/{call_id}/cancel": Access(
+        SESSION, "cancels one of the session user's calls", cancel_call
+    ),
     "WEBSOCKET /rekuest/ws": Access(HELLO_TOKEN, "calls and agents", rekuest_ws),
     **{
         f"{m} /rekuest/graphql": Access(TOKEN, "the functions' control plane", rekuest_graphql)

@@ -13,25 +13,22 @@ exist for them.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import AsyncGenerator
 from typing import Any
 
 import strawberry
-from pydantic import ValidationError
 from sqlalchemy import select
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from arkitekt.protocol.ids import time_ordered_id
-from arkitekt.protocol.messages import FINAL_EVENTS, Assign, Cancel, Event, Failed, Message
+from arkitekt.errors import ArgumentError
+from arkitekt.protocol.messages import FINAL_EVENTS, Event
 
 from ..graphql_app import EXTENSIONS, AuthenticatedGraphQL, Schema, claims_of, state_of
 from ..graphql_limits import max_page, page_size
-from ..oauth import AccessClaims
-from .broker import Peer
 from .catalogue import visible_to
+from .http_calls import CallRefused, HttpCaller, NoSuchFunction, cancel_call, start_call
 from .models import Agent as AgentRow
 from .models import Assignation as AssignationRow
 from .models import AssignationEvent as EventRow
@@ -306,30 +303,20 @@ class SharingMutation:
         return await _share(info, template, users or [], everyone, True)
 
 
-def _http_peer(claims: AccessClaims, client_pk: str, refusals: list[Failed]) -> Peer:
-    def send(message: Message) -> None:
-        if isinstance(message, Failed):
-            refusals.append(message)
-
-    return Peer(
-        user_id=claims.user_id,
-        username=claims.username,
-        client_pk=client_pk,
-        app_identifier=claims.app_identifier,
-        instance_id="graphql",
-        session=uuid.uuid4().hex,
-        send=send,
-        close=lambda code, reason: None,
-    )
-
-
-async def _client_pk(info: Info) -> str:
+async def _caller(info: Info) -> HttpCaller:
+    """The token's user and app, as a caller over HTTP."""
     state, claims = _state(info), _claims(info)
     async with state.db.new_session() as s:
         client = await state.oauth.client_by_id(s, claims.client_id)
     if client is None:
         raise PermissionError("the app's registration was removed")
-    return str(client.id)
+    return HttpCaller(
+        user_id=claims.user_id,
+        username=claims.username,
+        client_pk=str(client.id),
+        app_identifier=claims.app_identifier,
+        instance_id="graphql",
+    )
 
 
 @strawberry.type
@@ -345,45 +332,30 @@ class Mutation(SharingMutation):
         """Call a function; follow it with ``assignationEvents`` or ``assignation``.
 
         It goes to your own apps' templates of the node, or, to call another user's function
-        shared with you, to the ``template`` you name (see ``templates``)."""
-        from arkitekt.errors import ArgumentError
-        from arkitekt.protocol.codec import ashrink_args
-        from arkitekt.protocol.ports import Definition
-        from arkitekt.protocol.structures import TypeRegistry
-
-        state, claims = _state(info), _claims(info)
-        found = await state.rpc.catalogue.find(claims.user_id, node=str(node), limit=1)
-        if not found:
-            raise ValueError("no such function")
+        shared with you, to the ``template`` you name (see ``templates``). Images and files
+        the arguments name must be ones you may see."""
+        state = _state(info)
         if not isinstance(args, dict):
             raise ValueError("args must be an object of argument name -> value")
-        definition = Definition.model_validate(found[0].definition)
-        # the same checks a Python caller makes before sending (types, required, unknown)
         try:
-            payload = await ashrink_args(definition, (), dict(args), types=TypeRegistry())
-        except ArgumentError as e:
+            started = await start_call(
+                state.rpc,
+                state.storage.catalogue,
+                await _caller(info),
+                node_id=str(node),
+                args=args,
+                template=None if template is None else str(template),
+            )
+        except (NoSuchFunction, ArgumentError, CallRefused) as e:
             raise ValueError(str(e)) from None
-        refusals: list[Failed] = []
-        peer = _http_peer(claims, await _client_pk(info), refusals)
-        call_id = time_ordered_id()
-        templates = None if template is None else [str(template)]
-        try:
-            message = Assign(id=call_id, node=str(node), templates=templates, args=payload)
-        except ValidationError:
-            raise ValueError("template must be a template id") from None
-        state.rpc.broker.assign(peer, message)
-        if refusals:
-            raise ValueError(f"{refusals[0].code}: {refusals[0].message}")
-        call = state.rpc.broker.call(call_id)
-        assert call is not None  # assigned without refusal: the broker holds it
         return AssignationType(
-            id=strawberry.ID(call_id),
-            node_id=strawberry.ID(call.node_id),
-            node_name=definition.name,
-            status="assigned" if call.agent is not None else "queued",
-            args=payload,
+            id=strawberry.ID(started.id),
+            node_id=strawberry.ID(started.node_id),
+            node_name=started.definition.name,
+            status=started.status,
+            args=started.args,
             parent_id=None,
-            created_at=dt.datetime.now(dt.UTC),
+            created_at=started.created_at,
             finished_at=None,
         )
 
@@ -393,13 +365,8 @@ class Mutation(SharingMutation):
         state, claims = _state(info), _claims(info)
         call = state.rpc.broker.call(str(assignation))
         if call is None or call.user_id != claims.user_id or call.final:
-            return False
-        refusals: list[Failed] = []
-        state.rpc.broker.cancel(
-            _http_peer(claims, await _client_pk(info), refusals),
-            Cancel(assignation=str(assignation)),
-        )
-        return not refusals
+            return False  # answered before the app's registration is read
+        return cancel_call(state.rpc, await _caller(info), str(assignation))
 
 
 # -- subscriptions ---------------------------------------------------------------------------------

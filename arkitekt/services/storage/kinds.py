@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ...protocol.structures import FILE_STRUCTURE, IMAGE_STRUCTURE
+
 if TYPE_CHECKING:
     from .stored import Stored
 
@@ -43,8 +45,8 @@ class Kind:
 
 
 KINDS: tuple[Kind, ...] = (
-    Kind("image", "@arkitekt/image", "arkitekt.services.storage.image", "Image"),
-    Kind("file", "@arkitekt/file", "arkitekt.services.storage.file", "File"),
+    Kind("image", IMAGE_STRUCTURE, "arkitekt.services.storage.image", "Image"),
+    Kind("file", FILE_STRUCTURE, "arkitekt.services.storage.file", "File"),
 )
 BY_NAME: dict[str, Kind] = {kind.name: kind for kind in KINDS}
 BY_STRUCTURE: dict[str, Kind] = {kind.structure: kind for kind in KINDS}
