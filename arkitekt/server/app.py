@@ -31,6 +31,7 @@ from .oauth import OAuthCore
 from .passwords import PasswordGuard
 from .revocation import SessionCheck
 from .rpc import gateway, graphql_api
+from .rpc.references import ReferenceCheck
 from .rpc.state import RpcState
 from .services import SERVICE_NAMES, challenge_routes
 from .state import ServerState
@@ -131,6 +132,7 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
             state.storage = await StorageState.start(
                 config, state.db, state.keys, lease=state.cluster.lease if state.cluster else None
             )
+            state.references = ReferenceCheck(state.rpc.catalogue, state.storage.catalogue)
             yield {}
         finally:
             if state.storage is not None:

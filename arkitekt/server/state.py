@@ -16,6 +16,7 @@ from .revocation import SessionCheck
 if TYPE_CHECKING:
     from .health import Readiness
     from .rpc.cluster import Cluster
+    from .rpc.references import ReferenceCheck
     from .rpc.state import RpcState
     from .storage.state import StorageState
 
@@ -38,3 +39,6 @@ class ServerState:
     """The link to the other replicas (with ``redis_url``)."""
     rpc: RpcState | None = None
     storage: StorageState | None = None
+    references: ReferenceCheck | None = None
+    """Refuses websocket calls naming images or files their caller may not see (set once both
+    parts run)."""

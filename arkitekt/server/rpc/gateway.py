@@ -29,6 +29,7 @@ from arkitekt.protocol.messages import (
     CLOSE_UNAUTHORIZED,
     PROTOCOL_VERSION,
     Ack,
+    Assign,
     Failed,
     Goodbye,
     Hello,
@@ -359,6 +360,11 @@ async def _read(
             else:
                 link.handling = True
                 try:
+                    if isinstance(message, Assign) and state.references is not None:
+                        refused = await state.references.refusal(peer.user_id, message)
+                        if refused is not None:
+                            link.send(refused)
+                            continue
                     await broker.handle(peer, message)
                 except OUTAGES as e:  # this message needs the database, which is down
                     log_outage(e, f"a {type(message).__name__.lower()} message")

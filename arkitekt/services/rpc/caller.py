@@ -21,6 +21,7 @@ from ...errors import (
     AgentLostError,
     ArkitektError,
     CriticalRemoteError,
+    DataNotFoundError,
     NodeNotFoundError,
     NoProviderError,
     RemoteCancelledError,
@@ -377,6 +378,8 @@ def _refusal(failed: Failed, label: str) -> ArkitektError:
         return NodeNotFoundError(f"{label}: {failed.message}")
     if failed.code == "busy":
         return ServerBusyError(f"{label}: {failed.message}")
+    if failed.code == "no_such_data":
+        return DataNotFoundError(f"{label}: {failed.message}")
     return ArkitektError(f"{label}: the server refused the call ({failed.code}: {failed.message})")
 
 
