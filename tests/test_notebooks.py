@@ -88,23 +88,30 @@ def test_device_code_login_shows_a_button_in_a_notebook() -> None:
 
 def test_interrupting_a_cell_cancels_the_call_and_leaves_no_thread(tmp_path: Path) -> None:
     """Kernel interrupt (the notebook's stop button) during a long call: the remote call is
-    cancelled, the agent's thread for it ends, and closing the app leaves no thread behind."""
+    cancelled, the function stops (its worker thread goes back to idle), and closing the app
+    leaves no thread behind."""
     cells = [
         "import threading, time\n"
         "from arkitekt import jupy, find, call, progress\n"
         f"app = jupy('interrupt', data_dir={str(tmp_path / 'data')!r})\n"
+        "running = []\n"
         "@app.register\n"
         "def slow(seconds: int) -> int:\n"
         "    '''Sleep in steps.'''\n"
-        "    for i in range(seconds * 10):\n"
-        "        time.sleep(0.1)\n"
-        "        progress(100 * i // (seconds * 10))\n"
+        "    running.append(seconds)\n"
+        "    try:\n"
+        "        for i in range(seconds * 10):\n"
+        "            time.sleep(0.1)\n"
+        "            progress(100 * i // (seconds * 10))\n"
+        "    finally:\n"
+        "        running.remove(seconds)\n"
         "    return seconds\n"
         "app.serve()\n"
         "node = find(interface='slow')",
         "call(node, 60)  # interrupted",
         "time.sleep(1)\n"
-        "print(sorted(t.name for t in threading.enumerate() if t.name.startswith('arkitekt-')))",
+        "print(sorted(t.name for t in threading.enumerate() if t.name.startswith('arkitekt-')),"
+        " running)",
         "app.close()\n"
         "time.sleep(0.5)\n"
         "print(sorted(t.name for t in threading.enumerate() if t.daemon and not\n"
@@ -125,6 +132,7 @@ def test_interrupting_a_cell_cancels_the_call_and_leaves_no_thread(tmp_path: Pat
         o.output_type == "stream" and "never retrieved" in o.text for o in notebook.cells[1].outputs
     )
     running = [o.text for o in notebook.cells[2].outputs if o.output_type == "stream"]
-    assert running == ["['arkitekt-server']\n"]  # the agent's thread for the call has ended
+    # the function stopped; its worker thread stays for the next call until the app closes
+    assert running == ["['arkitekt-server', 'arkitekt-worker-1'] []\n"]
     left = [o.text for o in notebook.cells[3].outputs if o.output_type == "stream"]
     assert left == ["[]\n"]
