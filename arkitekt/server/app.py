@@ -13,6 +13,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import (
+    agent_page,
     dashboard,
     fakts_routes,
     health,
@@ -151,6 +152,7 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
             *pages.routes(),
             *dashboard.routes(),
             *run_page.routes(),
+            *agent_page.routes(),
             *gateway.routes(),
             *graphql_api.routes(),
             *storage_graphql_api.routes(),

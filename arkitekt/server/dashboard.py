@@ -61,6 +61,8 @@ class Moment:
 
 @dataclass(frozen=True)
 class AgentRow:
+    id: str
+    """The agent's id (its page is ``/dashboard/agents/{id}``: its state, live)."""
     app: str
     instance: str
     online: bool
@@ -143,6 +145,7 @@ async def _agents(state: ServerState, rpc: RpcState, user_id: str) -> list[Agent
     live = rpc.broker.online_agents()
     shown = [
         AgentRow(
+            id=a.id,
             app=a.app_identifier,
             instance=a.instance_id,
             online=a.id in live,

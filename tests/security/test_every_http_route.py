@@ -394,6 +394,48 @@ def call_events(c: Context, method: str) -> None:
         assert SECRET_ARGUMENT in mine.text and "event: end" in mine.text, mine.text
 
 
+def agent_page(c: Context, method: str) -> None:
+    """An agent's page: its owner's, or a user's it shares a function with (alice's agent
+    shares `add` with bob: he sees its state, and nothing secret); unknown agents are not
+    found. (A user it shares nothing with: tests/test_agent_page.py.)"""
+    path = f"/dashboard/agents/{c.w.agent}"
+    for what, cookie in BAD_COOKIES.items():
+        answer = send(c, method, path, cookie=cookie)
+        assert answer.status_code == 303, f"{method} agent page with {what}: {answer.status_code}"
+    nowhere = send(c, method, f"/dashboard/agents/{NOWHERE}", cookie=c.cookies["bob"])
+    assert nowhere.status_code == 404
+    for user in ("bob", "alice"):
+        answer = send(c, method, path, cookie=c.cookies[user])
+        assert answer.status_code == 200, f"{method} alice's agent page as {user}"
+        no_secrets(c, answer, f"{method} alice's agent page as {user}")
+        if method == "GET":
+            assert "Bench" in answer.text and "holds" in answer.text
+
+
+def agent_events(c: Context, method: str) -> None:
+    path = f"/dashboard/agents/{c.w.agent}/states/events"
+    for cookie in BAD_COOKIES.values():
+        answer = send(c, method, path, cookie=cookie)
+        assert answer.status_code == 404, f"{method} alice's agent's states: {answer.status_code}"
+    nowhere = send(c, method, f"/dashboard/agents/{NOWHERE}/states/events", cookie=c.cookies["bob"])
+    assert nowhere.status_code == 404
+    if method == "HEAD":
+        answer = send(c, method, path, cookie=c.cookies["bob"])
+        assert answer.status_code == 200
+        return
+    cookies = {SESSION_COOKIE: c.cookies["bob"]}
+    with (
+        httpx.Client(base_url=c.w.url, cookies=cookies, timeout=30) as client,
+        client.stream("GET", path) as answer,
+    ):
+        assert answer.status_code == 200
+        for line in answer.iter_lines():  # the first value, then the stream is left
+            if line.startswith("data: "):
+                assert '"Bench"' in line
+                c.w.assert_no_secrets(line, "alice's agent's states as bob")
+                break
+
+
 def cancel_call(c: Context, method: str) -> None:
     """Nobody but alice cancels alice's call: without a session, with a guessed CSRF token,
     or with bob's own session and token."""
@@ -684,6 +726,18 @@ ROUTES: dict[str, Access] = {
     "POST /dashboard/calls/{call_id}/cancel": Access(
         SESSION, "cancels one of the session user's calls", cancel_call
     ),
+    **{
+        f"{m} /dashboard/agents/{{agent_id}}": Access(
+            SESSION, "an agent the session user may see, and its states", agent_page
+        )
+        for m in ("GET", "HEAD")
+    },
+    **{
+        f"{m} /dashboard/agents/{{agent_id}}/states/events": Access(
+            SESSION, "an agent's states, live", agent_events
+        )
+        for m in ("GET", "HEAD")
+    },
     "WEBSOCKET /rekuest/ws": Access(HELLO_TOKEN, "calls and agents", rekuest_ws),
     **{
         f"{m} /rekuest/graphql": Access(TOKEN, "the functions' control plane", rekuest_graphql)

@@ -201,6 +201,22 @@ class StateHub:
                         )
                     )
 
+    async def current(self, agent_id: str, name: str) -> LiveState | None:
+        """The state as it is now (held here, or stored)."""
+        return self._states.get((agent_id, name)) or await self._load((agent_id, name))
+
+    async def names(self, agent_id: str) -> list[str]:
+        """The states the agent published (held here or stored), by name."""
+        names = {name for owner, name in self._states if owner == agent_id}
+        async with self._db.new_session() as s:
+            stored = await s.scalars(
+                select(AgentState.name)
+                .where(AgentState.agent_id == agent_id)
+                .limit(MAX_STATES_PER_AGENT)
+            )
+            names.update(stored)
+        return sorted(names)
+
     def _whole(self, rid: int, state: LiveState) -> StateUpdate:
         return StateUpdate(
             rid=rid,
@@ -278,12 +294,6 @@ class StateHub:
             for state in dirty:
                 state.dirty = True
             raise
-
-    async def stored(self, agent_id: str) -> list[AgentState]:
-        """The stored states of an agent (for the dashboard)."""
-        async with self._db.new_session() as s:
-            found = await s.scalars(select(AgentState).where(AgentState.agent_id == agent_id))
-            return list(found)
 
 
 def _not_found(rid: int, reason: str) -> Failed:

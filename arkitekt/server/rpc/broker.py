@@ -58,6 +58,7 @@ from typing import Protocol
 
 from arkitekt.protocol.messages import Assign, Cancel, Event, Message
 
+from .agent_states import StateHub
 from .calls import LiveCall
 from .catalogue import TemplateRoute
 from .recovery import StoredCall
@@ -117,6 +118,18 @@ class Broker(Protocol):
 
     def unlisten(self, call_id: str, queue: asyncio.Queue[Event]) -> None:
         """Stop feeding a queue :meth:`listen` returned."""
+        ...
+
+    # -- agents' states (also the dashboard) ------------------------------------------------------
+
+    @property
+    def states(self) -> StateHub:
+        """The agents' published states and their watchers."""
+        ...
+
+    async def may_see_agent(self, user_id: str, agent_id: str) -> bool:
+        """Whether the user may see the agent and its states: it is theirs, or it provides a
+        template shared with them."""
         ...
 
     # -- providers -------------------------------------------------------------------------------

@@ -130,8 +130,7 @@ class InMemoryBroker(Broker):
             on_shared=self._shared,
         )
         self._recovery = Recovery(self._calls, grace=reconnect_grace)
-        self.states = StateHub(catalogue.db)
-        """Agents' states (see :mod:`.agent_states`)."""
+        self._states = StateHub(catalogue.db)
         recorder.on_rejected(self._ids_taken)
 
     # -- read by the GraphQL API and the dashboard -----------------------------------------------
@@ -325,6 +324,17 @@ class InMemoryBroker(Broker):
 
     # -- agents' states --------------------------------------------------------------------------
 
+    @property
+    def states(self) -> StateHub:
+        """Agents' states (see :mod:`.agent_states`)."""
+        return self._states
+
+    async def may_see_agent(self, user_id: str, agent_id: str) -> bool:
+        allowed = self._may_see_live(user_id, agent_id)
+        if allowed is None:
+            allowed = await self.catalogue.may_see_agent(user_id, agent_id)
+        return allowed
+
     def publish_state(self, peer: Peer, message: PublishState) -> None:
         agent = peer.agent
         if agent is None:
@@ -358,10 +368,7 @@ class InMemoryBroker(Broker):
         if agent_id is None:
             peer.send(Failed(rid=message.rid, code="bad_request", message="name an agent or node"))
             return
-        allowed = self._may_see_live(peer.user_id, agent_id)
-        if allowed is None:
-            allowed = await self.catalogue.may_see_agent(peer.user_id, agent_id)
-        if not allowed:
+        if not await self.may_see_agent(peer.user_id, agent_id):
             peer.send(
                 Failed(
                     rid=message.rid,

@@ -55,6 +55,7 @@ from arkitekt.protocol.messages import (
 )
 
 from ..metrics import ServerMetrics
+from .agent_states import StateHub
 from .broker import Broker
 from .call_ids import RecentCallIds
 from .calls import LiveCall
@@ -298,6 +299,13 @@ class ReplicatedBroker(Broker, Replication):
     async def sharing_changed(self, route: TemplateRoute) -> None:
         self.local.apply_sharing(route)
         await self.template_shared(route)
+
+    @property
+    def states(self) -> StateHub:
+        return self.local.states
+
+    async def may_see_agent(self, user_id: str, agent_id: str) -> bool:
+        return await self.local.may_see_agent(user_id, agent_id)
 
     def provider_count(self, node_id: str, user_id: str) -> int:
         return self.local.provider_count(node_id, user_id)
