@@ -238,6 +238,11 @@ def test_sync_functions_run_on_long_lived_and_pinned_threads() -> None:
             """On the camera's thread too."""
             return threading.get_ident()
 
+        @app.register(thread="camera")
+        def camera_child() -> str:
+            """A child call from the camera's thread (the context is there)."""
+            return str(call(find(interface="pooled")))
+
         app.serve()
         before = threading.active_count()
         names = {call(find(interface="pooled")) for _ in range(20)}
@@ -245,6 +250,7 @@ def test_sync_functions_run_on_long_lived_and_pinned_threads() -> None:
         assert threading.active_count() <= before + 1
         idents = {call(find(interface=n)) for n in ("camera_a", "camera_b") for _ in range(5)}
         assert len(idents) == 1
+        assert call(find(interface="camera_child")) == names.pop()
     assert not no_arkitekt_threads()
 
 
