@@ -19,10 +19,12 @@ pytest_plugins = ["s3_helpers"]
 
 ENGINE_TESTS = (
     "tests/security/",
+    "tests/test_agent_page.py",
     "tests/test_bad_input.py",
     "tests/test_dashboard.py",
     "tests/test_fakts_protocol.py",
     "tests/test_health_and_metrics.py",
+    "tests/test_instrument_example.py",
     "tests/test_login_errors.py",
     "tests/test_logins.py",
     "tests/test_migrations.py",

@@ -166,7 +166,9 @@ async def test_dashboard_shows_alices_data_and_nothing_of_bobs(world: World) -> 
 
         agents = section(page, "agents")
         assert agents.count('<tr class="agent">') == 1
-        assert '<td class="app">dash-app</td>' in agents
+        assert re.search(
+            r'<td class="app"><a href="/dashboard/agents/[0-9a-f]{32}">dash-app</a>', agents
+        )
         assert '<td class="instance">default</td>' in agents
         assert "online" in agents and "offline" not in agents
         assert re.search(r'<time datetime="\d{4}-\d\d-\d\dT[^"]+">', agents)
@@ -226,7 +228,10 @@ async def test_bob_sees_his_data_and_not_alices(world: World) -> None:
         page = (await web_login(client, "bob")).text
         for secret in ("dash-app", "Twice x.", "cells", world.alice_image):
             assert secret not in page, secret
-        assert '<td class="app">bob-app</td>' in section(page, "agents")
+        assert re.search(
+            r'<td class="app"><a href="/dashboard/agents/[0-9a-f]{32}">bob-app</a>',
+            section(page, "agents"),
+        )
         assert "offline" in section(page, "agents")  # his app has ended
         functions = section(page, "functions")
         assert '<span class="name">bobs_secret</span>' in functions
