@@ -4,6 +4,11 @@ Users never see this class: the caller and the agent send messages through it an
 server's messages from it. After every (re)connect it calls ``on_connected`` so they can re-send
 what the server may have missed (pending calls, unacknowledged reports, reservations); what was
 queued while disconnected is dropped for that reason, never sent twice by this layer.
+
+While connected, three tasks serve the link: a reader (each frame handed to ``on_message`` as it
+arrives), a writer (everything queued since its last write goes out as one frame) and a watchdog
+(the heartbeat timeout and the token's renewal). They are started once per connection: a message
+costs no task, no ``asyncio.wait`` and no event of its own, only the wake of a future.
 """
 
 from __future__ import annotations
@@ -78,7 +83,11 @@ class Connection:
         self.proxy = proxy
         """An HTTP proxy for the websocket (None: the environment's HTTPS_PROXY/NO_PROXY)."""
         self._outbox: list[Message] = []
-        self._wake = asyncio.Event()
+        self._writable: asyncio.Future[None] | None = None
+        """The idle writer waits on it; set by the first message queued (see :meth:`send`)."""
+        self._last_received = 0.0
+        self._token_sent = ""
+        """The token the link was opened (or last re-authorised) with."""
         self._connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._fatal: BaseException | None = None
@@ -119,10 +128,18 @@ class Connection:
             raise self._fatal
 
     def send(self, message: Message) -> None:
-        """Queue a message; dropped when the link is down (see the module docstring)."""
+        """Queue a message; dropped when the link is down (see the module docstring).
+
+        The writer sends everything queued before it runs as one frame, so messages queued in
+        one turn of the loop (a burst of calls, a report and its log lines) share a frame."""
         if self._connected.is_set():
-            self._outbox.append(message)
-            self._wake.set()
+            self._queue(message)
+
+    def _queue(self, message: Message) -> None:
+        self._outbox.append(message)
+        writable = self._writable
+        if writable is not None and not writable.done():
+            writable.set_result(None)
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -236,47 +253,68 @@ class Connection:
         raise ConnectionRefusedByServer("the server did not welcome this app")
 
     async def _serve(self, ws: Any, welcome: Welcome, token: str) -> None:
+        """Serve one connection until it fails: reader, writer and watchdog as three tasks
+        (see the module docstring); the first to end takes the others down and its error is
+        raised."""
+        self._last_received = time.monotonic()
+        self._token_sent = token
+        tasks = {
+            asyncio.create_task(self._read(ws), name="arkitekt-rpc-reader"),
+            asyncio.create_task(self._write(ws), name="arkitekt-rpc-writer"),
+            asyncio.create_task(self._watch(welcome), name="arkitekt-rpc-watchdog"),
+        }
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # raises why the link ended
+            raise ConnectionError("the link's tasks ended")  # they only end by raising
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _read(self, ws: Any) -> None:
         import websockets
 
-        last_received = time.monotonic()
-        reader = asyncio.ensure_future(ws.recv())
-        wake = asyncio.ensure_future(self._wake.wait())
-        reauth_at = _reauth_time(token)
-        try:
-            while True:
-                timeout = welcome.heartbeat_timeout - (time.monotonic() - last_received)
-                if reauth_at is not None:
-                    timeout = min(timeout, reauth_at - time.time())
-                done, _ = await asyncio.wait(
-                    {reader, wake}, timeout=max(timeout, 0), return_when=asyncio.FIRST_COMPLETED
+        while True:
+            try:
+                raw = await ws.recv()
+            except websockets.ConnectionClosed as e:
+                self._closed(e, self._token_sent)
+                raise
+            self._last_received = time.monotonic()
+            self._dispatch(raw, self._token_sent)
+
+    async def _write(self, ws: Any) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._outbox:
+                self._writable = loop.create_future()
+                try:
+                    await self._writable
+                finally:
+                    self._writable = None
+            batch, self._outbox = self._outbox, []
+            await ws.send(encode(batch))
+
+    async def _watch(self, welcome: Welcome) -> None:
+        """Close a link the server stayed silent on; send a renewed token before it expires."""
+        reauth_at = _reauth_time(self._token_sent)
+        while True:
+            timeout = welcome.heartbeat_timeout - (time.monotonic() - self._last_received)
+            if reauth_at is not None:
+                timeout = min(timeout, reauth_at - time.time())
+            if timeout > 0:
+                await asyncio.sleep(timeout)
+            if reauth_at is not None and time.time() >= reauth_at:
+                token = await self._token(self._token_sent)  # renew it, not the cached one
+                reauth_at = _reauth_time(token)
+                self._token_sent = token
+                self._queue(Reauth(token=token))
+            if time.monotonic() - self._last_received >= welcome.heartbeat_timeout:
+                raise TimeoutError(
+                    f"no message from the server for {welcome.heartbeat_timeout:g} s"
                 )
-                if wake in done:
-                    self._wake.clear()
-                    batch, self._outbox = self._outbox, []
-                    if batch:
-                        await ws.send(encode(batch))
-                    wake = asyncio.ensure_future(self._wake.wait())
-                if reader in done:
-                    try:
-                        raw = reader.result()
-                    except websockets.ConnectionClosed as e:
-                        self._closed(e, token)
-                        raise
-                    last_received = time.monotonic()
-                    reader = asyncio.ensure_future(ws.recv())
-                    self._dispatch(raw, token)
-                elif not done:
-                    if reauth_at is not None and time.time() >= reauth_at:
-                        token = await self._token(token)  # renew it, not the cached one
-                        reauth_at = _reauth_time(token)
-                        await ws.send(encode([Reauth(token=token)]))
-                    if time.monotonic() - last_received >= welcome.heartbeat_timeout:
-                        raise TimeoutError(
-                            f"no message from the server for {welcome.heartbeat_timeout:g} s"
-                        )
-        finally:
-            reader.cancel()
-            wake.cancel()
 
     def _dispatch(self, raw: str | bytes, token: str) -> None:
         try:
@@ -286,8 +324,7 @@ class Connection:
             return
         for message in frame:
             if isinstance(message, Ping):
-                self._outbox.append(Pong())
-                self._wake.set()
+                self._queue(Pong())
             elif isinstance(message, Goodbye):
                 if message.code in ("unauthorized", "token_expired"):
                     raise _Unauthorized(message.message, token)
