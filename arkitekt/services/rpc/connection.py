@@ -8,7 +8,9 @@ queued while disconnected is dropped for that reason, never sent twice by this l
 While connected, three tasks serve the link: a reader (each frame handed to ``on_message`` as it
 arrives), a writer (everything queued since its last write goes out as one frame) and a watchdog
 (the heartbeat timeout and the token's renewal). They are started once per connection: a message
-costs no task, no ``asyncio.wait`` and no event of its own, only the wake of a future.
+costs no task, no ``asyncio.wait`` and no event of its own. The first message of a turn of the
+loop goes out at once when the writer is idle (a lone call does not wait a turn for the writer);
+the messages after it in that turn wait for the writer and share its next frame.
 """
 
 from __future__ import annotations
@@ -86,6 +88,10 @@ class Connection:
         self._outbox: list[Message] = []
         self._writable: asyncio.Future[None] | None = None
         """The idle writer waits on it; set by the first message queued (see :meth:`send`)."""
+        self._ws: Any = None
+        """The open websocket while the link is served."""
+        self._wrote_this_turn = False
+        """A message went out at once in this turn of the loop (later ones wait for the writer)."""
         self._last_received = 0.0
         self._token_sent = ""
         """The token the link was opened (or last re-authorised) with."""
@@ -129,18 +135,29 @@ class Connection:
             raise self._fatal
 
     def send(self, message: Message) -> None:
-        """Queue a message; dropped when the link is down (see the module docstring).
+        """Send a message, or queue it; dropped when the link is down (see the module
+        docstring).
 
-        The writer sends everything queued before it runs as one frame, so messages queued in
-        one turn of the loop (a burst of calls, a report and its log lines) share a frame."""
+        The first message of a turn of the loop is written at once when nothing is queued or
+        being written (so order is kept); the writer sends everything queued after it as one
+        frame, so messages of one turn (a burst of calls, a report and its log lines) share a
+        frame."""
         if self._connected.is_set():
             self._queue(message)
 
     def _queue(self, message: Message) -> None:
-        self._outbox.append(message)
         writable = self._writable
+        idle = writable is not None and not writable.done() and not self._outbox
+        if idle and not self._wrote_this_turn and _write_now(self._ws, encode([message])):
+            self._wrote_this_turn = True
+            asyncio.get_running_loop().call_soon(self._next_turn)
+            return
+        self._outbox.append(message)
         if writable is not None and not writable.done():
             writable.set_result(None)
+
+    def _next_turn(self) -> None:
+        self._wrote_this_turn = False
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -259,6 +276,7 @@ class Connection:
         raised."""
         self._last_received = time.monotonic()
         self._token_sent = token
+        self._ws = ws
         tasks = {
             asyncio.create_task(self._read(ws), name="arkitekt-rpc-reader"),
             asyncio.create_task(self._write(ws), name="arkitekt-rpc-writer"),
@@ -270,6 +288,7 @@ class Connection:
                 task.result()  # raises why the link ended
             raise ConnectionError("the link's tasks ended")  # they only end by raising
         finally:
+            self._ws = None
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -296,7 +315,9 @@ class Connection:
                 finally:
                     self._writable = None
             batch, self._outbox = self._outbox, []
-            await _send_frame(ws, encode(batch))
+            text = encode(batch)
+            if not _write_now(ws, text):
+                await ws.send(text)  # closing, or held back by the network: send() handles it
 
     async def _watch(self, welcome: Welcome) -> None:
         """Close a link the server stayed silent on; send a renewed token before it expires."""
@@ -345,22 +366,24 @@ class Connection:
             raise ConnectionRefusedByServer(f"the server closed the link: {reason}")
 
 
-async def _send_frame(ws: Any, text: str) -> None:
-    """One text frame to the server.
+def _write_now(ws: Any, text: str) -> bool:
+    """Write one text frame at once if the link is open and keeps up; False when not (then
+    ``ws.send()`` must do it: it waits for a full buffer to drain and handles a closing link).
 
     websockets' ``send()`` spends ~20 us of Python per message (an async context manager
     around the write, its state and close bookkeeping), twice on the path of every call. While
-    the link is open and the socket keeps up (nothing left in the transport's buffer), the
-    frame goes to websockets' sans-I/O protocol and straight to the transport instead; anything
-    else (closing, a client the network holds back) takes ``send()``, which handles it.
+    the protocol is open and nothing is left in the transport's buffer, the frame goes to
+    websockets' sans-I/O protocol and straight to the transport instead.
     """
+    if ws is None:
+        return False
     protocol, transport = ws.protocol, ws.transport
-    if protocol.state is _open_state() and not transport.get_write_buffer_size():
-        protocol.send_text(text.encode())
-        for data in protocol.data_to_send():
-            transport.write(data)
-        return
-    await ws.send(text)
+    if protocol.state is not _open_state() or transport.get_write_buffer_size():
+        return False
+    protocol.send_text(text.encode())
+    for data in protocol.data_to_send():
+        transport.write(data)
+    return True
 
 
 @functools.cache
