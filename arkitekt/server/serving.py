@@ -8,7 +8,7 @@ are complete; a connection still sending headers after ``http_header_timeout`` i
 
 uvicorn's websocket protocol pauses reading its socket after every message and resumes it when
 the app takes the message: two changes to the event loop's selector (two system calls and their
-bookkeeping) per message, about a fifth of the gateway's time per message on ``/rekuest/ws``.
+bookkeeping) per message, ~16% of the gateway's py-spy samples per message on ``/rekuest/ws``.
 :class:`ReadAheadWebSocketProtocol` lets a few small messages wait for the app before it pauses.
 """
 
