@@ -133,11 +133,17 @@ class CallProgress:
 
     def __init__(self, label: str, *, show: bool | None = None) -> None:
         self.label = label
-        self.show = watched() if show is None else show
+        self.show = show
+        """Whether to show it; None: decided at the first report (most calls report nothing,
+        and every call makes one of these)."""
         self._bar: Any = None
 
     def report(self, percent: int | float | None, message: str | None) -> None:
-        if not self.show or percent is None:
+        if percent is None:
+            return
+        if self.show is None:
+            self.show = watched()
+        if not self.show:
             return
         if self._bar is None:
             self._bar = _bar_class()(total=100, desc=self.label, unit="%", leave=False)

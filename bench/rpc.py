@@ -3,17 +3,29 @@
 Caller (this process) -> standalone server (subprocess) -> agent (subprocess) -> back, on
 loopback, all real:
 
-- round trip of a no-op call, one at a time (async function on the agent, and a sync one);
-- throughput of pipelined async calls from one caller;
+- round trip of ``echo(x)``, one call at a time, for the four combinations of a sync caller
+  (a plain script: ``call(node, x)`` inside ``with app:``) or an async one (``await acall``
+  inside ``async with app:``) and a sync function (run on a thread by the agent) or an async one
+  (run on the agent's loop);
+- throughput of pipelined async calls from one caller (256 in flight);
 - throughput with 8 caller processes at once;
-- the server's resident memory with 200 idle agents connected.
+- the server's resident memory with 200 idle agents connected;
+- when ``ray`` is importable (``pip install ray``, or ``pip install -e .[bench]``; ray 2.60 on
+  Python 3.11 works): Ray on the same machine, measured in the same run after the above, with
+  ours stopped (a local ``ray.init`` with one CPU): a 1:1 actor call round trip,
+  ``ray.get(actor.f.remote(x))``, and pipelined actor calls (256 ``.remote()`` then one
+  ``ray.get``); then the ratios of ours against the targets (sync caller -> sync function
+  p50 <= Ray's, async -> async p50 <= 0.8x Ray's, pipelined >= 1.5x Ray's).
 
-Targets are from the issue; they are reported, not asserted.
+``--only latency pipelined`` runs some sections (latency, pipelined, callers, memory, ray).
+Targets are from the issues; they are reported, not asserted.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import logging
 import os
 import statistics
 import subprocess
@@ -21,13 +33,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from core import free_port, percentile, rss_mib  # noqa: E402
 
-from arkitekt import acall, afind, easy  # noqa: E402
+from arkitekt import acall, afind, call, easy, find  # noqa: E402
 
 
 def run(*args: str, data_dir: Path) -> str:
@@ -86,32 +99,60 @@ def start_agent(url: str, key: str, cache: Path, name: str) -> subprocess.Popen[
     return process
 
 
-async def latency(url: str, key: str, interface: str, calls: int) -> list[float]:
+async def latency(
+    url: str, key: str, interface: str, calls: int, args: tuple[Any, ...] = ()
+) -> list[float]:
+    """Round trips of an async caller (``await acall`` inside ``async with app:``), one at a
+    time."""
     async with easy("bench-caller", url=url, mandate_key=key):
         node = await afind(interface=interface)
         for _ in range(200):  # warm up
-            await acall(node)
+            await acall(node, *args)
         times = []
         for _ in range(calls):
             started = time.perf_counter()
-            await acall(node)
+            await acall(node, *args)
             times.append(time.perf_counter() - started)
         return times
 
 
-async def pipelined(url: str, key: str, seconds: float, window: int = 256) -> float:
+def sync_latency(
+    url: str, key: str, interface: str, calls: int, args: tuple[Any, ...] = ()
+) -> list[float]:
+    """Round trips of a sync caller: a plain script, ``call(node, x)`` inside ``with app:``
+    (each call crosses from this thread to the app's loop thread and back)."""
+    with easy("bench-sync-caller", url=url, mandate_key=key):
+        node = find(interface=interface)
+        for _ in range(200):  # warm up
+            call(node, *args)
+        times = []
+        for _ in range(calls):
+            started = time.perf_counter()
+            call(node, *args)
+            times.append(time.perf_counter() - started)
+        return times
+
+
+async def pipelined(
+    url: str,
+    key: str,
+    seconds: float,
+    window: int = 256,
+    interface: str = "noop",
+    args: tuple[Any, ...] = (),
+) -> float:
     """Calls per second with ``window`` calls in flight at any time."""
     async with easy("bench-pipeline", url=url, mandate_key=key, instance_id=str(os.getpid())):
-        node = await afind(interface="noop")
+        node = await afind(interface=interface)
         for _ in range(100):
-            await acall(node)
+            await acall(node, *args)
         done = 0
         deadline = time.perf_counter() + seconds
 
         async def lane() -> None:
             nonlocal done
             while time.perf_counter() < deadline:
-                await acall(node)
+                await acall(node, *args)
                 done += 1
 
         started = time.perf_counter()
@@ -160,6 +201,46 @@ async def _idle() -> None:
     """Never called: what an idle agent provides."""
 
 
+class _RayEcho:
+    """The Ray actor compared with: ``f(x)`` returns ``x`` (as ``echo`` does)."""
+
+    def f(self, x: int) -> int:
+        return x
+
+
+def ray_figures(calls: int, seconds: float, window: int = 256) -> tuple[list[float], float] | None:
+    """Ray on this machine: 1:1 actor call round trips and pipelined actor calls per second
+    (``window`` ``.remote()`` then one ``ray.get``); None when ray is not installed."""
+    try:
+        import ray
+    except ImportError:
+        return None
+    ray.init(
+        num_cpus=1,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level=logging.ERROR,
+        object_store_memory=80 * 1024 * 1024,
+    )
+    try:
+        actor: Any = ray.remote(_RayEcho).remote()  # ray's stubs do not know .f.remote
+        for i in range(500):  # warm up
+            ray.get(actor.f.remote(i))
+        times = []
+        for i in range(calls):
+            started = time.perf_counter()
+            ray.get(actor.f.remote(i))
+            times.append(time.perf_counter() - started)
+        done = 0
+        started = time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            ray.get([actor.f.remote(i) for i in range(window)])
+            done += window
+        return times, done / (time.perf_counter() - started)
+    finally:
+        ray.shutdown()
+
+
 def table(rows: list[list[str]]) -> str:
     head = ["measurement", "median", "p99", "throughput", "memory", "target"]
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
@@ -173,7 +254,25 @@ def ms(values: list[float]) -> tuple[str, str]:
     return f"{statistics.median(values) * 1000:.2f} ms", f"{percentile(values, 99) * 1000:.2f} ms"
 
 
+SECTIONS = ("memory", "latency", "pipelined", "callers", "ray")
+COMBOS = [
+    ("sync caller -> sync function", "sync", "echo_sync"),
+    ("sync caller -> async function", "sync", "echo"),
+    ("async caller -> sync function", "async", "echo_sync"),
+    ("async caller -> async function", "async", "echo"),
+]
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    parser.add_argument("--calls", type=int, default=3000, help="round trips per combination")
+    parser.add_argument("--seconds", type=float, default=8.0, help="per throughput section")
+    options = parser.parse_args()
+    only: list[str] = options.only
+    rows: list[list[str]] = []
+    p50: dict[str, float] = {}
+    rate = 0.0
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "server"
         server, url = start_server(data)
@@ -183,53 +282,104 @@ def main() -> None:
             out = run("user", "mandate", "bench", data_dir=data)
             key = next(line.strip() for line in out.splitlines() if len(line.strip()) >= 32)
             os.environ["ARKITEKT_CACHE_DIR"] = str(Path(tmp) / "cache")
-            # memory first, on a fresh server: later runs leave finished calls in its memory
-            before, after = asyncio.run(idle_agents(url, key, 200, server.pid))
+            if "memory" in only:
+                # first, on a fresh server: later sections leave finished calls in its memory
+                before, after = asyncio.run(idle_agents(url, key, 200, server.pid))
+                rows.append(
+                    [
+                        "server RSS, 200 idle agents",
+                        "",
+                        "",
+                        "",
+                        f"{before:.0f} -> {after:.0f} MiB",
+                        "",
+                    ]
+                )
             agent = start_agent(url, key, Path(tmp) / "agent-cache", "a")
-            rows = []
-            lat = asyncio.run(latency(url, key, "noop", 3000))
-            rows.append(
-                [
-                    "round trip, async no-op",
-                    *ms(lat),
-                    f"{1 / statistics.mean(lat):.0f} calls/s",
-                    "",
-                    "p50 <= 2 ms, p99 <= 10 ms",
-                ]
-            )
-            lat = asyncio.run(latency(url, key, "noop_sync", 2000))
-            rows.append(
-                [
-                    "round trip, sync no-op (thread)",
-                    *ms(lat),
-                    f"{1 / statistics.mean(lat):.0f} calls/s",
-                    "",
-                    "",
-                ]
-            )
-            rate = asyncio.run(pipelined(url, key, 8.0))
-            rows.append(
-                [
-                    "pipelined, 1 caller (256 in flight)",
-                    "",
-                    "",
-                    f"{rate:.0f} calls/s",
-                    "",
-                    ">= 3000 calls/s",
-                ]
-            )
-            rate = concurrent_callers(url, key, Path(tmp), 8, 8.0)
-            rows.append(["pipelined, 8 caller processes", "", "", f"{rate:.0f} calls/s", "", ""])
-            rows.append(
-                ["server RSS, 200 idle agents", "", "", "", f"{before:.0f} -> {after:.0f} MiB", ""]
-            )
-            print(table(rows))
+            if "latency" in only:
+                for name, caller, interface in COMBOS:
+                    if caller == "sync":
+                        lat = sync_latency(url, key, interface, options.calls, (1,))
+                    else:
+                        lat = asyncio.run(latency(url, key, interface, options.calls, (1,)))
+                    p50[name] = statistics.median(lat)
+                    rows.append(
+                        [
+                            f"round trip, {name}",
+                            *ms(lat),
+                            f"{1 / statistics.mean(lat):.0f} calls/s",
+                            "",
+                            "p50 <= 2 ms, p99 <= 10 ms" if caller == "async" else "",
+                        ]
+                    )
+            if "pipelined" in only:
+                rate = asyncio.run(pipelined(url, key, options.seconds, 256, "echo", (1,)))
+                rows.append(
+                    [
+                        "pipelined, 1 async caller (256 in flight)",
+                        "",
+                        "",
+                        f"{rate:.0f} calls/s",
+                        "",
+                        ">= 3000 calls/s",
+                    ]
+                )
+            if "callers" in only:
+                total = concurrent_callers(url, key, Path(tmp), 8, options.seconds)
+                rows.append(
+                    ["pipelined, 8 caller processes", "", "", f"{total:.0f} calls/s", "", ""]
+                )
         finally:
             if agent is not None:
                 agent.terminate()
                 agent.wait()
             server.terminate()
             server.wait()
+    # Ray last, with ours stopped: neither competes with the other for the two cores
+    ray = ray_figures(options.calls, options.seconds) if "ray" in only else None
+    if ray is not None:
+        ray_lat, ray_rate = ray
+        rows.append(
+            [
+                "Ray: 1:1 actor call, ray.get(a.f.remote(x))",
+                *ms(ray_lat),
+                f"{1 / statistics.mean(ray_lat):.0f} calls/s",
+                "",
+                "",
+            ]
+        )
+        rows.append(
+            ["Ray: pipelined actor calls (256 then get)", "", "", f"{ray_rate:.0f} calls/s", "", ""]
+        )
+    print(table(rows))
+    if ray is not None:
+        print(ratios(p50, rate, statistics.median(ray[0]), ray[1]))
+    elif "ray" in only:
+        print("\n(ray is not installed: no comparison; `pip install ray` to add it)")
+
+
+def ratios(p50: dict[str, float], rate: float, ray_p50: float, ray_rate: float) -> str:
+    """Ours against Ray's figures of the same run, with the issue's targets."""
+    lines = ["", "against Ray (same run):"]
+    for name, target in [
+        ("sync caller -> sync function", 1.0),
+        ("async caller -> async function", 0.8),
+    ]:
+        if name in p50:
+            ratio = p50[name] / ray_p50
+            verdict = "met" if ratio <= target else "MISSED"
+            lines.append(
+                f"  p50 {name}: {p50[name] * 1000:.2f} / {ray_p50 * 1000:.2f} ms = "
+                f"{ratio:.2f}x Ray (target <= {target:.1f}x: {verdict})"
+            )
+    if rate:
+        ratio = rate / ray_rate
+        verdict = "met" if ratio >= 1.5 else "MISSED"
+        lines.append(
+            f"  pipelined: {rate:.0f} / {ray_rate:.0f} calls/s = {ratio:.2f}x Ray "
+            f"(target >= 1.5x: {verdict})"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The agent the RPC benchmark calls: no-op functions (async and sync)."""
+"""The agent the RPC benchmark calls: no-op and echo functions (async and sync)."""
 
 import os
 
@@ -13,6 +13,18 @@ async def noop() -> None:
 @register
 def noop_sync() -> None:
     """Do nothing, on a thread."""
+
+
+@register
+async def echo(x: int) -> int:
+    """Return ``x``, on the loop (the twin of the Ray actor's ``f(x)``)."""
+    return x
+
+
+@register
+def echo_sync(x: int) -> int:
+    """Return ``x``, on a thread."""
+    return x
 
 
 if __name__ == "__main__":

@@ -64,19 +64,24 @@ class Link:
     does not read what is sent to it (as fast as it asks for it) makes it grow, and past the
     bound the server gives up on it, closing with :data:`CLOSE_SLOW`, rather than holding
     ever more memory for it. The client reconnects and asks for what it missed (``Watch``).
+
+    The writer sends everything queued since its last write as one frame; while idle it waits
+    on a future the next :meth:`send` completes (a list and a future: cheaper per message than
+    an ``asyncio.Queue``, which this is on the path of every call twice).
     """
 
     def __init__(self, websocket: WebSocket, max_queued_bytes: int, sent: Counter) -> None:
         self.websocket = websocket
         self._sent = sent
         self.max_queued_bytes = max_queued_bytes
-        self.outbox: asyncio.Queue[str | None] = asyncio.Queue()
+        self.outbox: list[str] = []
         self.queued_bytes = 0
         self.closing: tuple[int, str] | None = None
         self.last_received = time.monotonic()
         self.handling = False
         """Whether the reader is busy with a message (then the client is not silent: its
         later messages wait unread)."""
+        self._writable: asyncio.Future[None] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._giving_up: asyncio.Task[None] | None = None
 
@@ -93,12 +98,19 @@ class Link:
         if self.queued_bytes > self.max_queued_bytes:
             self._give_up()
             return
-        self.outbox.put_nowait(text)
+        self.outbox.append(text)
+        self._wake_writer()
 
     def close(self, code: int, reason: str) -> None:
+        """Send what is queued, then close (what is sent after this is dropped)."""
         if self.closing is None:
             self.closing = (code, reason)
-            self.outbox.put_nowait(None)
+            self._wake_writer()
+
+    def _wake_writer(self) -> None:
+        writable = self._writable
+        if writable is not None and not writable.done():
+            writable.set_result(None)
 
     def _give_up(self) -> None:
         """The client does not read: drop what is queued and close the connection.
@@ -110,8 +122,7 @@ class Link:
             "closing a link whose client does not read (%d bytes queued)", self.queued_bytes
         )
         self.closing = (CLOSE_SLOW, "slow: the client does not read what it is sent")
-        while not self.outbox.empty():
-            self.outbox.get_nowait()
+        self.outbox.clear()
         self.queued_bytes = 0
         if self._writer is not None:
             self._writer.cancel()
@@ -123,24 +134,21 @@ class Link:
             await self.websocket.close(code, close_reason(reason))
 
     async def write(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
-            first = await self.outbox.get()
-            batch: list[str] = []
-            stop = first is None
-            if first is not None:
-                batch.append(first)
-            while not stop and not self.outbox.empty():
-                text = self.outbox.get_nowait()
-                if text is None:
-                    stop = True
-                else:
-                    batch.append(text)
+            if not self.outbox and self.closing is None:
+                self._writable = loop.create_future()
+                try:
+                    await self._writable
+                finally:
+                    self._writable = None
+            batch, self.outbox = self.outbox, []
             if batch:
                 self.queued_bytes -= sum(len(text) for text in batch)
                 self._sent.inc(len(batch))
                 await self.websocket.send_text(frame_of(batch))
-            if stop:
-                code, reason = self.closing or (CLOSE_SHUTDOWN, "closing")
+            if self.closing is not None and not self.outbox:
+                code, reason = self.closing
                 with contextlib.suppress(Exception):
                     await self.websocket.close(code, close_reason(reason))
                 return

@@ -7,6 +7,7 @@ Nothing connects when the app is entered: the websocket opens on the first find,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncGenerator, Callable
 from typing import TYPE_CHECKING, Any
@@ -99,6 +100,9 @@ class RpcService(ApiService, Sharing[str]):
 
     async def aconnection(self) -> Connection:
         """The app's websocket, opened on first use (waits up to ``timeout`` for it)."""
+        connection = self._connection
+        if connection is not None and connection.connected:
+            return connection  # every call asks: no lock while the link is up
         async with self._lock:
             if self._connection is None:
                 connection = Connection(
@@ -365,14 +369,17 @@ class RpcService(ApiService, Sharing[str]):
 
     async def _result(self, node: Node, call: Any, on_event: Callable[[Event], None]) -> Any:
         """Follow a started call's events to its result (raising what it raised)."""
-        async for event in self.caller.events(call):
-            on_event(event)
-            if event.kind is EventKind.DONE:
-                return await aexpand_returns(
-                    node.definition, event.values or [], types=default_types
-                )
-            raise_for_event(event, node.name)
-            log_event(event, node.name)
+        # closed here, not left to the loop's async generator finalizer: that would cost every
+        # call a task (and a wake of the loop) after its result
+        async with contextlib.aclosing(self.caller.events(call)) as events:
+            async for event in events:
+                on_event(event)
+                if event.kind is EventKind.DONE:
+                    return await aexpand_returns(
+                        node.definition, event.values or [], types=default_types
+                    )
+                raise_for_event(event, node.name)
+                log_event(event, node.name)
         raise AssertionError("unreachable: events end with a final event")
 
     find = sync_twin(afind)
@@ -424,18 +431,19 @@ class RpcService(ApiService, Sharing[str]):
         call = await self._start(node, args, kwargs)
         bar = CallProgress(node.name)
         try:
-            async for event in self.caller.events(call):
-                if event.kind is EventKind.YIELD:
-                    yield await aexpand_returns(
-                        node.definition, event.values or [], types=default_types
-                    )
-                elif event.kind is EventKind.DONE:
-                    return
-                else:
-                    raise_for_event(event, node.name)
-                    log_event(event, node.name)
-                    if event.kind is EventKind.PROGRESS:
-                        bar.report(event.progress, event.message)
+            async with contextlib.aclosing(self.caller.events(call)) as events:
+                async for event in events:
+                    if event.kind is EventKind.YIELD:
+                        yield await aexpand_returns(
+                            node.definition, event.values or [], types=default_types
+                        )
+                    elif event.kind is EventKind.DONE:
+                        return
+                    else:
+                        raise_for_event(event, node.name)
+                        log_event(event, node.name)
+                        if event.kind is EventKind.PROGRESS:
+                            bar.report(event.progress, event.message)
         finally:
             bar.close()
 
