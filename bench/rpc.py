@@ -17,7 +17,12 @@ loopback, all real:
   ``ray.get``); then the ratios of ours against the targets (sync caller -> sync function
   p50 <= Ray's, async -> async p50 <= 0.8x Ray's, pipelined >= 1.5x Ray's).
 
-``--only latency pipelined`` runs some sections (latency, pipelined, callers, memory, ray).
+- what a free lock adds to a call: ``echo`` against ``echo_locked`` (``locks=["stage"]``, a
+  lock nobody else holds), async caller, interleaved in rounds so both see the same machine;
+  and the agent's admission alone (take and give back a slot and a lock), in this process.
+
+``--only latency pipelined`` runs some sections (latency, pipelined, callers, memory, locks,
+ray).
 Targets are from the issues; they are reported, not asserted.
 """
 
@@ -241,6 +246,37 @@ def ray_figures(calls: int, seconds: float, window: int = 256) -> tuple[list[flo
         ray.shutdown()
 
 
+async def lock_overhead(url: str, key: str, calls: int, rounds: int = 10) -> list[float]:
+    """Round trips of ``echo`` and ``echo_locked`` in alternating rounds: (free, locked)."""
+    free: list[float] = []
+    locked: list[float] = []
+    async with easy("bench-locks", url=url, mandate_key=key):
+        nodes = {name: await afind(interface=name) for name in ("echo", "echo_locked")}
+        for node in nodes.values():
+            for _ in range(200):  # warm up
+                await acall(node, 1)
+        for _ in range(rounds):
+            for name, times in (("echo", free), ("echo_locked", locked)):
+                for _ in range(calls // rounds):
+                    started = time.perf_counter()
+                    await acall(nodes[name], 1)
+                    times.append(time.perf_counter() - started)
+    return [statistics.median(free), statistics.median(locked), percentile(locked, 99)]
+
+
+def admission_cost(count: int = 200_000) -> float:
+    """Seconds to admit and release one call needing a slot and a free lock (no waiting)."""
+    from arkitekt.services.rpc.admission import Admission, Needs
+
+    admission = Admission()
+    needs = Needs.of("move", 1, ["stage"])
+    started = time.perf_counter()
+    for _ in range(count):
+        admission.try_enter(needs)
+        admission.leave(needs)
+    return (time.perf_counter() - started) / count
+
+
 def table(rows: list[list[str]]) -> str:
     head = ["measurement", "median", "p99", "throughput", "memory", "target"]
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
@@ -254,7 +290,7 @@ def ms(values: list[float]) -> tuple[str, str]:
     return f"{statistics.median(values) * 1000:.2f} ms", f"{percentile(values, 99) * 1000:.2f} ms"
 
 
-SECTIONS = ("memory", "latency", "pipelined", "callers", "ray")
+SECTIONS = ("memory", "latency", "pipelined", "callers", "locks", "ray")
 COMBOS = [
     ("sync caller -> sync function", "sync", "echo_sync"),
     ("sync caller -> async function", "sync", "echo"),
@@ -328,6 +364,28 @@ def main() -> None:
                 total = concurrent_callers(url, key, Path(tmp), 8, options.seconds)
                 rows.append(
                     ["pipelined, 8 caller processes", "", "", f"{total:.0f} calls/s", "", ""]
+                )
+            if "locks" in only:
+                free, locked, locked_p99 = asyncio.run(lock_overhead(url, key, options.calls))
+                rows.append(
+                    [
+                        "a free lock: echo_locked - echo (async caller)",
+                        f"{(locked - free) * 1000:+.3f} ms",
+                        f"{locked_p99 * 1000:.2f} ms",
+                        "",
+                        "",
+                        "< 0.2 ms",
+                    ]
+                )
+                rows.append(
+                    [
+                        "admission alone (slot + lock, take and give back)",
+                        f"{admission_cost() * 1e6:.2f} us",
+                        "",
+                        "",
+                        "",
+                        "",
+                    ]
                 )
         finally:
             if agent is not None:

@@ -27,6 +27,12 @@ def echo_sync(x: int) -> int:
     return x
 
 
+@register(locks=["stage"])
+async def echo_locked(x: int) -> int:
+    """``echo`` holding the lock ``stage`` (free: nobody else takes it) while it runs."""
+    return x
+
+
 if __name__ == "__main__":
     with easy("bench-agent", instance_id=os.environ.get("AGENT_NAME", "a")) as app:
         app.serve()
