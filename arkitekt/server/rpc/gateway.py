@@ -146,7 +146,10 @@ class Link:
             if batch:
                 self.queued_bytes -= sum(len(text) for text in batch)
                 self._sent.inc(len(batch))
-                await self.websocket.send_text(frame_of(batch))
+                try:
+                    await self.websocket.send_text(frame_of(batch))
+                except (WebSocketDisconnect, RuntimeError, OSError):
+                    return  # the client is gone: the reader sees it and ends the connection
             if self.closing is not None and not self.outbox:
                 code, reason = self.closing
                 with contextlib.suppress(Exception):
