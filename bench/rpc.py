@@ -206,13 +206,6 @@ async def _idle() -> None:
     """Never called: what an idle agent provides."""
 
 
-class _RayEcho:
-    """The Ray actor compared with: ``f(x)`` returns ``x`` (as ``echo`` does)."""
-
-    def f(self, x: int) -> int:
-        return x
-
-
 def ray_figures(calls: int, seconds: float, window: int = 256) -> tuple[list[float], float] | None:
     """Ray on this machine: 1:1 actor call round trips and pipelined actor calls per second
     (``window`` ``.remote()`` then one ``ray.get``); None when ray is not installed."""
@@ -227,8 +220,17 @@ def ray_figures(calls: int, seconds: float, window: int = 256) -> tuple[list[flo
         logging_level=logging.ERROR,
         object_store_memory=80 * 1024 * 1024,
     )
+
+    class Echo:
+        """The actor compared with: ``f(x)`` returns ``x`` (as ``echo`` does). Defined here so
+        that Ray ships it by value (a class of an importable module is imported by name on the
+        worker, which does not have bench/ on its path)."""
+
+        def f(self, x: int) -> int:
+            return x
+
     try:
-        actor: Any = ray.remote(_RayEcho).remote()  # ray's stubs do not know .f.remote
+        actor: Any = ray.remote(Echo).remote()  # ray's stubs do not know .f.remote
         for i in range(500):  # warm up
             ray.get(actor.f.remote(i))
         times = []
