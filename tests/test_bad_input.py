@@ -838,6 +838,29 @@ CASES: dict[str, Case] = {
         mentions="No such function",
         browser=True,
     ),
+    "agent page: POST": method("POST", f"/dashboard/agents/{'0' * 32}"),
+    "agent page: logged out": Case("GET", f"/dashboard/agents/{'0' * 32}", {}, 303),
+    "agent page: unknown agent": Case(
+        "GET", f"/dashboard/agents/{'0' * 32}", {}, 404, mentions="No such agent", browser=True
+    ),
+    "agent page: id too long": Case(
+        "GET", f"/dashboard/agents/{'a' * 5000}", {}, 404, mentions="No such agent", browser=True
+    ),
+    "agent page: path traversal": Case(
+        "GET", "/dashboard/agents/..%2f..%2farkitekt.db", {}, 404, browser=True
+    ),
+    "agent states: POST": method("POST", f"/dashboard/agents/{'0' * 32}/states/events"),
+    "agent states: logged out": Case(
+        "GET", f"/dashboard/agents/{'0' * 32}/states/events", {}, 404, mentions="No such agent"
+    ),
+    "agent states: unknown agent": Case(
+        "GET",
+        f"/dashboard/agents/{'0' * 32}/states/events",
+        {},
+        404,
+        mentions="No such agent",
+        browser=True,
+    ),
     "call page: PUT": method("PUT", f"/dashboard/calls/{'0' * 32}"),
     "call page: logged out": Case("GET", f"/dashboard/calls/{'0' * 32}", {}, 303),
     "call page: unknown call": Case(
