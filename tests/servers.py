@@ -364,9 +364,14 @@ class TestServer:
         config = self.config
         if config.datalayer == "local":
             root = Path(config.data_dir) / "datalayer"
-            return sorted(
-                str(p.relative_to(root)) for p in (root / prefix).rglob("*") if p.is_file()
-            )
+            for _ in range(10):
+                try:
+                    return sorted(
+                        str(p.relative_to(root)) for p in (root / prefix).rglob("*") if p.is_file()
+                    )
+                except FileNotFoundError:  # the server removed a folder while it was walked
+                    continue
+            raise AssertionError(f"the datalayer under {prefix!r} kept changing while listed")
         import obstore
         from obstore.store import S3Store
 
