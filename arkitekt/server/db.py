@@ -35,9 +35,11 @@ _PG_MIGRATION_LOCK_ID = 0x61726B69746B74  # "arkitkt": an application-wide advis
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets the server and a CLI command (`arkitekt user add`) use one file at once.
     cursor = dbapi_connection.cursor()
-    # The busy timeout first: switching a new file to WAL needs a lock another process may hold.
-    cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
+    # The busy timeout first: switching a new file to WAL needs a lock another process may hold,
+    # for as long as its migration runs (bounded by the migration's own wait).
+    cursor.execute(f"PRAGMA busy_timeout={_SQLITE_MIGRATION_WAIT_MS}")
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
