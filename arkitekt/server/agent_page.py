@@ -25,12 +25,12 @@ from typing import Any
 
 from sqlalchemy import select
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from arkitekt.protocol.messages import Failed, Message, StateUpdate, WatchState
 
-from .call_stream import RETRY_MS, EventStreamResponse, message, slots_of
+from .call_stream import RETRY_MS, message, no_stream, open_stream
 from .dashboard import MAX_ID_LENGTH, Moment, moment
 from .http import state_of
 from .models import WebSession
@@ -195,10 +195,6 @@ def _applied(before: dict[str, Any] | None, update: StateUpdate) -> dict[str, An
     return after if isinstance(after, dict) else None
 
 
-def _no_stream(text: str, status: int) -> Response:
-    return PlainTextResponse(text, status_code=status, headers={"Cache-Control": "no-store"})
-
-
 async def agent_stream(request: Request) -> Response:
     """``GET /dashboard/agents/{agent_id}/states/events``."""
     session = await current_session(request)
@@ -209,22 +205,13 @@ async def agent_stream(request: Request) -> Response:
         else None
     )
     if session is None or agent is None or state.rpc is None:
-        return _no_stream("No such agent.", 404)
-    if request.method == "HEAD":
-        return Response(media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+        return no_stream("No such agent.", 404)
     config = state.config
-    slots = slots_of(request, config.web_streams_per_user)
-    user_id = session.user_id
-    if not slots.take(user_id):
-        response = _no_stream(
-            f"You have {config.web_streams_per_user} live pages open; close one.", 429
-        )
-        response.headers["Retry-After"] = "10"
-        return response
-    try:
-        hub = state.rpc.broker.states
+    hub = state.rpc.broker.states
+
+    async def make() -> AsyncIterator[str]:
         queue: asyncio.Queue[Message] = asyncio.Queue()
-        stream = state_events(
+        return state_events(
             hub,
             _stream_peer(session, queue),
             queue,
@@ -233,10 +220,14 @@ async def agent_stream(request: Request) -> Response:
             max_seconds=config.web_stream_max_seconds,
             keepalive=config.web_stream_keepalive,
         )
-        return EventStreamResponse(stream, lambda: slots.give_back(user_id))
-    except BaseException:
-        slots.give_back(user_id)
-        raise
+
+    return await open_stream(
+        request,
+        session.user_id,
+        config.web_streams_per_user,
+        f"You have {config.web_streams_per_user} live pages open; close one.",
+        make,
+    )
 
 
 def routes() -> list[BaseRoute]:

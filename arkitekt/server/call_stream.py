@@ -24,12 +24,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import StreamingResponse
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from arkitekt.protocol.messages import FINAL_EVENTS
@@ -112,6 +112,35 @@ class EventStreamResponse(StreamingResponse):
                         await aclose()
             finally:
                 self._done()
+
+
+def no_stream(text: str, status: int) -> Response:
+    """The plain answer of a stream that is not opened (not found, too many)."""
+    return PlainTextResponse(text, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+async def open_stream(
+    request: Request,
+    user_id: str,
+    per_user: int,
+    too_many: str,
+    make: Callable[[], Awaitable[AsyncIterator[str]]],
+) -> Response:
+    """Answer an authorised stream request: the headers alone for HEAD, 429 when the user has
+    ``per_user`` streams open already (``too_many`` says so), else the stream ``make`` gives,
+    holding one of the user's slots until it ends however it ends."""
+    if request.method == "HEAD":  # the headers only: no stream is held open for nobody
+        return Response(media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+    slots = slots_of(request, per_user)
+    if not slots.take(user_id):
+        response = no_stream(too_many, 429)
+        response.headers["Retry-After"] = "10"
+        return response
+    try:
+        return EventStreamResponse(await make(), lambda: slots.give_back(user_id))
+    except BaseException:
+        slots.give_back(user_id)
+        raise
 
 
 async def call_events(

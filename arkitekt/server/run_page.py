@@ -23,18 +23,18 @@ found, exactly as one that does not exist.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from arkitekt.errors import ArgumentError
 from arkitekt.protocol.ports import Definition
 
-from .call_stream import EventStreamResponse, call_events, slots_of
+from .call_stream import call_events, no_stream, open_stream
 from .call_view import ValueRenderer, event_view, load_call, status_after
 from .dashboard import MAX_ID_LENGTH
 from .http import read_form, state_of
@@ -340,10 +340,6 @@ def _after(request: Request) -> int:
     return -1
 
 
-def _no_stream(text: str, status: int) -> Response:
-    return PlainTextResponse(text, status_code=status, headers={"Cache-Control": "no-store"})
-
-
 async def call_stream(request: Request) -> Response:
     """``GET /dashboard/calls/{call_id}/events``: the call's events, live (server-sent)."""
     session = await current_session(request)
@@ -354,20 +350,12 @@ async def call_stream(request: Request) -> Response:
         else None
     )
     if session is None or record is None:
-        return _no_stream("No such call.", 404)
-    if request.method == "HEAD":  # the headers only: no stream is held open for nobody
-        return Response(media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+        return no_stream("No such call.", 404)
     config = state.config
-    slots = slots_of(request, config.web_streams_per_user)
     user_id = session.user_id
-    if not slots.take(user_id):
-        response = _no_stream(
-            f"You have {config.web_streams_per_user} live call pages open; close one.", 429
-        )
-        response.headers["Retry-After"] = "10"
-        return response
-    try:
-        stream = call_events(
+
+    async def make() -> AsyncIterator[str]:
+        return call_events(
             state,
             record,
             user_id,
@@ -375,10 +363,14 @@ async def call_stream(request: Request) -> Response:
             max_seconds=config.web_stream_max_seconds,
             keepalive=config.web_stream_keepalive,
         )
-        return EventStreamResponse(stream, lambda: slots.give_back(user_id))
-    except BaseException:
-        slots.give_back(user_id)
-        raise
+
+    return await open_stream(
+        request,
+        user_id,
+        config.web_streams_per_user,
+        f"You have {config.web_streams_per_user} live call pages open; close one.",
+        make,
+    )
 
 
 async def cancel_submit(request: Request) -> Response:

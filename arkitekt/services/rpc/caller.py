@@ -12,7 +12,6 @@ import itertools
 import logging
 import time
 import uuid
-from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,22 +52,18 @@ from ...protocol.messages import (
     Welcome,
 )
 from .connection import Connection
+from .mailbox import Mailbox
 from .state_watch import StateWatch, state_target
 
 logger = logging.getLogger("arkitekt.rpc")
 remote_logger = logging.getLogger("arkitekt.remote")
 
 
-class PendingCall:
-    """One call in flight and the events that arrived for it.
-
-    A deque and one future rather than an ``asyncio.Queue``: most calls see a single event,
-    and this is created thousands of times per second.
-    """
+class PendingCall(Mailbox[Event | Failed]):
+    """One call in flight and the events that arrived for it (created thousands of times per
+    second: slots, and the mailbox's deque and future)."""
 
     __slots__ = (
-        "_items",
-        "_waiter",
         "cancelled",
         "confirmed",
         "label",
@@ -79,6 +74,7 @@ class PendingCall:
     )
 
     def __init__(self, message: Assign, label: str) -> None:
+        super().__init__()
         self.message = message
         self.label = label
         self.last_index = -1
@@ -86,23 +82,6 @@ class PendingCall:
         self.resent = False
         self.renamed = False
         self.cancelled = False
-        self._items: deque[Event | Failed] = deque()
-        self._waiter: asyncio.Future[None] | None = None
-
-    def put(self, item: Event | Failed) -> None:
-        self._items.append(item)
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def get(self) -> Event | Failed:
-        while not self._items:
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        return self._items.popleft()
 
 
 @dataclass(eq=False)

@@ -8,9 +8,7 @@ when a name was asked).
 
 from __future__ import annotations
 
-import asyncio
 import copy
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +16,7 @@ from pydantic import TypeAdapter
 
 from ...errors import UsageError
 from ...protocol.messages import Failed, StateUpdate, WatchState
+from .mailbox import Mailbox
 from .node import Node
 from .state import state_spec
 
@@ -56,29 +55,14 @@ def state_target(agent: Any, state: Any) -> StateTarget:
     return StateTarget(address, spec.name, spec.adapter)
 
 
-class StateWatch:
+class StateWatch(Mailbox[StateUpdate | Failed]):
     """One read or watch in flight: its updates, and the value they add up to."""
 
     def __init__(self, message: WatchState, target: StateTarget) -> None:
+        super().__init__()
         self.message = message
         self.target = target
         self.value: dict[str, Any] | None = None
-        self._items: deque[StateUpdate | Failed] = deque()
-        self._waiter: asyncio.Future[None] | None = None
-
-    def put(self, item: StateUpdate | Failed) -> None:
-        self._items.append(item)
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-    async def get(self) -> StateUpdate | Failed:
-        while not self._items:
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        return self._items.popleft()
 
     def apply(self, update: StateUpdate) -> Any:
         """The value after ``update`` (None when it cannot be applied: wait for a whole one)."""
