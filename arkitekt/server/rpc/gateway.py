@@ -18,6 +18,7 @@ from typing import Any
 from prometheus_client import Counter
 from pydantic import ValidationError
 from starlette.routing import BaseRoute, WebSocketRoute
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from arkitekt.protocol.messages import (
@@ -70,8 +71,13 @@ class Link:
     an ``asyncio.Queue``, which this is on the path of every call twice).
     """
 
-    def __init__(self, websocket: WebSocket, max_queued_bytes: int, sent: Counter) -> None:
+    def __init__(
+        self, websocket: WebSocket, send: Send, max_queued_bytes: int, sent: Counter
+    ) -> None:
         self.websocket = websocket
+        self._send = send
+        """The server's own ASGI send: frames skip the checks :class:`WebSocket` repeats per
+        message (the link accepted the connection and knows when it closes)."""
         self._sent = sent
         self.max_queued_bytes = max_queued_bytes
         self.outbox: list[str] = []
@@ -147,7 +153,7 @@ class Link:
                 self.queued_bytes -= sum(len(text) for text in batch)
                 self._sent.inc(len(batch))
                 try:
-                    await self.websocket.send_text(frame_of(batch))
+                    await self._send({"type": "websocket.send", "text": frame_of(batch)})
                 except (WebSocketDisconnect, RuntimeError, OSError):
                     return  # the client is gone: the reader sees it and ends the connection
             if self.closing is not None and not self.outbox:
@@ -166,13 +172,14 @@ class Link:
                 task.cancel()
 
 
-async def endpoint(websocket: WebSocket) -> None:
+async def endpoint(websocket: WebSocket, send: Send) -> None:
     state = websocket.app.state.arkitekt
     rpc = state.rpc
     await websocket.accept()
     metrics = state.metrics
     link = Link(
         websocket,
+        send,
         state.config.ws_max_queued_bytes,
         metrics.websocket_messages.labels("out"),
     )
@@ -431,4 +438,13 @@ def _brief(error: ValidationError) -> str:
 
 
 def routes() -> list[BaseRoute]:
-    return [WebSocketRoute("/rekuest/ws", endpoint)]
+    return [WebSocketRoute("/rekuest/ws", Gateway())]
+
+
+class Gateway:
+    """The endpoint as a plain ASGI app (Starlette routes to a class unwrapped): a function
+    endpoint would pass every frame sent through Starlette's exception-handling wrapper of
+    ``send``, which is on the path of every call twice."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await endpoint(WebSocket(scope, receive, send), send)

@@ -52,6 +52,11 @@ ASSIGNATIONS: Table = Assignation.__table__  # type: ignore[assignment]
 EVENTS: Table = AssignationEvent.__table__  # type: ignore[assignment]
 
 
+ROWS_PER_STATEMENT = 64
+"""Rows bound per statement. The driver's parameters are prepared on the event loop (JSON,
+datetimes), so a statement of a whole batch would hold up every call for milliseconds; with
+small statements the loop serves calls between them, within the same transaction."""
+
 REJECTED_MEMORY = 600.0
 """Seconds a rejected id is remembered (its late changes and events are dropped meanwhile)."""
 
@@ -283,16 +288,19 @@ class Recorder:
                     .where(ASSIGNATIONS.c.id == bindparam("_id"))
                     .values({column: bindparam(column) for column in columns})
                 )
-                await connection.execute(statement, rows)
-            if batch.events:
-                await connection.execute(EVENTS.insert(), batch.events)
+                for chunk in _chunks(rows):
+                    await connection.execute(statement, chunk)
+            for chunk in _chunks(batch.events):
+                await connection.execute(EVENTS.insert(), chunk)
         if rejected:
             self._reject(rejected)
 
     async def _insert(self, connection: AsyncConnection, batch: Batch) -> set[str]:
         """Insert the new assignations; returns the ids that were taken already."""
         statement = self.db.insert_or_ignore(Assignation, "id").returning(ASSIGNATIONS.c.id)
-        inserted = set((await connection.execute(statement, list(batch.new.values()))).scalars())
+        inserted: set[str] = set()
+        for chunk in _chunks(list(batch.new.values())):
+            inserted.update((await connection.execute(statement, chunk)).scalars())
         return set(batch.new) - inserted
 
     def _reject(self, ids: set[str]) -> None:
@@ -312,6 +320,11 @@ class Recorder:
         for key, values in batch.changed.items():
             pending.changed[key] = {**values, **pending.changed.get(key, {})}
         pending.events = batch.events + pending.events
+
+
+def _chunks(rows: list[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:
+    for start in range(0, len(rows), ROWS_PER_STATEMENT):
+        yield rows[start : start + ROWS_PER_STATEMENT]
 
 
 def _answer(waiters: list[asyncio.Future[None]]) -> None:
