@@ -38,8 +38,7 @@ from arkitekt.protocol.structures import (
 from arkitekt.protocol.text import NUL
 from arkitekt.protocol.values import structure_references
 
-from ..storage.catalogue import NotFound, StorageCatalogue
-from ..storage.catalogue import Model
+from ..storage.catalogue import Model, NotFound, StorageCatalogue
 from ..storage.models import File, Image, Table
 from .sessions import Peer
 

@@ -23,9 +23,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from .catalogue import NotFound, StorageCatalogue
+from .catalogue import Model, NotFound, StorageCatalogue
 from .grants import GrantClaims
-from .catalogue import Model
 from .models import UPLOADING, File, Image, Table
 
 _MODELS: dict[str, Model] = {"images": Image, "files": File, "tables": Table}

@@ -120,9 +120,7 @@ class StorageCatalogue:
             raise NotFound(f"no upload {object_id!r} in progress")
         return row
 
-    async def extend_upload(
-        self, model: Model, object_id: str, deadline: dt.datetime
-    ) -> None:
+    async def extend_upload(self, model: Model, object_id: str, deadline: dt.datetime) -> None:
         async with self.db.new_session() as s, s.begin():
             await s.execute(
                 update(model).where(model.id == object_id).values(upload_deadline=deadline)
@@ -171,9 +169,7 @@ class StorageCatalogue:
                 )
         return found
 
-    async def settled(
-        self, model: Model, object_id: str, size_bytes: int
-    ) -> None:
+    async def settled(self, model: Model, object_id: str, size_bytes: int) -> None:
         async with self.db.new_session() as s, s.begin():
             await s.execute(
                 update(model)
@@ -191,9 +187,7 @@ class StorageCatalogue:
             )
             await s.execute(delete(model).where(model.id == object_id))
 
-    async def tombstone(
-        self, model: Model, object_id: str, until: dt.datetime
-    ) -> None:
+    async def tombstone(self, model: Model, object_id: str, until: dt.datetime) -> None:
         """Make an object invisible now; the sweeper removes it after ``until``."""
         kind = KIND_OF[model]
         async with self.db.new_session() as s, s.begin():

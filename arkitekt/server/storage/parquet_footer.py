@@ -83,10 +83,9 @@ def parse_footer(footer_and_tail: bytes, size: int) -> TableFacts:
         rows += group.num_rows
         for c in range(group.num_columns):
             chunk = group.column(c)
-            starts = [chunk.data_page_offset]
-            if chunk.dictionary_page_offset is not None:
-                starts.append(chunk.dictionary_page_offset)
-            start = min(starts)
+            # an unset offset is 0 (or None); a chunk starts at its first page
+            starts = [o for o in (chunk.data_page_offset, chunk.dictionary_page_offset) if o]
+            start = min(starts, default=4)
             if start < 4 or start + chunk.total_compressed_size > size:
                 raise InvalidUpload(
                     f"row group {g}, column {c} lies outside the parquet file: not accepted"

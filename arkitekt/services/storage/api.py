@@ -206,23 +206,16 @@ class Sharing(BaseModel):
         type = "Sharing"
 
 
-class TableColumns(BaseModel):
-    """One column of a table: its name and type."""
-
-    typename: Literal["TableColumn"] = Field(alias="__typename", default="TableColumn")
-    name: str
-    type: str
-    "The arrow type, e.g. 'int64', 'string'."
-    model_config = ConfigDict(frozen=True)
-
-
 class Table(BaseModel):
     """A table stored as one parquet file."""
 
     typename: Literal["Table"] = Field(alias="__typename", default="Table")
     id: str
     name: str
-    columns: tuple[TableColumns, ...]
+    columns: tuple[str, ...]
+    "The column names, in order."
+    column_types: tuple[str, ...] = Field(alias="columnTypes")
+    "The columns' arrow types (e.g. 'int64', 'string'), in the same order."
     num_rows: int = Field(alias="numRows")
     num_row_groups: int = Field(alias="numRowGroups")
     size_bytes: int = Field(alias="sizeBytes")
@@ -237,7 +230,7 @@ class Table(BaseModel):
     class Meta:
         """Meta class for Table"""
 
-        document = "fragment Table on Table {\n  id\n  name\n  columns {\n    name\n    type\n    __typename\n  }\n  numRows\n  numRowGroups\n  sizeBytes\n  imageId\n  roiId\n  createdAt\n  mine\n  sharedWithEveryone\n  __typename\n}"
+        document = "fragment Table on Table {\n  id\n  name\n  columns\n  columnTypes\n  numRows\n  numRowGroups\n  sizeBytes\n  imageId\n  roiId\n  createdAt\n  mine\n  sharedWithEveryone\n  __typename\n}"
         name = "Table"
         type = "Table"
 
@@ -552,7 +545,7 @@ class GetTable(BaseModel):
     class Meta:
         """Meta class for GetTable"""
 
-        document = "fragment Table on Table {\n  id\n  name\n  columns {\n    name\n    type\n    __typename\n  }\n  numRows\n  numRowGroups\n  sizeBytes\n  imageId\n  roiId\n  createdAt\n  mine\n  sharedWithEveryone\n  __typename\n}\n\nquery GetTable($id: ID!) {\n  table(id: $id) {\n    ...Table\n    __typename\n  }\n}"
+        document = "fragment Table on Table {\n  id\n  name\n  columns\n  columnTypes\n  numRows\n  numRowGroups\n  sizeBytes\n  imageId\n  roiId\n  createdAt\n  mine\n  sharedWithEveryone\n  __typename\n}\n\nquery GetTable($id: ID!) {\n  table(id: $id) {\n    ...Table\n    __typename\n  }\n}"
 
 
 class ListTables(BaseModel):
@@ -570,7 +563,7 @@ class ListTables(BaseModel):
     class Meta:
         """Meta class for ListTables"""
 
-        document = "fragment Table on Table {\n  id\n  name\n  columns {\n    name\n    type\n    __typename\n  }\n  numRows\n  numRowGroups\n  sizeBytes\n  imageId\n  roiId\n  createdAt\n  mine\n  sharedWithEveryone\n  __typename\n}\n\nquery ListTables($filter: TableFilter, $pagination: Pagination) {\n  tables(filter: $filter, pagination: $pagination) {\n    ...Table\n    __typename\n  }\n}"
+        document = "fragment Table on Table {\n  id\n  name\n  columns\n  columnTypes\n  numRows\n  numRowGroups\n  sizeBytes\n  imageId\n  roiId\n  createdAt\n  mine\n  sharedWithEveryone\n  __typename\n}\n\nquery ListTables($filter: TableFilter, $pagination: Pagination) {\n  tables(filter: $filter, pagination: $pagination) {\n    ...Table\n    __typename\n  }\n}"
 
 
 class TableGrant(BaseModel):
@@ -621,7 +614,7 @@ class FinishTableUpload(BaseModel):
     class Meta:
         """Meta class for FinishTableUpload"""
 
-        document = "fragment Table on Table {\n  id\n  name\n  columns {\n    name\n    type\n    __typename\n  }\n  numRows\n  numRowGroups\n  sizeBytes\n  imageId\n  roiId\n  createdAt\n  mine\n  sharedWithEveryone\n  __typename\n}\n\nmutation FinishTableUpload($id: ID!) {\n  finishTableUpload(id: $id) {\n    ...Table\n    __typename\n  }\n}"
+        document = "fragment Table on Table {\n  id\n  name\n  columns\n  columnTypes\n  numRows\n  numRowGroups\n  sizeBytes\n  imageId\n  roiId\n  createdAt\n  mine\n  sharedWithEveryone\n  __typename\n}\n\nmutation FinishTableUpload($id: ID!) {\n  finishTableUpload(id: $id) {\n    ...Table\n    __typename\n  }\n}"
 
 
 class DeleteTable(BaseModel):
