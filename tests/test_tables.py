@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import struct
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,6 +24,8 @@ from arkitekt import (
     Table,
     TransferError,
     atables,
+    call,
+    find,
     from_df,
     from_xarray,
     get_table,
@@ -274,3 +278,44 @@ def test_display(alice: Any) -> None:
     assert "<code>int64</code>" in page
     listed = tables(name="shown")
     assert "shown" in listed._repr_html_() and "20" in repr(table)
+
+
+# -- by reference through remote functions ---------------------------------------------------------
+
+
+def large_cells(table: Table, min_area: float) -> Table:
+    """The rows of cells larger than ``min_area``."""
+    found = table.query(f"area > {float(min_area)!r}")
+    return from_df(found, name=f"{table.name} > {min_area}")
+
+
+def test_table_travels_by_reference_through_a_call(storage: TestServer) -> None:
+    with storage.app("alice", "tables-agent") as app:
+        app.register(large_cells)
+        app.serve()
+        df = _measurements(200)
+        table = from_df(df, name="cells")
+        node = find(interface="large_cells")
+        assert node.definition.args[0].identifier == "@arkitekt/table"
+        result = call(node, table, 250.0)
+        assert isinstance(result, Table) and result.name == "cells > 250.0"
+        expected = df[df["area"] > 250.0].reset_index(drop=True)
+        pd.testing.assert_frame_equal(result.df().reset_index(drop=True), expected)
+
+
+# -- without the tables extra ----------------------------------------------------------------------
+
+
+def test_without_pyarrow_the_error_says_what_to_install() -> None:
+    """``import arkitekt`` needs neither pandas nor pyarrow; tables say how to get them."""
+    code = (
+        "import sys; sys.modules['pyarrow'] = None; sys.modules['pandas'] = None\n"
+        "import arkitekt\n"
+        "from arkitekt.services.storage import table_io\n"
+        "try:\n"
+        "    table_io.as_arrow([1])\n"
+        "except ImportError as e:\n"
+        "    print(e)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "pip install 'arkitekt[tables]'" in done.stdout, done

@@ -78,6 +78,10 @@ class Table(Stored):
         """The id of the region of interest it is about, if any."""
         return self._info.roi_id
 
+    @property
+    def shared_with_everyone(self) -> bool:
+        return bool(self._info.shared_with_everyone)
+
     async def aimage(self) -> Image | None:
         """The image it is about (None when it is not linked to one you may see)."""
         from .image import Image
