@@ -4,9 +4,11 @@ over HTTP to a remote-mode app) and S3 (moto's server on loopback)."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import struct
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +18,7 @@ import pyarrow as pa
 import pytest
 from koil import unkoil
 from s3_helpers import s3_settings
-from servers import TestServer
+from servers import Servers, TestServer
 
 from arkitekt import (
     DataNotFoundError,
@@ -254,6 +256,31 @@ def test_upload_cut_short_is_discarded(storage: TestServer, alice: Any) -> None:
         file_bytes.put = original  # type: ignore[assignment]
     assert tables(name="cut-short") == []
     assert storage.stored_keys("tables") == before
+
+
+def test_abandoned_upload_is_swept(servers: Servers, storage: TestServer) -> None:
+    """A client that dies mid-upload leaves a record and an object that the server removes."""
+    from arkitekt.services.storage import file_bytes
+
+    short = servers.in_process(
+        users=("alice",),
+        s3=storage.config.datalayer == "s3",
+        storage_grant_ttl=1,
+        storage_upload_grace=0,
+    )
+    with short.app("alice", "tables-sweep") as app:
+        upload = unkoil(
+            api.arequest_table_upload,
+            api.TableUploadInput(name="orphan", sizeBytes=4),
+            client=app.storage.graphql,
+        )
+        source = file_bytes.Source(io.BytesIO(b"PAR1"), "data", 4)
+        unkoil(file_bytes.put, upload.grant, source, lambda n: None)
+        assert short.stored_keys(upload.grant.prefix)
+        time.sleep(1.2)
+        assert short.call(short.state.storage.sweep) == 1
+        assert short.stored_keys(upload.grant.prefix) == []
+        assert app.storage.tables(name="orphan") == []
 
 
 # -- by reference --------------------------------------------------------------------------------
