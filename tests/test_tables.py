@@ -159,6 +159,14 @@ def test_query_forms(alice: Any) -> None:
     assert table.query("id * 2 > 6")["id"].tolist() == [4]
 
 
+def test_query_compares_times_with_iso_strings(alice: Any) -> None:
+    table = from_df(_measurements(100), name="timed")
+    found = table.query("seen >= '2026-01-01T00:01:30' and seen < '2026-01-01T00:01:32+00:00'")
+    assert found["id"].tolist() == [90, 91]
+    with pytest.raises(InvalidDataError, match="not an ISO 8601 time"):
+        table.query("seen > 'yesterday'")
+
+
 @pytest.mark.parametrize(
     ("where", "message"),
     [

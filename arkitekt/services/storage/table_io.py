@@ -258,7 +258,7 @@ def scan(dataset: pads.Dataset, where: str | None, columns: list[str] | None) ->
         unknown = [c for c in columns if c not in names]
         if unknown:
             raise InvalidDataError(f"columns: no column {unknown[0]!r}; the table has {names}")
-    expression = None if where is None else parse_where(where, names)
+    expression = None if where is None else parse_where(where, dataset.schema)
     pa = need_pyarrow()
     try:
         scanner = dataset.scanner(columns=columns, filter=expression, use_threads=True)
@@ -278,12 +278,15 @@ def scan(dataset: pads.Dataset, where: str | None, columns: list[str] | None) ->
 _BACKTICK = re.compile(r"`([^`]*)`")
 
 
-def parse_where(where: str, columns: list[str]) -> Any:
-    """A pyarrow expression of ``where`` (e.g. ``"area > 100 and label == 'cell'"``).
+def parse_where(where: str, schema: pa.Schema) -> Any:
+    """A pyarrow expression of ``where`` (e.g. ``"area > 100 and label == 'cell'"``) over the
+    columns of ``schema``.
 
     Allowed: column names (in backticks when not identifiers), numbers, strings, True, False,
     None; ``== != < <= > >=`` (chained too), ``in`` / ``not in`` a list, ``and or not``
-    (or ``& | ~``), ``+ - * /``, and ``col.isnull()`` / ``col.notnull()``.
+    (or ``& | ~``), ``+ - * /``, and ``col.isnull()`` / ``col.notnull()``. A string compared
+    with a datetime or date column is read as an ISO 8601 time (``seen >= '2026-01-31T12:00'``;
+    without a time zone, the column's).
     """
     if not isinstance(where, str) or not where.strip():
         raise UsageError("where must be a non-empty string, e.g. where='area > 100'")
@@ -303,7 +306,7 @@ def parse_where(where: str, columns: list[str]) -> Any:
         raise InvalidDataError(f"where: {where!r} is not a valid condition ({e})") from None
     if sum(1 for _ in ast.walk(tree)) > MAX_WHERE_NODES:
         raise InvalidDataError(f"where is too complex (more than {MAX_WHERE_NODES} parts)")
-    return _Where(columns, quoted, where).build(tree.body)
+    return _Where(schema, quoted, where).build(tree.body)
 
 
 _COMPARISONS: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
@@ -317,11 +320,12 @@ _COMPARISONS: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
 
 
 class _Where:
-    def __init__(self, columns: list[str], quoted: dict[str, str], text: str) -> None:
+    def __init__(self, schema: pa.Schema, quoted: dict[str, str], text: str) -> None:
         import pyarrow.compute as pc
 
         self.pc = pc
-        self.columns = columns
+        self.schema = schema
+        self.columns = list(schema.names)
         self.quoted = quoted
         self.text = text
 
@@ -381,6 +385,46 @@ class _Where:
             return target.is_null() if node.func.attr in ("isnull", "isna") else target.is_valid()
         raise self.fail(f"{ast.unparse(node)!r} is not supported")
 
+    def operand(self, node: ast.expr, other: ast.expr) -> Any:
+        """``node`` as an expression; a string compared with a time column becomes a time."""
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            kind = self.temporal_type(other)
+            if kind is not None:
+                return self.time(node.value, kind)
+        return self.build(node)
+
+    def temporal_type(self, node: ast.expr) -> Any:
+        import pyarrow.types as types
+
+        if not isinstance(node, ast.Name):
+            return None
+        name = self.quoted.get(node.id, node.id)
+        if name not in self.columns:
+            return None
+        kind = self.schema.field(name).type
+        return kind if types.is_timestamp(kind) or types.is_date(kind) else None
+
+    def time(self, text: str, kind: Any) -> Any:
+        import datetime as dt
+
+        import pyarrow as pa
+        import pyarrow.types as types
+
+        try:
+            if types.is_date(kind):
+                return self.pc.scalar(pa.scalar(dt.date.fromisoformat(text), type=kind))
+            when = dt.datetime.fromisoformat(text)
+            zone = kind.tz
+            if when.tzinfo is None and zone is not None:
+                import zoneinfo
+
+                when = when.replace(tzinfo=dt.UTC if zone == "UTC" else zoneinfo.ZoneInfo(zone))
+            elif when.tzinfo is not None and zone is None:
+                when = when.astimezone(dt.UTC).replace(tzinfo=None)
+            return self.pc.scalar(pa.scalar(when, type=kind))
+        except (ValueError, LookupError, pa.ArrowException) as e:
+            raise self.fail(f"{text!r} is not an ISO 8601 time ({e})") from None
+
     def compare(self, node: ast.Compare) -> Any:
         result = None
         left = node.left
@@ -400,7 +444,7 @@ class _Where:
                 make = _COMPARISONS.get(type(op))
                 if make is None:
                     raise self.fail(f"the operator {type(op).__name__} is not supported")
-                term = make(self.build(left), self.build(right))
+                term = make(self.operand(left, right), self.operand(right, left))
             result = term if result is None else result & term
             left = right
         return result
