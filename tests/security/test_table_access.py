@@ -118,3 +118,10 @@ def test_ranged_reads_of_the_local_datalayer(alice: Any) -> None:
         timeout=10,
     )
     assert answer.status_code == 206 and answer.content == b"PAR1"
+    many = ",".join(f"{i}-{i}" for i in range(0, 200, 2))  # bounded: the whole object instead
+    answer = httpx.get(
+        f"{grant.url}/data",
+        headers={"authorization": f"Bearer {grant.token}", "range": f"bytes={many}"},
+        timeout=10,
+    )
+    assert answer.status_code == 200 and len(answer.content) == table.size_bytes
