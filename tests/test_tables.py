@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -354,3 +355,21 @@ def test_without_pyarrow_the_error_says_what_to_install() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "pip install 'arkitekt[tables]'" in done.stdout, done
+
+
+def test_the_tables_example_runs() -> None:
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, str(root / "examples" / "tables.py")],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("Table(id=") and "rows=200000" in lines[0]
+    read, whole = (
+        int(n.replace(",", "")) for n in lines[1].split("read ")[1].split(" bytes")[0].split(" of ")
+    )
+    assert read < whole / 4, lines[1]
+    assert lines[2] == "['measurements']"
