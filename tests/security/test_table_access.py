@@ -1,6 +1,7 @@
 """Tables across users: bob, who knows the ids of alice's tables and images, gets nothing of
-hers without a share (get, list, grant, delete, share, linking his tables to her image), and a
-share, once taken back, ends the read grants he already holds."""
+hers without a share (get, list, grant, delete, share, linking his tables to her image, naming
+her table in a call to a function she shares), and a share, once taken back, ends the read
+grants he already holds."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from koil import unkoil
-from servers import TestServer
+from servers import Servers, TestServer
 
-from arkitekt import DataNotFoundError, ForbiddenError, from_df, from_xarray
+from arkitekt import DataNotFoundError, ForbiddenError, Table, call, find, from_df, from_xarray
 from arkitekt.services.storage import api
 
 pytestmark = pytest.mark.engines
@@ -125,3 +126,28 @@ def test_ranged_reads_of_the_local_datalayer(alice: Any) -> None:
         timeout=10,
     )
     assert answer.status_code == 200 and len(answer.content) == table.size_bytes
+
+
+def count_rows(table: Table) -> int:
+    """How many rows the table has, read by the agent."""
+    return len(table.df())
+
+
+def test_naming_a_table_you_may_not_see_in_a_call_is_refused(servers: Servers) -> None:
+    """alice shares a function that reads tables; bob may call it with a table shared with him,
+    never with her private one (refused before anything runs)."""
+    server = servers.in_process(users=("alice", "bob"))
+    with server.app("alice", "counter") as alice:
+        alice.register(count_rows, interface="count_rows")
+        alice.serve()
+        private = from_df(pd.DataFrame({"note": [SECRET] * 3}), name=SECRET)
+        shared = from_df(pd.DataFrame({"a": [1, 2]}), name="shared-rows")
+        shared.share(users=["bob"])
+        alice.rpc.share("count_rows", users=["bob"])
+        assert call(find(interface="count_rows"), private) == 3  # alice may, of course
+        with server.app("bob", "bob-sdk"):
+            theirs = find(interface="count_rows", owner="alice")
+            with pytest.raises(DataNotFoundError, match="no table") as refused:
+                call(theirs, private.id)
+            assert SECRET not in str(refused.value)
+            assert call(theirs, shared.id) == 2
