@@ -216,6 +216,10 @@ def test_bad_input_names_the_argument(alice: Any) -> None:
         from_df(pd.DataFrame({0: [1], 1: [2]}), name="ints")
     with pytest.raises(InvalidDataError, match="column 'obj'"):
         from_df(pd.DataFrame({"ok": [1, 2], "obj": [object(), object()]}), name="objects")
+    with pytest.raises(InvalidDataError, match="at most 4096"):
+        from_df(pd.DataFrame({f"c{i}": [i] for i in range(4097)}), name="wide")
+    with pytest.raises(InvalidDataError, match="at most 1024 characters"):
+        from_df(pd.DataFrame({"x" * 1025: [1]}), name="long")
     with pytest.raises(InvalidDataError, match="name must be a non-empty string"):
         from_df(pd.DataFrame({"a": [1]}), name="")
     with pytest.raises(DataNotFoundError):
@@ -247,7 +251,9 @@ def test_failed_upload_is_discarded(storage: TestServer, alice: Any) -> None:
     assert storage.stored_keys("tables") == before
 
 
-def test_upload_cut_short_is_discarded(storage: TestServer, alice: Any) -> None:
+def test_upload_cut_short_is_discarded(
+    storage: TestServer, alice: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A write that fails midway (the grant expired, the connection dropped) is aborted."""
     before = storage.stored_keys("tables")
     from arkitekt.services.storage import file_bytes
@@ -257,12 +263,10 @@ def test_upload_cut_short_is_discarded(storage: TestServer, alice: Any) -> None:
     async def broken(*args: Any, **kwargs: Any) -> None:
         raise OSError("connection reset")
 
-    file_bytes.put = broken  # type: ignore[assignment]
-    try:
-        with pytest.raises(TransferError, match="the upload was discarded"):
-            from_df(pd.DataFrame({"a": [1]}), name="cut-short")
-    finally:
-        file_bytes.put = original  # type: ignore[assignment]
+    monkeypatch.setattr(file_bytes, "put", broken)  # the write fails midway, as a network would
+    with pytest.raises(TransferError, match="the upload was discarded"):
+        from_df(pd.DataFrame({"a": [1]}), name="cut-short")
+    monkeypatch.setattr(file_bytes, "put", original)
     assert tables(name="cut-short") == []
     assert storage.stored_keys("tables") == before
 

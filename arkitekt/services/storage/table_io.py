@@ -38,6 +38,9 @@ ROW_GROUP_ROWS = 64 * 1024
 """At most this many rows per row group (the unit a query skips or reads)."""
 ROW_GROUP_BYTES = 64 << 20
 """Row groups hold about this many uncompressed bytes at most (wide rows: fewer rows)."""
+MAX_COLUMNS = 4096
+"""Columns of a table (the server refuses more)."""
+MAX_COLUMN_NAME = 1024
 MAX_WHERE = 4096
 """Characters of a ``where`` string."""
 MAX_WHERE_NODES = 500
@@ -101,6 +104,16 @@ def as_arrow(data: Any, argument: str = "df") -> pa.Table:
         raise InvalidDataError(f"{argument}: column names must be distinct non-empty strings")
     if table.num_columns == 0:
         raise InvalidDataError(f"{argument} has no columns")
+    if table.num_columns > MAX_COLUMNS:  # the server's bound, checked before uploading
+        raise InvalidDataError(
+            f"{argument} has {table.num_columns} columns; a table has at most {MAX_COLUMNS}"
+        )
+    long = [n for n in table.column_names if len(n) > MAX_COLUMN_NAME]
+    if long:
+        raise InvalidDataError(
+            f"{argument}: column names are at most {MAX_COLUMN_NAME} characters "
+            f"({long[0][:40]!r}... is {len(long[0])})"
+        )
     return table
 
 
