@@ -56,9 +56,6 @@ class Table(Stored):
     def num_rows(self) -> int:
         return self._info.num_rows
 
-    def __len__(self) -> int:
-        return self.num_rows
-
     @property
     def num_row_groups(self) -> int:
         return self._info.num_row_groups
