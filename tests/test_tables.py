@@ -198,6 +198,8 @@ def test_linked_to_an_image(alice: Any) -> None:
     assert tables(image=img, roi="other") == []
     assert [t.id for t in tables(name__contains="PER-C")] == [table.id]
     assert unkoil(atables, name="per-cell", limit=1, offset=1) == []
+    img.delete()  # the table stays, about no image any more
+    assert get_table(table.id).image_id is None
 
 
 def test_linking_to_an_unknown_image_fails(alice: Any) -> None:
