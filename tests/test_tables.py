@@ -382,3 +382,20 @@ def test_the_tables_example_runs() -> None:
     )
     assert read < whole / 4, lines[1]
     assert lines[2] == "['measurements']"
+
+
+def test_in_process_server_reads_the_folder_directly(tmp_path: Path) -> None:
+    """With the server in this process (``local()``), tables are read from its folder: no HTTP
+    request reaches the datalayer, and a query still reads only what it needs."""
+    from arkitekt import local
+
+    with local("tables-integrated", data_dir=tmp_path) as app:
+        n = 500_000
+        table = from_df(pd.DataFrame({"id": np.arange(n), "v": np.arange(n) * 2.0}), name="here")
+        stats = app.services["server"].embedded.state.stats
+        before = stats.get("datalayer_gets", 0)
+        assert table.df()["v"].iloc[-1] == (n - 1) * 2.0
+        full = table.read_stats.bytes
+        assert table.query("id >= 499990")["id"].tolist() == list(range(499990, n))
+        assert table.read_stats.bytes < full / 4
+        assert stats.get("datalayer_gets", 0) == before
