@@ -140,7 +140,11 @@ class TableQuery:
             image_id=None if f.image is None else str(f.image),
             roi_id=_roi(f.roi),
         )
-        rows = await _storage(info).catalogue.tables(_user(info), where, limit, offset)
+        catalogue = _storage(info).catalogue
+        image = where.image_id
+        if image is not None and not await catalogue.visible_ids(ImageRow, {image}, _user(info)):
+            return []  # about an image the caller may not see: none
+        rows = await catalogue.tables(_user(info), where, limit, offset)
         return await _tables(info, rows)
 
     @strawberry.field(description="A read-only grant for a table's parquet file.")
