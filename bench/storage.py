@@ -8,7 +8,12 @@ its absolute figures are moto's, the ratio is what matters) — with a 1 GiB flo
 - upload with ``from_xarray`` vs raw zarr writing the same array to the same backend;
 - full read with ``img.data.values`` vs raw zarr reading it back;
 - latency of reading one chunk of a stored image (random chunks);
-- peak client memory while uploading a 1 GiB dask array (a client process of its own).
+- peak client memory while uploading a 1 GiB dask array (a client process of its own);
+- tables: ``from_df`` of a 2M-row measurement table (``BENCH_TABLE_ROWS``) in MB/s of its
+  in-memory (arrow) size, full read with ``df()``, and a selective ``query`` (one row group of
+  ~30 may match) vs the full read, with the bytes each fetched.
+
+``BENCH_STORAGE_ONLY=tables`` runs the table rows only.
 
 Targets are from the issue; they are reported, not asserted.
 """
@@ -36,11 +41,13 @@ import numpy as np  # noqa: E402
 import zarr  # noqa: E402
 from core import PASSWORD, free_port, percentile, print_table  # noqa: E402
 
-from arkitekt import easy, from_xarray, get_image, local  # noqa: E402
+from arkitekt import easy, from_df, from_xarray, get_image, local  # noqa: E402
 from arkitekt.services.storage import api  # noqa: E402
 from arkitekt.services.storage.arrays import compressors  # noqa: E402
 
 SIZE_MIB = int(os.environ.get("BENCH_STORAGE_MIB", "1024"))
+TABLE_ROWS = int(os.environ.get("BENCH_TABLE_ROWS", "2000000"))
+ONLY = os.environ.get("BENCH_STORAGE_ONLY", "")
 PLANE = (2048, 2048)
 CHUNKS = (1, 1024, 1024)
 RUNS = 2
@@ -230,6 +237,69 @@ def bench_backend(
     return rows
 
 
+def bench_tables(backend: str) -> list[list[str]]:
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    n = TABLE_ROWS
+    df = pd.DataFrame(
+        {
+            "id": np.arange(n, dtype="int64"),
+            "frame": np.arange(n, dtype="int32") // 1000,
+            "area": rng.gamma(4.0, 50.0, n),
+            "x": rng.random(n) * 2048,
+            "y": rng.random(n) * 2048,
+            "label": pd.Categorical(rng.choice(["nucleus", "cytoplasm", "debris"], n)).astype(
+                "string"
+            ),
+        }
+    )
+    import pyarrow as pa
+
+    nbytes = pa.Table.from_pandas(df, preserve_index=False).nbytes
+    stored: list[Any] = []
+    up = timed(lambda: stored.append(from_df(df, name="bench-table")))
+    table = stored[-1]
+    full: list[float] = []
+    selective: list[float] = []
+    where = f"frame >= {n // 1000 - 20}"  # the last 20k rows: one row group may match
+    for _ in range(READ_RUNS):
+        full += timed(lambda: table.df(), 1)
+        full_bytes = table.read_stats.bytes
+        selective += timed(lambda: table.query(where, columns=["id", "area"]), 1)
+        query_bytes = table.read_stats.bytes
+    rate = nbytes / 1e6
+    rows = [
+        [
+            f"{backend}: table write ({n:,} rows)",
+            f"{rate / statistics.median(up):.0f} MB/s",
+            "",
+            f"{table.size_bytes / 1e6:.1f} MB parquet, {table.num_row_groups} row groups",
+            f"{nbytes / 1e6:.0f} MB in memory",
+            "",
+        ],
+        [
+            f"{backend}: table full read (df())",
+            f"{rate / statistics.median(full):.0f} MB/s",
+            "",
+            f"{statistics.median(full) * 1000:.0f} ms",
+            f"{full_bytes / 1e6:.1f} MB fetched",
+            "",
+        ],
+        [
+            f"{backend}: table selective query",
+            f"{statistics.median(selective) * 1000:.0f} ms",
+            "",
+            f"{statistics.median(full) / statistics.median(selective):.0f}x faster than df()",
+            f"{query_bytes / 1e6:.2f} MB fetched",
+            "reads only matching row groups",
+        ],
+    ]
+    for item in stored:
+        item.delete()
+    return rows
+
+
 MEMORY_CLIENT = """
 import sys, time
 import dask.array as da
@@ -275,13 +345,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         scratch = Path(folder)
         with local("bench-storage", data_dir=scratch / "integrated") as app:
-            rows += bench_backend(app, "local (in-process folder)", scratch, None)
+            if ONLY != "tables":
+                rows += bench_backend(app, "local (in-process folder)", scratch, None)
+            rows += bench_tables("local (in-process folder)")
         with standalone(scratch / "standalone", {}) as url:
             with easy(
                 "bench-storage", url=url, username="bench", password=PASSWORD, no_cache=True
             ) as app:
-                rows += bench_backend(app, "local over HTTP", scratch, None)
-            rows.append(bench_memory(url))
+                if ONLY != "tables":
+                    rows += bench_backend(app, "local over HTTP", scratch, None)
+                rows += bench_tables("local over HTTP")
+            if ONLY != "tables":
+                rows.append(bench_memory(url))
         moto_port = free_port()
         endpoint = f"http://127.0.0.1:{moto_port}"
         with process(
@@ -302,9 +377,11 @@ def main() -> None:
                     "bench-storage", url=url, username="bench", password=PASSWORD, no_cache=True
                 ) as app,
             ):
-                rows += bench_backend(
-                    app, "S3 (moto)", scratch, {"bucket": "bench", "endpoint": endpoint}
-                )
+                if ONLY != "tables":
+                    rows += bench_backend(
+                        app, "S3 (moto)", scratch, {"bucket": "bench", "endpoint": endpoint}
+                    )
+                rows += bench_tables("S3 (moto)")
 
     print_table(["measurement", "median", "p99", "throughput", "vs raw / memory", "target"], rows)
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import arkitekt
@@ -24,6 +25,9 @@ CALLS: dict[str, tuple[Any, ...]] = {
     "from_file": (__file__,),
     "get_file": ("some-id",),
     "files": (),
+    "from_df": (pd.DataFrame({"a": [1]}), "x"),
+    "get_table": ("some-id",),
+    "tables": (),
     "delete": ("some-id",),
     "get_state": ("0" * 32, "Stage"),
     "watch_state": ("0" * 32, "Stage"),

@@ -20,6 +20,8 @@ IMAGE_STRUCTURE = "@arkitekt/image"
 """The identifier of a stored image on the wire (its value is the image's id)."""
 FILE_STRUCTURE = "@arkitekt/file"
 """The identifier of a stored file on the wire (its value is the file's id)."""
+TABLE_STRUCTURE = "@arkitekt/table"
+"""The identifier of a stored table on the wire (its value is the table's id)."""
 
 
 def is_structure(tp: object) -> bool:

@@ -1,8 +1,9 @@
 """The world the cross-user suite attacks: one server, alice's objects of every kind, and bob.
 
 alice (an ordinary user) serves functions from a real SDK agent, shares one of them with bob and
-keeps the others private, makes calls, stores images and files (one of each shared with bob),
-and leaves an image and a file upload in progress. bob is a second ordinary user who knows every
+keeps the others private, makes calls, stores images, files and tables (one of each shared with
+bob; both tables about her private image), and leaves an image, a file and a table upload in
+progress. bob is a second ordinary user who knows every
 id of hers (ids leak: logs, screenshots, guesses) and must get nothing from them. Her private
 names and arguments are :attr:`World.secrets`: no answer to bob may contain any of them.
 
@@ -23,12 +24,13 @@ from typing import Any
 
 import httpx
 import numpy as np
+import pandas as pd
 from raw_protocol import token_for
 from servers import TestServer, wait_for
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from arkitekt import from_file, from_xarray, state
+from arkitekt import from_df, from_file, from_xarray, state
 
 PRIVATE_IMAGE = "alice-private-image-c41f"
 SHARED_IMAGE = "alice-shared-image-9e07"
@@ -36,6 +38,9 @@ PRIVATE_FILE = "alice-private-file-77b2"
 SHARED_FILE = "alice-shared-file-1d5a"
 UPLOAD_IMAGE = "alice-upload-image-5c9e"
 UPLOAD_FILE = "alice-upload-file-0b3d"
+PRIVATE_TABLE = "alice-private-table-3a8c"
+SHARED_TABLE = "alice-shared-table-6d21"
+UPLOAD_TABLE = "alice-upload-table-e5f0"
 SECRET_ARGUMENT = "alice-secret-argument-7f3a"
 SECRET_INTERFACE = "xu_secret_echo"
 PRIVATE_INTERFACE = "xu_private_add"
@@ -127,6 +132,9 @@ class World:
     shared_file: str
     image_upload: str
     file_upload: str
+    private_table: str
+    shared_table: str
+    table_upload: str
     image_store: str
     """The datalayer prefix of alice's private image."""
     secrets: tuple[str, ...] = field(
@@ -135,6 +143,8 @@ class World:
             PRIVATE_FILE,
             UPLOAD_IMAGE,
             UPLOAD_FILE,
+            PRIVATE_TABLE,
+            UPLOAD_TABLE,
             SECRET_ARGUMENT,
             SECRET_INTERFACE,
             PRIVATE_INTERFACE,
@@ -277,6 +287,9 @@ UPLOAD_IMAGE_OP = """mutation($input: ImageUploadInput!) {
 UPLOAD_FILE_OP = """mutation($input: FileUploadInput!) {
   requestFileUpload(input: $input) { id grant { prefix } }
 }"""
+UPLOAD_TABLE_OP = """mutation($input: TableUploadInput!) {
+  requestTableUpload(input: $input) { id grant { prefix } }
+}"""
 
 
 def image_upload_input(name: str) -> dict[str, Any]:
@@ -324,6 +337,17 @@ def world(folder: Path) -> Iterator[World]:
         file_upload = storage(
             server.url, alice, UPLOAD_FILE_OP, input={"name": UPLOAD_FILE, "sizeBytes": 3}
         )
+        columns = {"cell": [1, 2], "note": [PRIVATE_TABLE, PRIVATE_TABLE]}
+        private_table = from_df(
+            pd.DataFrame(columns), PRIVATE_TABLE, image=private_image, roi="roi-1", app=app
+        )
+        shared_table = from_df(
+            pd.DataFrame({"cell": [1, 2]}), SHARED_TABLE, image=private_image, app=app
+        )
+        shared_table.share(users=["bob"])
+        table_upload = storage(
+            server.url, alice, UPLOAD_TABLE_OP, input={"name": UPLOAD_TABLE, "sizeBytes": 3}
+        )
         image_store = storage(
             server.url,
             alice,
@@ -348,6 +372,9 @@ def world(folder: Path) -> Iterator[World]:
             shared_file=shared_file.id,
             image_upload=image_upload["requestImageUpload"]["id"],
             file_upload=file_upload["requestFileUpload"]["id"],
+            private_table=private_table.id,
+            shared_table=shared_table.id,
+            table_upload=table_upload["requestTableUpload"]["id"],
             image_store=image_store,
         )
         built.done_call = assign(built, built.secret_node, {"text": SECRET_ARGUMENT})

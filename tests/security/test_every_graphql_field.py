@@ -24,6 +24,7 @@ from cross_user import (
     SHARED_INTERFACE,
     UPLOAD_FILE_OP,
     UPLOAD_IMAGE_OP,
+    UPLOAD_TABLE_OP,
     World,
     finish_held_call,
     graphql,
@@ -368,11 +369,16 @@ FILE = "query($id: ID!) { file(id: $id) { id name mine } }"
 FILES = "query($f: FileFilter) { files(filter: $f, pagination: {limit: 100}) { id name mine } }"
 IMAGE_GRANT = "query($id: ID!) { imageGrant(id: $id) { prefix url token write } }"
 FILE_GRANT = "query($id: ID!) { fileGrant(id: $id) { prefix url token write } }"
+TABLE = "query($id: ID!) { table(id: $id) { id name mine imageId roiId columns } }"
+TABLES = """query($f: TableFilter) {
+  tables(filter: $f, pagination: {limit: 100}) { id name mine imageId }
+}"""
+TABLE_GRANT = "query($id: ID!) { tableGrant(id: $id) { prefix url token write } }"
 
 
 def check_one(kind: str, query: str, private: str, shared: str) -> Callable[[World], None]:
     def check(w: World) -> None:
-        for upload in (w.image_upload, w.file_upload):  # in progress: nobody sees it yet
+        for upload in (w.image_upload, w.file_upload, w.table_upload):  # nobody sees these yet
             bob(w, "mikro", query, id=upload).refused(kind, "NOT_FOUND")
         bob(w, "mikro", query, id=getattr(w, private)).refused(kind, "NOT_FOUND")
         seen = bob(w, "mikro", query, id=getattr(w, shared)).value(kind)
@@ -407,6 +413,7 @@ def check_grant(kind: str, query: str, private: str, shared: str) -> Callable[[W
 
 REQUEST_IMAGE = UPLOAD_IMAGE_OP.replace("grant { prefix }", "grant { prefix url token }")
 REQUEST_FILE = UPLOAD_FILE_OP.replace("grant { prefix }", "grant { prefix url token }")
+REQUEST_TABLE = UPLOAD_TABLE_OP.replace("grant { prefix }", "grant { prefix url token }")
 ABORT = "mutation($id: ID!) { abortUpload(id: $id) }"
 
 
@@ -417,6 +424,9 @@ def check_request_upload(kind: str, query: str, name: str) -> Callable[[World], 
             if kind == "requestImageUpload"
             else {"input": {"name": name, "sizeBytes": 1}}
         )
+        if kind == "requestTableUpload":  # linking to alice's private image: no such image
+            linked = {"input": {"name": name, "sizeBytes": 1, "image": w.private_image}}
+            bob(w, "mikro", query, **linked).refused(kind, "NOT_FOUND")
         upload = bob(w, "mikro", query, **variables).value(kind)
         try:
             grant_cannot_reach_alices_image(w, upload["grant"], f"bob's {kind} grant")
@@ -428,9 +438,9 @@ def check_request_upload(kind: str, query: str, name: str) -> Callable[[World], 
 
 def check_on_alices_uploads(kind: str, query: str) -> Callable[[World], None]:
     def check(w: World) -> None:
-        for upload in (w.image_upload, w.file_upload):
+        for upload in (w.image_upload, w.file_upload, w.table_upload):
             bob(w, "mikro", query, id=upload).refused(kind, "NOT_FOUND")
-        for upload in (w.image_upload, w.file_upload):
+        for upload in (w.image_upload, w.file_upload, w.table_upload):
             upload_in_progress(w, upload)
 
     return check
@@ -441,10 +451,20 @@ FINISH_IMAGE = "mutation($id: ID!) { finishImageUpload(id: $id) { id name } }"
 FINISH_FILE = "mutation($id: ID!) { finishFileUpload(id: $id) { id name } }"
 DELETE_IMAGE = "mutation($id: ID!) { deleteImage(id: $id) }"
 DELETE_FILE = "mutation($id: ID!) { deleteFile(id: $id) }"
+FINISH_TABLE = "mutation($id: ID!) { finishTableUpload(id: $id) { id name } }"
+DELETE_TABLE = "mutation($id: ID!) { deleteTable(id: $id) }"
+SEEN_AS = {
+    "deleteImage": "image",
+    "deleteFile": "file",
+    "deleteTable": "table",
+    "shareImage": "image",
+    "shareFile": "file",
+    "shareTable": "table",
+}
 
 
 def check_delete(kind: str, query: str, private: str, shared: str) -> Callable[[World], None]:
-    seen_as = "image" if kind == "deleteImage" else "file"
+    seen_as = SEEN_AS[kind]
 
     def check(w: World) -> None:
         bob(w, "mikro", query, id=getattr(w, private)).refused(kind, "NOT_FOUND")
@@ -459,11 +479,12 @@ SHARE_IMAGE = """mutation($id: ID!, $u: [String!], $e: Boolean!, $un: Boolean!) 
   shareImage(id: $id, users: $u, everyone: $e, unshare: $un) { everyone users }
 }"""
 SHARE_FILE = SHARE_IMAGE.replace("shareImage", "shareFile")
+SHARE_TABLE = SHARE_IMAGE.replace("shareImage", "shareTable")
 
 
 def check_share(kind: str, query: str, private: str, shared: str) -> Callable[[World], None]:
-    seen_as = "image" if kind == "shareImage" else "file"
-    one = IMAGE if seen_as == "image" else FILE
+    seen_as = SEEN_AS[kind]
+    one = {"image": IMAGE, "file": FILE, "table": TABLE}[seen_as]
 
     def check(w: World) -> None:
         private_id, shared_id = getattr(w, private), getattr(w, shared)
@@ -478,6 +499,22 @@ def check_share(kind: str, query: str, private: str, shared: str) -> Callable[[W
             assert alice_sees(w, seen_as, object_id)["sharedWithEveryone"] is False
 
     return check
+
+
+def check_table_links(w: World) -> None:
+    """alice's shared table is about her private image: bob sees the table, not the image (its
+    id is left out), and listing tables by that image gives him nothing."""
+    seen = bob(w, "mikro", TABLE, id=w.shared_table).value("table")
+    assert seen["imageId"] is None, f"bob sees the image of alice's shared table: {seen}"
+    listed = bob(w, "mikro", TABLES, f={"image": w.private_image}).value("tables")
+    assert listed == [], f"bob lists tables by alice's private image: {listed}"
+    mine = storage(w.url, w.alice, TABLE, id=w.shared_table)
+    assert mine["table"]["imageId"] == w.private_image
+
+
+def check_one_table(w: World) -> None:
+    check_one("table", TABLE, "private_table", "shared_table")(w)
+    check_table_links(w)
 
 
 def _id(attribute: str) -> Callable[[World], dict[str, Any]]:
@@ -571,6 +608,35 @@ CASES: dict[str, Case] = {
         SHARE_IMAGE,
         lambda w: {"id": w.private_image, "u": ["bob"], "e": True, "un": False},
         check_share("shareImage", SHARE_IMAGE, "private_image", "shared_image"),
+    ),
+    "mikro.Query.table": Case(TABLE, _id("private_table"), check_one_table),
+    "mikro.Query.tables": Case(
+        TABLES, _no_variables, check_many("tables", TABLES, "private_table", "shared_table")
+    ),
+    "mikro.Query.tableGrant": Case(
+        TABLE_GRANT,
+        _id("private_table"),
+        check_grant("tableGrant", TABLE_GRANT, "private_table", "shared_table"),
+    ),
+    "mikro.Mutation.requestTableUpload": Case(
+        REQUEST_TABLE,
+        lambda w: {"input": {"name": "bob-table", "sizeBytes": 1}},
+        check_request_upload("requestTableUpload", REQUEST_TABLE, "bob-table"),
+    ),
+    "mikro.Mutation.finishTableUpload": Case(
+        FINISH_TABLE,
+        _id("table_upload"),
+        check_on_alices_uploads("finishTableUpload", FINISH_TABLE),
+    ),
+    "mikro.Mutation.deleteTable": Case(
+        DELETE_TABLE,
+        _id("private_table"),
+        check_delete("deleteTable", DELETE_TABLE, "private_table", "shared_table"),
+    ),
+    "mikro.Mutation.shareTable": Case(
+        SHARE_TABLE,
+        lambda w: {"id": w.private_table, "u": ["bob"], "e": True, "un": False},
+        check_share("shareTable", SHARE_TABLE, "private_table", "shared_table"),
     ),
     "mikro.Mutation.shareFile": Case(
         SHARE_FILE,

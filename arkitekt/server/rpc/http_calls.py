@@ -29,20 +29,26 @@ from arkitekt.protocol.codec import ashrink_args
 from arkitekt.protocol.ids import time_ordered_id
 from arkitekt.protocol.messages import Assign, Cancel, Failed, Message
 from arkitekt.protocol.ports import Definition, JSONValue
-from arkitekt.protocol.structures import FILE_STRUCTURE, IMAGE_STRUCTURE, TypeRegistry
+from arkitekt.protocol.structures import (
+    FILE_STRUCTURE,
+    IMAGE_STRUCTURE,
+    TABLE_STRUCTURE,
+    TypeRegistry,
+)
 from arkitekt.protocol.text import NUL
 from arkitekt.protocol.values import structure_references
 
-from ..storage.catalogue import NotFound, StorageCatalogue
-from ..storage.models import File, Image
+from ..storage.catalogue import Model, NotFound, StorageCatalogue
+from ..storage.models import File, Image, Table
 from .sessions import Peer
 
 if TYPE_CHECKING:
     from .state import RpcState
 
-STORED: dict[str, tuple[type[Image] | type[File], str]] = {
+STORED: dict[str, tuple[Model, str]] = {
     IMAGE_STRUCTURE: (Image, "image"),
     FILE_STRUCTURE: (File, "file"),
+    TABLE_STRUCTURE: (Table, "table"),
 }
 """Structure identifier -> the stored kind whose visibility a reference is checked against."""
 MAX_ID_LENGTH = 32
@@ -143,6 +149,8 @@ async def check_references(
                     raise NotFound(reference)  # never an id: not worth a query
                 if model is Image:
                     await storage.visible(Image, reference, user_id)
+                elif model is Table:
+                    await storage.visible(Table, reference, user_id)
                 else:
                     await storage.visible(File, reference, user_id)
             except NotFound:

@@ -23,19 +23,20 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from .catalogue import NotFound, StorageCatalogue
+from .catalogue import Model, NotFound, StorageCatalogue
 from .grants import GrantClaims
-from .models import UPLOADING, File, Image
+from .models import UPLOADING, File, Image, Table
 
-_MODELS: dict[str, type[Image] | type[File]] = {"images": Image, "files": File}
+_MODELS: dict[str, Model] = {"images": Image, "files": File, "tables": Table}
 
 
 class AccessEnded(PermissionError):
     """The grant is genuine but what it stood for has ended; the message says what."""
 
 
-def object_of(prefix: str) -> tuple[type[Image] | type[File], str] | None:
-    """The model and id a store prefix belongs to (``images/<id>``, ``files/<id>``)."""
+def object_of(prefix: str) -> tuple[Model, str] | None:
+    """The model and id a store prefix belongs to (``images/<id>``, ``files/<id>``,
+    ``tables/<id>``)."""
     folder, _, object_id = prefix.partition("/")
     model = _MODELS.get(folder)
     if model is None or not object_id or "/" in object_id:
@@ -68,7 +69,7 @@ class GrantAccess:
             raise AccessEnded("the upload has ended: this grant no longer writes")
         model, object_id = target
         async with self.catalogue.db.new_session() as s:
-            row: Image | File | None = await s.get(model, object_id)
+            row: Image | File | Table | None = await s.get(model, object_id)
         if row is None or row.status != UPLOADING or row.owner_id != claims.subject:
             raise AccessEnded("the upload has ended: this grant no longer writes")
 
@@ -82,9 +83,11 @@ class GrantAccess:
             raise AccessEnded("this grant no longer reads")
         model, object_id = target
         try:
-            found: Image | File
+            found: Image | File | Table
             if model is Image:
                 found = await self.catalogue.visible(Image, object_id, claims.subject)
+            elif model is Table:
+                found = await self.catalogue.visible(Table, object_id, claims.subject)
             else:
                 found = await self.catalogue.visible(File, object_id, claims.subject)
         except NotFound:

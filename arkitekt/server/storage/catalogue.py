@@ -1,4 +1,4 @@
-"""Images and files in the database: uploads, visibility, sharing, deletion, sweeping."""
+"""Images, files and tables in the database: uploads, visibility, sharing, deletion, sweeping."""
 
 from __future__ import annotations
 
@@ -11,18 +11,32 @@ from sqlalchemy import delete, exists, func, or_, select, update
 
 from ..db import Database
 from ..models import User, new_id, utcnow
-from .models import DISCARDED, FINISHING, READY, UPLOADING, File, Image, ImageTag, StorageShare
+from .models import (
+    DISCARDED,
+    FINISHING,
+    READY,
+    UPLOADING,
+    File,
+    Image,
+    ImageTag,
+    StorageShare,
+    Table,
+)
 
-Row = TypeVar("Row", Image, File)
+Row = TypeVar("Row", Image, File, Table)
+Model = type[Image] | type[File] | type[Table]
 IMAGE = "image"
 FILE = "file"
+TABLE = "table"
+KIND_OF: dict[Model, str] = {Image: IMAGE, File: FILE, Table: TABLE}
+MODELS: tuple[Model, ...] = (Image, File, Table)
 
 
 class NotFound(LookupError):
     """No such object, or not one this user may see (the same answer, on purpose)."""
 
 
-def _visible(model: type[Image] | type[File], kind: str, user_id: str) -> Any:
+def _visible(model: Model, kind: str, user_id: str) -> Any:
     return or_(
         model.owner_id == user_id,
         model.shared_with_everyone.is_(True),
@@ -49,6 +63,15 @@ class FileFilter:
     name: str | None = None
     name_contains: str | None = None
     mine: bool = False
+
+
+@dataclass(frozen=True)
+class TableFilter:
+    name: str | None = None
+    name_contains: str | None = None
+    mine: bool = False
+    image_id: str | None = None
+    roi_id: str | None = None
 
 
 class StorageCatalogue:
@@ -97,9 +120,7 @@ class StorageCatalogue:
             raise NotFound(f"no upload {object_id!r} in progress")
         return row
 
-    async def extend_upload(
-        self, model: type[Image] | type[File], object_id: str, deadline: dt.datetime
-    ) -> None:
+    async def extend_upload(self, model: Model, object_id: str, deadline: dt.datetime) -> None:
         async with self.db.new_session() as s, s.begin():
             await s.execute(
                 update(model).where(model.id == object_id).values(upload_deadline=deadline)
@@ -124,7 +145,7 @@ class StorageCatalogue:
             row.upload_deadline = settle_after
         return row
 
-    async def begin_finish(self, model: type[Image] | type[File], object_id: str) -> None:
+    async def begin_finish(self, model: Model, object_id: str) -> None:
         """Mark an upload as being verified: from now on its write grants write nothing."""
         async with self.db.new_session() as s, s.begin():
             result = await s.execute(
@@ -135,12 +156,12 @@ class StorageCatalogue:
         if getattr(result, "rowcount", 1) != 1:
             raise NotFound(f"no upload {object_id!r} in progress")
 
-    async def unsettled(self, now: dt.datetime) -> list[Image | File]:
+    async def unsettled(self, now: dt.datetime) -> list[Image | File | Table]:
         """Finished uploads whose last write grant has expired by ``now``, not yet checked again
         (a ready object's ``upload_deadline`` is when to settle it)."""
-        found: list[Image | File] = []
+        found: list[Image | File | Table] = []
         async with self.db.new_session() as s:
-            for model in (Image, File):
+            for model in MODELS:
                 found.extend(
                     await s.scalars(
                         select(model).where(model.status == READY, model.upload_deadline < now)
@@ -148,9 +169,7 @@ class StorageCatalogue:
                 )
         return found
 
-    async def settled(
-        self, model: type[Image] | type[File], object_id: str, size_bytes: int
-    ) -> None:
+    async def settled(self, model: Model, object_id: str, size_bytes: int) -> None:
         async with self.db.new_session() as s, s.begin():
             await s.execute(
                 update(model)
@@ -158,8 +177,8 @@ class StorageCatalogue:
                 .values(size_bytes=size_bytes, upload_deadline=None)
             )
 
-    async def remove(self, model: type[Image] | type[File], object_id: str) -> None:
-        kind = IMAGE if model is Image else FILE
+    async def remove(self, model: Model, object_id: str) -> None:
+        kind = KIND_OF[model]
         async with self.db.new_session() as s, s.begin():
             await s.execute(
                 delete(StorageShare).where(
@@ -168,11 +187,9 @@ class StorageCatalogue:
             )
             await s.execute(delete(model).where(model.id == object_id))
 
-    async def tombstone(
-        self, model: type[Image] | type[File], object_id: str, until: dt.datetime
-    ) -> None:
+    async def tombstone(self, model: Model, object_id: str, until: dt.datetime) -> None:
         """Make an object invisible now; the sweeper removes it after ``until``."""
-        kind = IMAGE if model is Image else FILE
+        kind = KIND_OF[model]
         async with self.db.new_session() as s, s.begin():
             await s.execute(
                 delete(StorageShare).where(
@@ -186,7 +203,7 @@ class StorageCatalogue:
             )
 
     async def visible(self, model: type[Row], object_id: str, user_id: str) -> Row:
-        kind = IMAGE if model is Image else FILE
+        kind = KIND_OF[model]
         async with self.db.new_session() as s:
             row = await s.scalar(
                 select(model).where(
@@ -197,10 +214,24 @@ class StorageCatalogue:
             raise NotFound(f"no {kind} {object_id!r} (or it is not shared with you)")
         return row
 
+    async def visible_ids(self, model: Model, object_ids: set[str], user_id: str) -> set[str]:
+        """Which of ``object_ids`` this user may see (ready ones only)."""
+        if not object_ids:
+            return set()
+        async with self.db.new_session() as s:
+            found = await s.scalars(
+                select(model.id).where(
+                    model.id.in_(object_ids),
+                    model.status == READY,
+                    _visible(model, KIND_OF[model], user_id),
+                )
+            )
+            return set(found)
+
     async def owned(self, model: type[Row], object_id: str, user_id: str) -> Row:
         row = await self.visible(model, object_id, user_id)
         if row.owner_id != user_id:
-            kind = IMAGE if model is Image else FILE
+            kind = KIND_OF[model]
             raise PermissionError(f"only the owner of {kind} {object_id!r} may do this")
         return row
 
@@ -278,6 +309,79 @@ class StorageCatalogue:
         async with self.db.new_session() as s:
             return list(await s.scalars(query))
 
+    # -- tables ----------------------------------------------------------------------------------
+
+    async def start_table(
+        self,
+        *,
+        owner_id: str,
+        name: str,
+        size_bytes: int,
+        image_id: str | None,
+        roi_id: str | None,
+        datalayer: str,
+        deadline: dt.datetime,
+    ) -> Table:
+        """Record a table upload (``image_id``: one the owner may see, checked by the caller)."""
+        table_id = new_id()
+        row = Table(
+            id=table_id,
+            owner_id=owner_id,
+            name=name,
+            store=f"tables/{table_id}",
+            datalayer=datalayer,
+            status=UPLOADING,
+            size_bytes=size_bytes,
+            image_id=image_id,
+            roi_id=roi_id,
+            upload_deadline=deadline,
+        )
+        async with self.db.new_session() as s, s.begin():
+            s.add(row)
+        return row
+
+    async def finish_table(
+        self,
+        object_id: str,
+        *,
+        size_bytes: int,
+        columns: list[dict[str, str]],
+        num_rows: int,
+        num_row_groups: int,
+        settle_after: dt.datetime | None,
+    ) -> Table:
+        """Make a verified table upload visible, with what its footer says."""
+        async with self.db.new_session() as s, s.begin():
+            row = await s.get(Table, object_id)
+            if row is None or row.status != FINISHING:
+                raise NotFound(f"no upload {object_id!r} in progress")
+            row.status = READY
+            row.size_bytes = size_bytes
+            row.columns = columns
+            row.num_rows = num_rows
+            row.num_row_groups = num_row_groups
+            row.finished_at = utcnow()
+            row.upload_deadline = settle_after
+        return row
+
+    async def tables(
+        self, user_id: str, where: TableFilter, limit: int, offset: int
+    ) -> list[Table]:
+        query = select(Table).where(Table.status == READY, _visible(Table, TABLE, user_id))
+        if where.mine:
+            query = query.where(Table.owner_id == user_id)
+        if where.name is not None:
+            query = query.where(Table.name == where.name)
+        if where.name_contains:
+            query = query.where(func.lower(Table.name).contains(where.name_contains.lower()))
+        if where.image_id is not None:
+            query = query.where(Table.image_id == where.image_id)
+        if where.roi_id is not None:
+            query = query.where(Table.roi_id == where.roi_id)
+        query = query.order_by(Table.created_at.desc(), Table.id).limit(limit).offset(offset)
+        async with self.db.new_session() as s:
+            return list(await s.scalars(query))
+
     # -- sharing ---------------------------------------------------------------------------------
 
     async def share(
@@ -291,7 +395,7 @@ class StorageCatalogue:
         remove: bool,
     ) -> tuple[bool, list[str]]:
         """Share (or unshare) with users/everyone; returns (everyone, usernames) afterwards."""
-        kind = IMAGE if model is Image else FILE
+        kind = KIND_OF[model]
         await self.owned(model, object_id, owner_id)
         async with self.db.new_session() as s, s.begin():
             users = list(await s.scalars(select(User).where(User.username.in_(usernames))))
@@ -323,14 +427,12 @@ class StorageCatalogue:
 
     # -- sweeping --------------------------------------------------------------------------------
 
-    async def abandoned(
-        self, now: dt.datetime
-    ) -> list[tuple[type[Image] | type[File], str, str, str]]:
+    async def abandoned(self, now: dt.datetime) -> list[tuple[Model, str, str, str]]:
         """Uploads past their deadline, and discarded objects whose write grants have expired:
         (model, id, store prefix, status)."""
-        found: list[tuple[type[Image] | type[File], str, str, str]] = []
+        found: list[tuple[Model, str, str, str]] = []
         async with self.db.new_session() as s:
-            for model in (Image, File):
+            for model in MODELS:
                 rows = await s.execute(
                     select(model.id, model.store, model.status).where(
                         model.status.in_((UPLOADING, FINISHING, DISCARDED)),

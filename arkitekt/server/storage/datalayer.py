@@ -73,6 +73,11 @@ class Datalayer(Protocol):
         """A small object's content, None when it does not exist."""
         ...
 
+    async def read_range(self, key: str, start: int, length: int) -> bytes | None:
+        """``length`` bytes of an object from ``start`` (fewer at its end), None when it does
+        not exist (the footer of a parquet table)."""
+        ...
+
     async def usage(self, prefix: str) -> tuple[int, int]:
         """``(objects, bytes)`` stored under ``prefix``."""
         ...
@@ -133,6 +138,16 @@ class LocalDatalayer:
             try:
                 with open(self.root / key, "rb") as f:
                     return f.read(max_bytes + 1)
+            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                return None
+
+        return await asyncio.to_thread(read)
+
+    async def read_range(self, key: str, start: int, length: int) -> bytes | None:
+        def read() -> bytes | None:
+            try:
+                with open(self.root / key, "rb") as f:
+                    return os.pread(f.fileno(), length, start)
             except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
                 return None
 

@@ -19,6 +19,7 @@ import strawberry
 from graphql import GraphQLError
 from starlette.routing import BaseRoute, Route
 from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
 from strawberry.types import Info
 
 from arkitekt.protocol.error_codes import ErrorCode
@@ -30,6 +31,7 @@ from . import catalogue as cat
 from .datalayer import Grant
 from .models import File as FileRow
 from .models import Image as ImageRow
+from .models import Table as TableRow
 from .validation import InvalidUpload, check_image_metadata, check_name, check_zarr_metadata
 
 BigInt = NewType("BigInt", int)
@@ -315,18 +317,20 @@ class Query:
 # -- mutations -------------------------------------------------------------------------------------
 
 
-async def _upload_row(info: Info, upload_id: str) -> ImageRow | FileRow:
+async def _upload_row(info: Info, upload_id: str) -> ImageRow | FileRow | TableRow:
     catalogue = _storage(info).catalogue
-    for model in (ImageRow, FileRow):
+    for model in cat.MODELS:
         try:
-            row: ImageRow | FileRow = await catalogue.upload(model, upload_id, _user(info))
+            row: ImageRow | FileRow | TableRow = await catalogue.upload(
+                model, upload_id, _user(info)
+            )
             return row
         except cat.NotFound:
             continue
     raise _error(ErrorCode.NOT_FOUND, f"no upload {upload_id!r} in progress")
 
 
-async def _delete(info: Info, model: type[ImageRow] | type[FileRow], object_id: str) -> None:
+async def _delete(info: Info, model: cat.Model, object_id: str) -> None:
     """Owner only: the record goes first (no grant works any more), then the bytes."""
     storage = _storage(info)
     try:
@@ -340,7 +344,7 @@ async def _delete(info: Info, model: type[ImageRow] | type[FileRow], object_id: 
 
 async def _share(
     info: Info,
-    model: type[ImageRow] | type[FileRow],
+    model: cat.Model,
     object_id: str,
     users: list[str],
     everyone: bool,
@@ -513,9 +517,12 @@ class Mutation:
         return await _share(info, FileRow, str(id), users or [], everyone, unshare)
 
 
+# tables live in their own module, which uses the helpers above (hence imported here)
+from .graphql_tables import TableMutation, TableQuery  # noqa: E402
+
 schema = Schema(
-    query=Query,
-    mutation=Mutation,
+    query=merge_types("Query", (Query, TableQuery)),
+    mutation=merge_types("Mutation", (Mutation, TableMutation)),
     config=StrawberryConfig(scalar_map=_SCALARS),
     extensions=EXTENSIONS,
 )

@@ -26,6 +26,9 @@ from .grants import GrantClaims, GrantError
 
 class _ObjectResponse(FileResponse):
     chunk_size = 1 << 20  # fewer, larger sends than Starlette's 64 KiB: zarr chunks are MiBs
+    max_ranges = 16
+    """``Range`` is answered by Starlette (206; parquet reads of tables rely on it); overlapping
+    ranges are merged, and a header with more ranges than this gets the whole object."""
 
 
 def clean_key(key: str) -> str | None:

@@ -1,4 +1,5 @@
-"""Database models of stored data: images (zarr arrays), files, their tags and shares.
+"""Database models of stored data: images (zarr arrays), files, tables (parquet), image tags and
+shares.
 
 A record is created when an upload is requested (``status="uploading"``, invisible to queries)
 and becomes ``ready`` only when the server has checked what the client wrote. The bytes live in
@@ -82,13 +83,44 @@ class File(Base):
     once more; None when settled."""
 
 
+class Table(Base):
+    """A table stored as one parquet object (``<store>/data``), optionally about an image."""
+
+    __tablename__ = "storage_tables"
+    __table_args__ = (Index("ix_storage_tables_owner_created", "owner_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(1024), index=True)
+    store: Mapped[str] = mapped_column(String(255))
+    """The key prefix; the parquet file is the object ``<store>/data``."""
+    datalayer: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    image_id: Mapped[str | None] = mapped_column(
+        ForeignKey("storage_images.id", ondelete="SET NULL"), default=None, index=True
+    )
+    """The image it measures (the creator could see it when linking)."""
+    roi_id: Mapped[str | None] = mapped_column(String(32), default=None, index=True)
+    """The region of interest within the image it measures (no foreign key yet)."""
+    columns: Mapped[list[Any] | None] = mapped_column(default=None)
+    """``[{"name": ..., "type": ...}]`` read from the parquet footer at finish."""
+    num_rows: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    num_row_groups: Mapped[int | None] = mapped_column(default=None)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    shared_with_everyone: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    upload_deadline: Mapped[dt.datetime | None] = mapped_column(default=None, index=True)
+    """As for files: the sweeping deadline while uploading, the settling time once ready."""
+
+
 class StorageShare(Base):
-    """One user an image or a file is shared with."""
+    """One user an image, a file or a table is shared with."""
 
     __tablename__ = "storage_shares"
 
     kind: Mapped[str] = mapped_column(String(8), primary_key=True)
-    """``image`` or ``file``."""
+    """``image``, ``file`` or ``table``."""
     object_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     user_id: Mapped[str] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True

@@ -216,6 +216,13 @@ class S3Datalayer:
         except FileNotFoundError:
             return None
 
+    async def read_range(self, key: str, start: int, length: int) -> bytes | None:
+        try:
+            data = await obstore.get_range_async(self.store, key, start=start, length=length)
+        except FileNotFoundError:
+            return None
+        return bytes(data)
+
     async def usage(self, prefix: str) -> tuple[int, int]:
         count = size = 0
         async for batch in obstore.list(self.store, _folder(prefix), chunk_size=1000):

@@ -17,10 +17,11 @@ from ..db import Database
 from ..keys import KeyStore
 from ..models import utcnow
 from .access import GrantAccess
-from .catalogue import StorageCatalogue
+from .catalogue import Model, StorageCatalogue
 from .datalayer import Datalayer, LocalDatalayer
 from .grants import GrantSigner
-from .models import DISCARDED, File, Image
+from .models import DISCARDED, File, Image, Table
+from .parquet_footer import check_parquet
 from .thumbnails import Thumbnails
 from .validation import InvalidUpload, StorageLimits, check_zarr_metadata
 
@@ -91,7 +92,7 @@ class StorageState:
             return None
         return utcnow() + dt.timedelta(seconds=seconds + SETTLE_MARGIN)
 
-    async def discard(self, model: type[Image] | type[File], object_id: str, store: str) -> None:
+    async def discard(self, model: Model, object_id: str, store: str) -> None:
         """Remove an object: its record first (no grant any more), then bytes and thumbnail.
         Where write grants cannot be revoked (S3) the record stays, invisible, and the sweeper
         deletes the prefix once more after they have expired."""
@@ -102,9 +103,7 @@ class StorageState:
             await self.catalogue.tombstone(model, object_id, until)
         await self._remove_bytes(model, object_id, store)
 
-    async def _remove_bytes(
-        self, model: type[Image] | type[File], object_id: str, store: str
-    ) -> None:
+    async def _remove_bytes(self, model: Model, object_id: str, store: str) -> None:
         self.access.forget_reads()
         await self.datalayer.delete(store)
         if model is Image:
@@ -128,7 +127,7 @@ class StorageState:
             await self.settle(row)
         return len(abandoned) + len(unsettled)
 
-    async def settle(self, row: Image | File) -> None:
+    async def settle(self, row: Image | File | Table) -> None:
         """Check again, now that nothing can write it any more, what finish verified: what was
         written after finish counts (size), and an array changed since is removed."""
         try:
@@ -136,8 +135,12 @@ class StorageState:
                 raw = await self.datalayer.read(f"{row.store}/zarr.json")
                 check_zarr_metadata(raw, row.shape, row.dims, row.dtype, row.chunks, self.limits)
             _, size = await self.datalayer.usage(row.store)
-            if isinstance(row, File) and size != row.size_bytes:
+            if isinstance(row, File | Table) and size != row.size_bytes:
                 raise InvalidUpload(f"{size} bytes are stored, {row.size_bytes} were verified")
+            if isinstance(row, Table):
+                facts = await check_parquet(self.datalayer, f"{row.store}/data", size)
+                if (facts.columns, facts.num_rows) != (row.columns, row.num_rows):
+                    raise InvalidUpload("the parquet footer differs from the one verified")
         except InvalidUpload as e:
             logger.warning(
                 "removing %s %s, changed after its upload was verified: %s",

@@ -95,6 +95,28 @@ class Pagination(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
+class TableFilter(BaseModel):
+    """No documentation"""
+
+    name: str | None = None
+    name_contains: str | None = Field(alias="nameContains", default=None)
+    mine: Annotated[bool | None, GraphQLDefault("False")] = None
+    "Default: False"
+    image: str | None = None
+    roi: str | None = None
+    model_config = ConfigDict(frozen=True)
+
+
+class TableUploadInput(BaseModel):
+    """No documentation"""
+
+    name: str
+    size_bytes: int = Field(alias="sizeBytes")
+    image: str | None = None
+    roi: str | None = None
+    model_config = ConfigDict(frozen=True)
+
+
 class Grant(BaseModel):
     """Access to one key prefix of the datalayer, for a while."""
 
@@ -182,6 +204,35 @@ class Sharing(BaseModel):
         document = "fragment Sharing on Sharing {\n  everyone\n  users\n  __typename\n}"
         name = "Sharing"
         type = "Sharing"
+
+
+class Table(BaseModel):
+    """A table stored as one parquet file."""
+
+    typename: Literal["Table"] = Field(alias="__typename", default="Table")
+    id: str
+    name: str
+    columns: tuple[str, ...]
+    "The column names, in order."
+    column_types: tuple[str, ...] = Field(alias="columnTypes")
+    "The columns' arrow types (e.g. 'int64', 'string'), in the same order."
+    num_rows: int = Field(alias="numRows")
+    num_row_groups: int = Field(alias="numRowGroups")
+    size_bytes: int = Field(alias="sizeBytes")
+    image_id: str | None = Field(default=None, alias="imageId")
+    "The image it is about (null when you may not see that image)."
+    roi_id: str | None = Field(default=None, alias="roiId")
+    created_at: datetime = Field(alias="createdAt")
+    mine: bool
+    shared_with_everyone: bool = Field(alias="sharedWithEveryone")
+    model_config = ConfigDict(frozen=True)
+
+    class Meta:
+        """Meta class for Table"""
+
+        document = "fragment Table on Table {\n  id\n  name\n  columns\n  columnTypes\n  numRows\n  numRowGroups\n  sizeBytes\n  imageId\n  roiId\n  createdAt\n  mine\n  sharedWithEveryone\n  __typename\n}"
+        name = "Table"
+        type = "Table"
 
 
 class Upload(BaseModel):
@@ -478,6 +529,129 @@ class ShareFile(BaseModel):
         """Meta class for ShareFile"""
 
         document = "fragment Sharing on Sharing {\n  everyone\n  users\n  __typename\n}\n\nmutation ShareFile($id: ID!, $users: [String!], $everyone: Boolean! = false, $unshare: Boolean! = false) {\n  shareFile(id: $id, users: $users, everyone: $everyone, unshare: $unshare) {\n    ...Sharing\n    __typename\n  }\n}"
+
+
+class GetTable(BaseModel):
+    """No documentation found for this operation."""
+
+    table: Table
+    "One table you may see."
+
+    class Arguments(BaseModel):
+        """Arguments for GetTable"""
+
+        id: str
+
+    class Meta:
+        """Meta class for GetTable"""
+
+        document = "fragment Table on Table {\n  id\n  name\n  columns\n  columnTypes\n  numRows\n  numRowGroups\n  sizeBytes\n  imageId\n  roiId\n  createdAt\n  mine\n  sharedWithEveryone\n  __typename\n}\n\nquery GetTable($id: ID!) {\n  table(id: $id) {\n    ...Table\n    __typename\n  }\n}"
+
+
+class ListTables(BaseModel):
+    """No documentation found for this operation."""
+
+    tables: tuple[Table, ...]
+    "Tables you may see, newest first."
+
+    class Arguments(BaseModel):
+        """Arguments for ListTables"""
+
+        filter: TableFilter | None = Field(default=None)
+        pagination: Pagination | None = Field(default=None)
+
+    class Meta:
+        """Meta class for ListTables"""
+
+        document = "fragment Table on Table {\n  id\n  name\n  columns\n  columnTypes\n  numRows\n  numRowGroups\n  sizeBytes\n  imageId\n  roiId\n  createdAt\n  mine\n  sharedWithEveryone\n  __typename\n}\n\nquery ListTables($filter: TableFilter, $pagination: Pagination) {\n  tables(filter: $filter, pagination: $pagination) {\n    ...Table\n    __typename\n  }\n}"
+
+
+class TableGrant(BaseModel):
+    """No documentation found for this operation."""
+
+    table_grant: Grant = Field(alias="tableGrant")
+    "A read-only grant for a table's parquet file."
+
+    class Arguments(BaseModel):
+        """Arguments for TableGrant"""
+
+        id: str
+
+    class Meta:
+        """Meta class for TableGrant"""
+
+        document = "fragment Grant on Grant {\n  kind\n  prefix\n  write\n  expiresAt\n  url\n  token\n  bucket\n  endpoint\n  region\n  accessKeyId\n  secretAccessKey\n  sessionToken\n  __typename\n}\n\nquery TableGrant($id: ID!) {\n  tableGrant(id: $id) {\n    ...Grant\n    __typename\n  }\n}"
+
+
+class RequestTableUpload(BaseModel):
+    """No documentation found for this operation."""
+
+    request_table_upload: Upload = Field(alias="requestTableUpload")
+    "Announce a table and get a grant to write its parquet file."
+
+    class Arguments(BaseModel):
+        """Arguments for RequestTableUpload"""
+
+        input: TableUploadInput
+
+    class Meta:
+        """Meta class for RequestTableUpload"""
+
+        document = "fragment Grant on Grant {\n  kind\n  prefix\n  write\n  expiresAt\n  url\n  token\n  bucket\n  endpoint\n  region\n  accessKeyId\n  secretAccessKey\n  sessionToken\n  __typename\n}\n\nfragment Upload on Upload {\n  id\n  grant {\n    ...Grant\n    __typename\n  }\n  __typename\n}\n\nmutation RequestTableUpload($input: TableUploadInput!) {\n  requestTableUpload(input: $input) {\n    ...Upload\n    __typename\n  }\n}"
+
+
+class FinishTableUpload(BaseModel):
+    """No documentation found for this operation."""
+
+    finish_table_upload: Table = Field(alias="finishTableUpload")
+    "Check the written parquet file and make the table visible."
+
+    class Arguments(BaseModel):
+        """Arguments for FinishTableUpload"""
+
+        id: str
+
+    class Meta:
+        """Meta class for FinishTableUpload"""
+
+        document = "fragment Table on Table {\n  id\n  name\n  columns\n  columnTypes\n  numRows\n  numRowGroups\n  sizeBytes\n  imageId\n  roiId\n  createdAt\n  mine\n  sharedWithEveryone\n  __typename\n}\n\nmutation FinishTableUpload($id: ID!) {\n  finishTableUpload(id: $id) {\n    ...Table\n    __typename\n  }\n}"
+
+
+class DeleteTable(BaseModel):
+    """No documentation found for this operation."""
+
+    delete_table: str = Field(alias="deleteTable")
+    "Delete one of your tables and its data."
+
+    class Arguments(BaseModel):
+        """Arguments for DeleteTable"""
+
+        id: str
+
+    class Meta:
+        """Meta class for DeleteTable"""
+
+        document = "mutation DeleteTable($id: ID!) {\n  deleteTable(id: $id)\n}"
+
+
+class ShareTable(BaseModel):
+    """No documentation found for this operation."""
+
+    share_table: Sharing = Field(alias="shareTable")
+    "Share one of your tables with users or everyone (or stop)."
+
+    class Arguments(BaseModel):
+        """Arguments for ShareTable"""
+
+        id: str
+        users: list[str] | None = Field(default=None)
+        everyone: Annotated[bool | None, GraphQLDefault("False")] = Field(default=None)
+        unshare: Annotated[bool | None, GraphQLDefault("False")] = Field(default=None)
+
+    class Meta:
+        """Meta class for ShareTable"""
+
+        document = "fragment Sharing on Sharing {\n  everyone\n  users\n  __typename\n}\n\nmutation ShareTable($id: ID!, $users: [String!], $everyone: Boolean! = false, $unshare: Boolean! = false) {\n  shareTable(id: $id, users: $users, everyone: $everyone, unshare: $unshare) {\n    ...Sharing\n    __typename\n  }\n}"
 
 
 async def aget_image(id: str, client: GraphQLClient | None = None) -> Image:
@@ -800,3 +974,147 @@ async def ashare_file(
     if unshare is not UNSET:
         variables["unshare"] = unshare
     return (await aexecute(ShareFile, variables, client=client)).share_file
+
+
+async def aget_table(id: str, client: GraphQLClient | None = None) -> Table:
+    """GetTable
+
+    One table you may see.
+
+    Args:
+        id (str): No description
+        client (arkitekt.services.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
+
+    Returns:
+        Table
+    """
+    variables: dict[str, builtins.object] = {}
+    variables["id"] = id
+    return (await aexecute(GetTable, variables, client=client)).table
+
+
+async def alist_tables(
+    filter: TableFilter | None | UnsetType = UNSET,
+    pagination: Pagination | None | UnsetType = UNSET,
+    client: GraphQLClient | None = None,
+) -> tuple[Table, ...]:
+    """ListTables
+
+    Tables you may see, newest first.
+
+    Args:
+        filter (TableFilter | None, optional): No description.
+        pagination (Pagination | None, optional): No description.
+        client (arkitekt.services.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
+
+    Returns:
+        list[Table]
+    """
+    variables: dict[str, builtins.object] = {}
+    if filter is not UNSET:
+        variables["filter"] = filter
+    if pagination is not UNSET:
+        variables["pagination"] = pagination
+    return (await aexecute(ListTables, variables, client=client)).tables
+
+
+async def atable_grant(id: str, client: GraphQLClient | None = None) -> Grant:
+    """TableGrant
+
+    A read-only grant for a table's parquet file.
+
+    Args:
+        id (str): No description
+        client (arkitekt.services.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
+
+    Returns:
+        Grant
+    """
+    variables: dict[str, builtins.object] = {}
+    variables["id"] = id
+    return (await aexecute(TableGrant, variables, client=client)).table_grant
+
+
+async def arequest_table_upload(
+    input: TableUploadInput, client: GraphQLClient | None = None
+) -> Upload:
+    """RequestTableUpload
+
+    Announce a table and get a grant to write its parquet file.
+
+    Args:
+        input (TableUploadInput): No description
+        client (arkitekt.services.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
+
+    Returns:
+        Upload
+    """
+    variables: dict[str, builtins.object] = {}
+    variables["input"] = input
+    return (await aexecute(RequestTableUpload, variables, client=client)).request_table_upload
+
+
+async def afinish_table_upload(id: str, client: GraphQLClient | None = None) -> Table:
+    """FinishTableUpload
+
+    Check the written parquet file and make the table visible.
+
+    Args:
+        id (str): No description
+        client (arkitekt.services.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
+
+    Returns:
+        Table
+    """
+    variables: dict[str, builtins.object] = {}
+    variables["id"] = id
+    return (await aexecute(FinishTableUpload, variables, client=client)).finish_table_upload
+
+
+async def adelete_table(id: str, client: GraphQLClient | None = None) -> str:
+    """DeleteTable
+
+    Delete one of your tables and its data.
+
+    Args:
+        id (str): No description
+        client (arkitekt.services.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
+
+    Returns:
+        str
+    """
+    variables: dict[str, builtins.object] = {}
+    variables["id"] = id
+    return (await aexecute(DeleteTable, variables, client=client)).delete_table
+
+
+async def ashare_table(
+    id: str,
+    users: list[str] | None | UnsetType = UNSET,
+    everyone: bool | UnsetType = UNSET,
+    unshare: bool | UnsetType = UNSET,
+    client: GraphQLClient | None = None,
+) -> Sharing:
+    """ShareTable
+
+    Share one of your tables with users or everyone (or stop).
+
+    Args:
+        id (str): No description
+        users (list[str] | None, optional): No description.
+        everyone (bool, optional): No description. Defaults to False
+        unshare (bool, optional): No description. Defaults to False
+        client (arkitekt.services.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
+
+    Returns:
+        Sharing
+    """
+    variables: dict[str, builtins.object] = {}
+    variables["id"] = id
+    if users is not UNSET:
+        variables["users"] = users
+    if everyone is not UNSET:
+        variables["everyone"] = everyone
+    if unshare is not UNSET:
+        variables["unshare"] = unshare
+    return (await aexecute(ShareTable, variables, client=client)).share_table

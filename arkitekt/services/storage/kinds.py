@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ...protocol.structures import FILE_STRUCTURE, IMAGE_STRUCTURE
+from ...protocol.structures import FILE_STRUCTURE, IMAGE_STRUCTURE, TABLE_STRUCTURE
 
 if TYPE_CHECKING:
     from .stored import Stored
@@ -47,6 +47,7 @@ class Kind:
 KINDS: tuple[Kind, ...] = (
     Kind("image", IMAGE_STRUCTURE, "arkitekt.services.storage.image", "Image"),
     Kind("file", FILE_STRUCTURE, "arkitekt.services.storage.file", "File"),
+    Kind("table", TABLE_STRUCTURE, "arkitekt.services.storage.table", "Table"),
 )
 BY_NAME: dict[str, Kind] = {kind.name: kind for kind in KINDS}
 BY_STRUCTURE: dict[str, Kind] = {kind.structure: kind for kind in KINDS}

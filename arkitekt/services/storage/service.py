@@ -1,4 +1,4 @@
-"""``app.storage``: images and files by reference.
+"""``app.storage``: images, files and tables by reference.
 
 The control plane is GraphQL (the generated :mod:`.api` over :mod:`.graphql_client`); the bytes
 go straight between this process and the datalayer, with grants the server hands out for one
@@ -14,7 +14,7 @@ import logging
 import mimetypes
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
@@ -26,12 +26,13 @@ from ...errors import ArkitektError, InvalidDataError, TransferError, UsageError
 from ...protocol.services import MIKRO
 from ..base import ApiService
 from ..sharing import Sharing, shared_with
-from . import api, file_bytes
+from . import api, file_bytes, table_io
 from .arrays import as_source, awrite, brief, compressors, dask_chunks
 from .file import File
 from .image import Image
 from .stored import Stored
 from .stores import GrantedStore, GrantKeeper
+from .table import Table
 
 S = TypeVar("S", bound=Stored)
 
@@ -258,7 +259,8 @@ class StorageService(ApiService, Sharing[Stored]):
 
     @on_app_loop
     async def adelete(self, item: Stored | str) -> None:
-        """Delete an image or file you own (an ``Image``, a ``File``, or an image id)."""
+        """Delete an image, file or table you own (an ``Image``, ``File``, ``Table``, or an
+        image id)."""
         if isinstance(item, str):
             item_cls: type[Stored] = Image
             item_id = item
@@ -266,7 +268,8 @@ class StorageService(ApiService, Sharing[Stored]):
             item_cls, item_id = type(item), item.id
         else:
             raise UsageError(
-                f"delete() takes an Image, a File or an image id, not {type(item).__name__}"
+                f"delete() takes an Image, a File, a Table or an image id, not "
+                f"{type(item).__name__}"
             )
         await item_cls.operations.delete(item_id, client=self.graphql)
 
@@ -389,3 +392,155 @@ class StorageService(ApiService, Sharing[Stored]):
         return listing(File(info, self.app) for info in found)
 
     files = sync_twin(afiles)
+
+    # -- tables ----------------------------------------------------------------------------------
+
+    @on_app_loop
+    async def afrom_df(
+        self,
+        df: Any,
+        name: str,
+        *,
+        image: Image | str | None = None,
+        roi: str | None = None,
+        progress: bool | None = None,
+    ) -> Table:
+        """Store a table (a pandas DataFrame or a pyarrow Table) as parquet; returns it by
+        reference.
+
+        Args:
+            df: The rows. Column names must be strings; columns hold numbers, strings,
+                booleans, datetimes (nulls allowed). A named or non-default index is kept.
+            name: What to call it (need not be unique).
+            image: The image (or image id) it is about, e.g. measurements of its cells; you
+                must be able to see it. ``tables(image=img)`` finds it again.
+            roi: The id of the region of interest it is about, if any.
+            progress: Show a progress bar (default: on a terminal, for large tables).
+
+        Written as parquet (zstd, statistics, row groups of at most 64k rows) and uploaded
+        like a file: visible once the server has checked it, nothing left behind on failure.
+        """
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidDataError("name must be a non-empty string, e.g. name='measurements'")
+        image_id = _image_id(image)
+        if roi is not None and (not isinstance(roi, str) or not roi):
+            raise InvalidDataError(f"roi must be a region of interest id (a string), got {roi!r}")
+        table = table_io.as_arrow(df, "df")
+        with contextlib.ExitStack() as stack:
+            spool = stack.enter_context(tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY))
+            await asyncio.to_thread(table_io.write_parquet, table, spool)
+            size = spool.tell()
+            spool.seek(0)
+            upload = await api.arequest_table_upload(
+                api.TableUploadInput(name=name, sizeBytes=size, image=image_id, roi=roi),
+                client=self.graphql,
+            )
+            bar = transfer_progress(size, f"uploading {name}", show=progress)
+            try:
+                await file_bytes.put(
+                    upload.grant,
+                    file_bytes.Source(spool, name, size),
+                    bar.update,
+                    folder=self._folder(upload.grant),
+                    proxy=self.proxy,
+                )
+                info = await api.afinish_table_upload(upload.id, client=self.graphql)
+            except BaseException as e:
+                await self._abort(upload.id)
+                if isinstance(e, Exception) and not isinstance(e, ArkitektError):
+                    raise TransferError(
+                        f"uploading table {name!r} failed ({brief(e)}); the upload was discarded"
+                    ) from e
+                raise
+            finally:
+                bar.close()
+        return Table(info, self.app)
+
+    from_df = sync_twin(afrom_df)
+
+    async def aget_table(self, table_id: str) -> Table:
+        """The table with this id (yours or shared with you); raises ``DataNotFoundError``."""
+        return await self.aget(Table, table_id)
+
+    get_table = sync_twin(aget_table)
+
+    @on_app_loop
+    async def atables(
+        self,
+        *,
+        name: str | None = None,
+        name__contains: str | None = None,
+        image: Image | str | None = None,
+        roi: str | None = None,
+        mine: bool = False,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Table]:
+        """Tables you may see, newest first, filtered like :meth:`aimages`; ``image`` (an
+        Image or id) and ``roi`` keep those about that image or region."""
+        found = await api.alist_tables(
+            filter=api.TableFilter(
+                name=name, nameContains=name__contains, mine=mine, image=_image_id(image), roi=roi
+            ),
+            pagination=api.Pagination(limit=limit, offset=offset),
+            client=self.graphql,
+        )
+        return listing(Table(info, self.app) for info in found)
+
+    tables = sync_twin(atables)
+
+    @contextlib.asynccontextmanager
+    async def _table_reader(self, table: Table) -> AsyncIterator[table_io.RangeReader]:
+        """A ranged reader over a table's parquet file (counting into ``table.read_stats``)."""
+        grant = await api.atable_grant(table.id, client=self.graphql)
+        stats = table.read_stats = table_io.ReadStats()
+        folder = self._folder(grant)
+        if folder is not None:
+            fetch, close = table_io.folder_fetch(folder / "data")
+            try:
+                yield table_io.RangeReader(fetch, table.size_bytes, stats)
+            finally:
+                close()
+            return
+        loop = self.app_loop
+        assert loop is not None
+        keeper = GrantKeeper(
+            grant, lambda: api.atable_grant(table.id, client=self.graphql), loop, proxy=self.proxy
+        )
+        yield table_io.RangeReader(
+            table_io.store_fetch(keeper.fresh_blocking), table.size_bytes, stats
+        )
+
+    @on_app_loop
+    async def aread_table(
+        self, table: Table, *, where: str | None = None, columns: Sequence[str] | None = None
+    ) -> Any:
+        """The rows of a table matching ``where`` with ``columns``, as a ``pyarrow.Table``."""
+        table_io.need_pyarrow()
+        if isinstance(columns, str):
+            raise UsageError("columns= takes a list of column names, e.g. columns=['id']")
+        wanted = None if columns is None else list(columns)
+        async with self._table_reader(table) as reader:
+            try:
+                return await asyncio.to_thread(
+                    lambda: table_io.scan(table_io.dataset_of(reader), where, wanted)
+                )
+            except ArkitektError:
+                raise
+            except OSError as e:
+                raise TransferError(f"reading table {table.name!r} failed ({brief(e)})") from e
+
+    @on_app_loop
+    async def ahead_table(self, table: Table, rows: int) -> Any:
+        """The first ``rows`` rows (reads the first row group only)."""
+        table_io.need_pyarrow()
+        async with self._table_reader(table) as reader:
+            return await asyncio.to_thread(lambda: table_io.dataset_of(reader).head(rows))
+
+
+def _image_id(image: Image | str | None) -> str | None:
+    if image is None or isinstance(image, str):
+        return image
+    if isinstance(image, Image):
+        return image.id
+    raise UsageError(f"image= takes an Image or an image id, not {type(image).__name__}")

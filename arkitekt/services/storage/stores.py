@@ -132,6 +132,13 @@ class GrantKeeper:
         await asyncio.wait_for(asyncio.wrap_future(pending), timeout=60)
         return self.store
 
+    def fresh_blocking(self, timeout: float = 60) -> ObstoreStore:
+        """:meth:`fresh` for a worker thread with no event loop (parquet reads): a renewal is
+        run on the app's loop and waited for."""
+        if self._expiring():
+            asyncio.run_coroutine_threadsafe(self.fresh(), self._loop).result(timeout)
+        return self.store
+
     async def _renew_here(self) -> None:
         try:
             await self._apply(await self._renew())
