@@ -61,6 +61,12 @@ MODULES: dict[str, tuple[str, list[Operation]]] = {
             Operation("storage", "aget_file"),
             Operation("storage", "afiles"),
             Operation("storage", "adelete"),
+            Operation("storage", "aadd_roi"),
+            Operation("storage", "arois"),
+            Operation("storage", "aget_roi"),
+            Operation("storage", "adataset"),
+            Operation("storage", "aget_dataset"),
+            Operation("storage", "adatasets"),
         ],
     ),
 }

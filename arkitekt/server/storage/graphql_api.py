@@ -19,6 +19,7 @@ import strawberry
 from graphql import GraphQLError
 from starlette.routing import BaseRoute, Route
 from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
 from strawberry.types import Info
 
 from arkitekt.protocol.error_codes import ErrorCode
@@ -513,9 +514,12 @@ class Mutation:
         return await _share(info, FileRow, str(id), users or [], everyone, unshare)
 
 
+# ROIs and datasets: their own module, built on the types above
+from .graphql_collections import CollectionMutation, CollectionQuery  # noqa: E402
+
 schema = Schema(
-    query=Query,
-    mutation=Mutation,
+    query=merge_types("Query", (Query, CollectionQuery)),
+    mutation=merge_types("Mutation", (Mutation, CollectionMutation)),
     config=StrawberryConfig(scalar_map=_SCALARS),
     extensions=EXTENSIONS,
 )

@@ -13,7 +13,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ...protocol.structures import FILE_STRUCTURE, IMAGE_STRUCTURE
+from ...protocol.structures import (
+    DATASET_STRUCTURE,
+    FILE_STRUCTURE,
+    IMAGE_STRUCTURE,
+    ROI_STRUCTURE,
+)
 
 if TYPE_CHECKING:
     from .stored import Stored
@@ -47,6 +52,8 @@ class Kind:
 KINDS: tuple[Kind, ...] = (
     Kind("image", IMAGE_STRUCTURE, "arkitekt.services.storage.image", "Image"),
     Kind("file", FILE_STRUCTURE, "arkitekt.services.storage.file", "File"),
+    Kind("roi", ROI_STRUCTURE, "arkitekt.services.storage.roi", "Roi"),
+    Kind("dataset", DATASET_STRUCTURE, "arkitekt.services.storage.dataset", "Dataset"),
 )
 BY_NAME: dict[str, Kind] = {kind.name: kind for kind in KINDS}
 BY_STRUCTURE: dict[str, Kind] = {kind.structure: kind for kind in KINDS}

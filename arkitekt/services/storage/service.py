@@ -24,12 +24,12 @@ from ..._twins import sync_twin
 from ...display import listing
 from ...errors import ArkitektError, InvalidDataError, TransferError, UsageError
 from ...protocol.services import MIKRO
-from ..base import ApiService
 from ..sharing import Sharing, shared_with
 from . import api, file_bytes
 from .arrays import as_source, awrite, brief, compressors, dask_chunks
 from .file import File
 from .image import Image
+from .rois_datasets import RoisAndDatasets
 from .stored import Stored
 from .stores import GrantedStore, GrantKeeper
 
@@ -47,8 +47,9 @@ SPOOL_IN_MEMORY = 16 << 20
 """``File.open()`` keeps content up to this size in memory, larger in a temp file."""
 
 
-class StorageService(ApiService, Sharing[Stored]):
-    """Images and files for one app (``app.storage``)."""
+class StorageService(RoisAndDatasets, Sharing[Stored]):
+    """Images and files for one app (``app.storage``); ROIs and datasets come from
+    :class:`~.rois_datasets.RoisAndDatasets`."""
 
     name = "storage"
 
