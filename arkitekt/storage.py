@@ -146,7 +146,9 @@ files = sync_twin(afiles)
 
 
 async def adelete(item: Stored | str, *, app: App | None = None) -> None:
-    """Delete an image or file you own (an ``Image``, a ``File``, or an image id)."""
+    """Delete an image or file you own (an ``Image``, a ``File``, or an image id), a
+    dataset you own, or a ROI you drew (or that is on an image you own).
+    """
     return await resolve_app(app, "delete()").storage.adelete(item)
 
 

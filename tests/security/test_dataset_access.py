@@ -236,7 +236,7 @@ def test_a_share_shows_members_and_unsharing_ends_datalayer_reads(
     refused(ask(p, p.bob, GET_IMAGE, id=img.id), "NOT_FOUND")
 
 
-@pytest.mark.parametrize("how", ["remove", "move", "delete"])
+@pytest.mark.parametrize("how", ["remove", "move out", "move elsewhere", "delete"])
 def test_taking_a_member_away_ends_access_at_once(people: People, how: str) -> None:
     p = people
     top = dataset(f"ending by {how}", app=p.app)
@@ -248,8 +248,10 @@ def test_taking_a_member_away_ends_access_at_once(people: People, how: str) -> N
     assert read(grant).status_code == 200
     if how == "remove":
         child.remove(img)
-    elif how == "move":
+    elif how == "move out":
         top.remove(child)  # the child leaves the shared tree
+    elif how == "move elsewhere":
+        dataset(f"unshared home {how}", app=p.app).add(child)
     else:
         top.delete()
     assert read(grant).status_code == 403

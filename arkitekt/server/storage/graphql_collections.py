@@ -281,6 +281,8 @@ class CollectionMutation:
     ) -> DatasetType:
         with _Refusals():
             row = await _datasets(info).add(_user(info), str(_id(id, "id")), _members(members))
+        if members.datasets:  # a dataset moved out of a shared tree passes nothing on any more
+            _storage(info).access.forget_reads()
         return DatasetType.of(row, _user(info))
 
     @strawberry.mutation(

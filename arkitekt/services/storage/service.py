@@ -259,7 +259,8 @@ class StorageService(RoisAndDatasets, Sharing[Stored]):
 
     @on_app_loop
     async def adelete(self, item: Stored | str) -> None:
-        """Delete an image or file you own (an ``Image``, a ``File``, or an image id)."""
+        """Delete an image or file you own (an ``Image``, a ``File``, or an image id), a
+        dataset you own, or a ROI you drew (or that is on an image you own)."""
         if isinstance(item, str):
             item_cls: type[Stored] = Image
             item_id = item
@@ -267,7 +268,8 @@ class StorageService(RoisAndDatasets, Sharing[Stored]):
             item_cls, item_id = type(item), item.id
         else:
             raise UsageError(
-                f"delete() takes an Image, a File or an image id, not {type(item).__name__}"
+                f"delete() takes an Image, a File, a Roi, a Dataset or an image id, "
+                f"not {type(item).__name__}"
             )
         await item_cls.operations.delete(item_id, client=self.graphql)
 
