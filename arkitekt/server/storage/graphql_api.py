@@ -13,7 +13,7 @@ shared with them does not exist for them, and only its owner may share or delete
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, NewType
+from typing import TYPE_CHECKING, Any, NewType
 
 import strawberry
 from graphql import GraphQLError
@@ -514,17 +514,35 @@ class Mutation:
         return await _share(info, FileRow, str(id), users or [], everyone, unshare)
 
 
-# ROIs and datasets: their own module, built on the types above
-from .graphql_collections import CollectionMutation, CollectionQuery  # noqa: E402
+_schema: Schema | None = None
 
-schema = Schema(
-    query=merge_types("Query", (Query, CollectionQuery)),
-    mutation=merge_types("Mutation", (Mutation, CollectionMutation)),
-    config=StrawberryConfig(scalar_map=_SCALARS),
-    extensions=EXTENSIONS,
-)
+if TYPE_CHECKING:
+    schema: Schema
+
+
+def build_schema() -> Schema:
+    """The ``/mikro/graphql`` schema: images and files from here, ROIs and datasets from
+    :mod:`.graphql_collections`. Built on first use (also as ``graphql_api.schema``), so that
+    module may import this one's types, whichever of the two is imported first."""
+    global _schema
+    if _schema is None:
+        from .graphql_collections import CollectionMutation, CollectionQuery
+
+        _schema = Schema(
+            query=merge_types("Query", (Query, CollectionQuery)),
+            mutation=merge_types("Mutation", (Mutation, CollectionMutation)),
+            config=StrawberryConfig(scalar_map=_SCALARS),
+            extensions=EXTENSIONS,
+        )
+    return _schema
+
+
+def __getattr__(name: str) -> Any:
+    if name == "schema":
+        return build_schema()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def routes() -> list[BaseRoute]:
-    app = AuthenticatedGraphQL(schema)
+    app = AuthenticatedGraphQL(build_schema())
     return [Route("/mikro/graphql", app, methods=["GET", "POST"])]
