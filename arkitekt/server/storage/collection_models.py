@@ -13,7 +13,7 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, Select, String, exists, or_, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, aliased, mapped_column
 
 from ..models import Base, new_id, utcnow
 from .models import File, Image, StorageShare
@@ -108,17 +108,21 @@ def via_datasets(model: type[Image] | type[File], user_id: str) -> Any:
     member of a dataset shared with them (or of a descendant of one) **and the dataset's owner
     owns it**. A dataset's owner may group what others shared with them, but a dataset share
     passes on only what its owner could have shared directly."""
+    # an uncorrelated IN (one set per statement): SQLite evaluates a correlated EXISTS over the
+    # recursive CTE once per row (bench/visibility.py: 40x slower listings)
     shared = Dataset.id.in_(shared_dataset_ids(user_id))
     if model is Image:
-        return exists().where(
-            DatasetImage.image_id == Image.id,
-            DatasetImage.dataset_id == Dataset.id,
-            Dataset.owner_id == Image.owner_id,
-            shared,
+        member = aliased(Image)
+        return Image.id.in_(
+            select(DatasetImage.image_id)
+            .join(Dataset, Dataset.id == DatasetImage.dataset_id)
+            .join(member, member.id == DatasetImage.image_id)
+            .where(member.owner_id == Dataset.owner_id, shared)
         )
-    return exists().where(
-        DatasetFile.file_id == File.id,
-        DatasetFile.dataset_id == Dataset.id,
-        Dataset.owner_id == File.owner_id,
-        shared,
+    owned = aliased(File)
+    return File.id.in_(
+        select(DatasetFile.file_id)
+        .join(Dataset, Dataset.id == DatasetFile.dataset_id)
+        .join(owned, owned.id == DatasetFile.file_id)
+        .where(owned.owner_id == Dataset.owner_id, shared)
     )
