@@ -188,3 +188,23 @@ def test_datasets_show_in_notebooks(alice: Any) -> None:
     table = datasets(name="<i>shown</i>")._repr_html_()  # type: ignore[attr-defined]
     assert "&lt;i&gt;shown&lt;/i&gt;" in table and ds.id in table
     assert "Dataset(" in repr(ds)
+
+
+def test_the_rois_and_datasets_example_runs() -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, str(root / "examples" / "rois_and_datasets.py")],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "['cell 2: ellipse', 'cell 1: rectangle']",
+        "{'z': 4, 'y': 41, 'x': 71}",
+        "experiment 12 -> ['day 1']",
+        "['stack', 'stack > 0.5']",
+    ]
