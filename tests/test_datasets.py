@@ -208,3 +208,14 @@ def test_the_rois_and_datasets_example_runs() -> None:
         "experiment 12 -> ['day 1']",
         "['stack', 'stack > 0.5']",
     ]
+
+
+def test_datasets_per_user_are_bounded(server: TestServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    from arkitekt.server.storage import datasets as server_datasets
+
+    with server.app("bob", "datasets-bound") as bob:
+        owned = len(datasets(mine=True, app=bob))
+        monkeypatch.setattr(server_datasets, "MAX_DATASETS", owned + 1)  # read by the server
+        dataset("the last one allowed", app=bob)
+        with pytest.raises(InvalidDataError, match="the most allowed"):
+            dataset("one too many", app=bob)

@@ -248,3 +248,14 @@ def test_a_roi_cannot_be_shared_on_its_own(stack: Image) -> None:
     roi = stack.add_roi(kind="point", vectors=[[0, 0, 0]])
     with pytest.raises(UsageError, match="shared with its image"):
         asyncio.run(Roi.operations.share(roi.id))
+
+
+def test_rois_per_image_are_bounded(alice: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from arkitekt.server.storage import rois as server_rois
+
+    monkeypatch.setattr(server_rois, "MAX_PER_IMAGE", 2)  # the in-process server reads it
+    img = from_xarray(np.zeros((4, 4), "uint8"), name="crowded", dims=["y", "x"])
+    for n in range(2):
+        img.add_roi(kind="point", vectors=[[n, n]])
+    with pytest.raises(InvalidDataError, match="has 2 ROIs already"):
+        img.add_roi(kind="point", vectors=[[3, 3]])

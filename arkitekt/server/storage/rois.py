@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from ..models import User, new_id
 from .catalogue import IMAGE, NotFound, StorageCatalogue, _visible
@@ -23,6 +23,9 @@ from .models import READY, Image
 KINDS = ("point", "line", "rectangle", "polygon", "ellipse", "mask")
 MAX_VERTICES = 10_000
 MAX_LABEL = 200
+MAX_PER_IMAGE = 100_000
+"""ROIs on one image (anyone who may see an image may annotate it: this bounds what they can
+pile on it)."""
 MAX_COORDINATE = 1e15
 """Coordinates beyond this are not pixels of any stored image (and would lose precision)."""
 
@@ -119,6 +122,9 @@ class RoiCatalogue:
             mask_id=mask_id,
         )
         async with self.db.new_session() as s, s.begin():
+            count = await s.scalar(select(func.count()).where(Roi.image_id == image.id))
+            if int(count or 0) >= MAX_PER_IMAGE:
+                raise InvalidRoi(f"image: it has {MAX_PER_IMAGE} ROIs already, the most allowed")
             s.add(row)
             username = await s.scalar(select(User.username).where(User.id == user_id))
         return RoiRow(row, username or "")
