@@ -199,7 +199,7 @@ async def arois(
     app: App | None = None,
 ) -> list[Roi]:
     """ROIs you may see (those of images you may see), newest first: of one ``image``,
-    with a ``label``, of a ``kind``. Pages with ``limit``/``offset``.
+    with a ``label``, of a ``kind``. Pages with ``limit`` (at most 100) and ``offset``.
     """
     return await resolve_app(app, "rois()").storage.arois(
         image, label=label, kind=kind, limit=limit, offset=offset

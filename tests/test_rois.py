@@ -171,6 +171,11 @@ def test_the_server_checks_too(stack: Image) -> None:
         stack.add_roi(kind="point", vectors=[[0, 0, 0]], label="x" * 201)
     with pytest.raises(InvalidDataError, match="at most 10000 points"):
         stack.add_roi(kind="polygon", vectors=[[0, 0, 0]] * 10_001)
+    four_d = from_xarray(np.zeros((2, 2, 2, 2), "uint8"), name="4-d", dims=["c", "z", "y", "x"])
+    with pytest.raises(InvalidDataError, match="at most 30000 coordinates"):
+        add_roi(four_d.id, kind="polygon", vectors=[[0, 0, 0, 0]] * 7_501)  # by id: the server
+    with pytest.raises(InvalidDataError, match=r"pagination\.limit must be 1 to 100"):
+        rois(stack, limit=101)
     with pytest.raises(DataNotFoundError):
         add_roi("0" * 32, kind="point", vectors=[[1, 2]])
 

@@ -24,7 +24,7 @@ from .graphql_api import (
     _storage,
     _user,
 )
-from .rois import KINDS, InvalidRoi, RoiCatalogue, RoiRow, check_label
+from .rois import KINDS, MAX_PAGE, InvalidRoi, RoiCatalogue, RoiRow, check_label
 
 MAX_ID = 32
 
@@ -172,11 +172,13 @@ class CollectionQuery:
             found = await _rois(info).get(_user(info), str(_id(id, "id")))
         return RoiType.of(found, _user(info))
 
-    @strawberry.field(description="ROIs of images you may see, newest first.")
+    @strawberry.field(description="ROIs of images you may see, newest first (pages of <= 100).")
     async def rois(
         self, info: Info, filter: RoiFilter | None = None, pagination: Pagination | None = None
     ) -> list[RoiType]:
         limit, offset = _page(info, pagination)
+        if limit > MAX_PAGE:  # each ROI may carry 30,000 numbers
+            raise _error(ErrorCode.BAD_INPUT, f"pagination.limit must be 1 to {MAX_PAGE} for rois")
         f = filter or RoiFilter()
         with _Refusals():
             if f.label is not None:

@@ -22,6 +22,11 @@ from .models import READY, Image
 
 KINDS = ("point", "line", "rectangle", "polygon", "ellipse", "mask")
 MAX_VERTICES = 10_000
+MAX_COORDINATES = 30_000
+"""Points x dims of one ROI (10,000 vertices of a 3-D polygon): with at most MAX_PAGE ROIs a
+page, what one ``rois`` answer carries stays bounded (3 million numbers)."""
+MAX_PAGE = 100
+"""ROIs in one page (each may carry MAX_COORDINATES numbers)."""
 MAX_LABEL = 200
 MAX_PER_IMAGE = 100_000
 """ROIs on one image (anyone who may see an image may annotate it: this bounds what they can
@@ -47,6 +52,11 @@ def check_roi(kind: str, vectors: Sequence[Sequence[float]], label: str, image: 
     if len(vectors) > MAX_VERTICES:
         raise InvalidRoi(f"vectors: at most {MAX_VERTICES} points, got {len(vectors)}")
     ndim = len(image.dims)
+    if len(vectors) * ndim > MAX_COORDINATES:
+        raise InvalidRoi(
+            f"vectors: at most {MAX_COORDINATES} coordinates in all (points x dims), "
+            f"got {len(vectors)} x {ndim}"
+        )
     for i, vector in enumerate(vectors):
         if len(vector) != ndim:
             raise InvalidRoi(

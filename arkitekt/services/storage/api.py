@@ -318,7 +318,7 @@ class ListRois(BaseModel):
     """No documentation found for this operation."""
 
     rois: tuple[Roi, ...]
-    "ROIs of images you may see, newest first."
+    "ROIs of images you may see, newest first (pages of <= 100)."
 
     class Arguments(BaseModel):
         """Arguments for ListRois"""
@@ -832,7 +832,7 @@ async def alist_rois(
 ) -> tuple[Roi, ...]:
     """ListRois
 
-    ROIs of images you may see, newest first.
+    ROIs of images you may see, newest first (pages of <= 100).
 
     Args:
         filter (RoiFilter | None, optional): No description.

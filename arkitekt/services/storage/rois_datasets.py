@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .stored import Stored
 
 MAX_VERTICES = 10_000
+MAX_COORDINATES = 30_000
 MAX_LABEL = 200
 
 
@@ -65,6 +66,11 @@ def roi_vectors(vectors: Any, ndim: int | None) -> list[list[float]]:
                 "one coordinate per dim, in the image's dims order"
             )
         points.append(point)
+    if ndim is not None and len(points) * ndim > MAX_COORDINATES:
+        raise InvalidDataError(
+            f"vectors: at most {MAX_COORDINATES} coordinates in all (points x dims), "
+            f"got {len(points)} x {ndim}"
+        )
     return points
 
 
@@ -131,7 +137,7 @@ class RoisAndDatasets(ApiService):
         offset: int = 0,
     ) -> list[Roi]:
         """ROIs you may see (those of images you may see), newest first: of one ``image``,
-        with a ``label``, of a ``kind``. Pages with ``limit``/``offset``."""
+        with a ``label``, of a ``kind``. Pages with ``limit`` (at most 100) and ``offset``."""
         found = await api.alist_rois(
             filter=api.RoiFilter(image=_id_of(image, Image, "image"), label=label, kind=kind),
             pagination=api.Pagination(limit=limit, offset=offset),
