@@ -157,9 +157,9 @@ delete = sync_twin(adelete)
 
 async def aadd_roi(
     image: Image | str,
-    *,
     kind: str,
     vectors: Sequence[Sequence[float]] | Any = (),
+    *,
     label: str = "",
     mask: Image | str | None = None,
     app: App | None = None,
@@ -182,7 +182,7 @@ async def aadd_roi(
     owner may delete yours.
     """
     return await resolve_app(app, "add_roi()").storage.aadd_roi(
-        image, kind=kind, vectors=vectors, label=label, mask=mask
+        image, kind, vectors, label=label, mask=mask
     )
 
 

@@ -83,9 +83,9 @@ class RoisAndDatasets(ApiService):
     async def aadd_roi(
         self,
         image: Image | str,
-        *,
         kind: str,
         vectors: Sequence[Sequence[float]] | Any = (),
+        *,
         label: str = "",
         mask: Image | str | None = None,
     ) -> Roi:
