@@ -1,6 +1,7 @@
 """Images, files and tables at module level: ``from_xarray``, ``get_image``, ``images``,
-``from_file``, ``get_file``, ``files``, ``from_df``, ``get_table``, ``tables`` (+ async twins).
-Each finds the active app on its own (or takes ``app=``).
+``from_file``, ``get_file``, ``files``, ``from_df``, ``get_table``, ``tables``; ROIs
+(``add_roi``, ``rois``, ``get_roi``) and datasets (``dataset``, ``get_dataset``, ``datasets``)
+(+ async twins). Each finds the active app on its own (or takes ``app=``).
 
 >>> with easy("microscope"):                                     # doctest: +SKIP
 ...     img = from_xarray(xr.DataArray(data, dims=["z", "y", "x"]), name="cells")
@@ -19,8 +20,10 @@ from .context import resolve_app
 
 if TYPE_CHECKING:
     from .app import App
+    from .services.storage.dataset import Dataset
     from .services.storage.file import File
     from .services.storage.image import Image
+    from .services.storage.roi import Roi
     from .services.storage.stored import Stored
     from .services.storage.table import Table
 
@@ -213,9 +216,123 @@ tables = sync_twin(atables)
 
 async def adelete(item: Stored | str, *, app: App | None = None) -> None:
     """Delete an image, file or table you own (an ``Image``, ``File``, ``Table``, or an
-    image id).
+    image id), a dataset you own, or a ROI you drew (or that is on an image you own).
     """
     return await resolve_app(app, "delete()").storage.adelete(item)
 
 
 delete = sync_twin(adelete)
+
+
+async def aadd_roi(
+    image: Image | str,
+    kind: str,
+    vectors: Sequence[Sequence[float]] | Any = (),
+    *,
+    label: str = "",
+    mask: Image | str | None = None,
+    app: App | None = None,
+) -> Roi:
+    """Draw a region of interest on an image you may see; returns it (by reference).
+
+    Args:
+        image: The image (or its id).
+        kind: ``point`` (1 vector), ``line`` (2 or more), ``rectangle`` (2 opposite corners),
+            ``polygon`` (3 or more vertices), ``ellipse`` (the center, then the radii) or
+            ``mask`` (``mask=`` names an image of labels with the same dims; ``vectors``
+            none, or 2 corners placing it).
+        vectors: Points, one coordinate per image dim in the image's dims order, e.g.
+            ``[[0, 10, 10], [0, 50, 80]]`` for a rectangle on a (z, y, x) image.
+        label: What it marks, up to 200 characters (find it again with
+            ``rois(img, label=...)``).
+        mask: A mask ROI's labels image (you must be able to see it).
+
+    Whoever may see the image sees its ROIs and may add some; only you or the image's
+    owner may delete yours.
+    """
+    return await resolve_app(app, "add_roi()").storage.aadd_roi(
+        image, kind, vectors, label=label, mask=mask
+    )
+
+
+add_roi = sync_twin(aadd_roi)
+
+
+async def arois(
+    image: Image | str | None = None,
+    *,
+    label: str | None = None,
+    kind: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    app: App | None = None,
+) -> list[Roi]:
+    """ROIs you may see (those of images you may see), newest first: of one ``image``,
+    with a ``label``, of a ``kind``. Pages with ``limit`` (at most 100) and ``offset``.
+    """
+    return await resolve_app(app, "rois()").storage.arois(
+        image, label=label, kind=kind, limit=limit, offset=offset
+    )
+
+
+rois = sync_twin(arois)
+
+
+async def aget_roi(roi_id: str, *, app: App | None = None) -> Roi:
+    """The ROI with this id (of an image you may see); raises ``DataNotFoundError``."""
+    return await resolve_app(app, "get_roi()").storage.aget_roi(roi_id)
+
+
+get_roi = sync_twin(aget_roi)
+
+
+async def adataset(
+    name: str, *, parent: Dataset | str | None = None, app: App | None = None
+) -> Dataset:
+    """Your dataset called ``name`` (under ``parent``, else at the root), created when you
+    have none: running a notebook again finds the same dataset.
+
+    Share it with ``ds.share(users=[...])``: the dataset, its children and the members you
+    own become visible to them as a unit, until you unshare it.
+    """
+    return await resolve_app(app, "dataset()").storage.adataset(name, parent=parent)
+
+
+dataset = sync_twin(adataset)
+
+
+async def aget_dataset(dataset_id: str, *, app: App | None = None) -> Dataset:
+    """The dataset with this id (yours or shared with you); raises ``DataNotFoundError``."""
+    return await resolve_app(app, "get_dataset()").storage.aget_dataset(dataset_id)
+
+
+get_dataset = sync_twin(aget_dataset)
+
+
+async def adatasets(
+    *,
+    name: str | None = None,
+    name__contains: str | None = None,
+    parent: Dataset | str | None = None,
+    root: bool = False,
+    mine: bool = False,
+    limit: int = 100,
+    offset: int = 0,
+    app: App | None = None,
+) -> list[Dataset]:
+    """Datasets you may see, newest first: ``name`` exactly, ``name__contains``
+    case-insensitively, children of ``parent``, only top-level ones (``root``), only yours
+    (``mine``). Pages with ``limit``/``offset``.
+    """
+    return await resolve_app(app, "datasets()").storage.adatasets(
+        name=name,
+        name__contains=name__contains,
+        parent=parent,
+        root=root,
+        mine=mine,
+        limit=limit,
+        offset=offset,
+    )
+
+
+datasets = sync_twin(adatasets)

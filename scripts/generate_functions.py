@@ -64,6 +64,12 @@ MODULES: dict[str, tuple[str, list[Operation]]] = {
             Operation("storage", "aget_table"),
             Operation("storage", "atables"),
             Operation("storage", "adelete"),
+            Operation("storage", "aadd_roi"),
+            Operation("storage", "arois"),
+            Operation("storage", "aget_roi"),
+            Operation("storage", "adataset"),
+            Operation("storage", "aget_dataset"),
+            Operation("storage", "adatasets"),
         ],
     ),
 }

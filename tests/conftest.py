@@ -34,6 +34,8 @@ ENGINE_TESTS = (
     "tests/test_run_page.py",
     "tests/test_s3_datalayer.py",
     "tests/test_storage.py",
+    "tests/test_rois.py",
+    "tests/test_datasets.py",
 )
 """The server-side tests: CI runs them on SQLite and again on PostgreSQL
 (``ARKITEKT_TEST_DATABASE=postgresql python -m pytest -m engines``)."""

@@ -29,6 +29,12 @@ CALLS: dict[str, tuple[Any, ...]] = {
     "get_table": ("some-id",),
     "tables": (),
     "delete": ("some-id",),
+    "add_roi": ("some-id", "point", [[0, 0]]),
+    "rois": (),
+    "get_roi": ("some-id",),
+    "dataset": ("experiment",),
+    "get_dataset": ("some-id",),
+    "datasets": (),
     "get_state": ("0" * 32, "Stage"),
     "watch_state": ("0" * 32, "Stage"),
 }

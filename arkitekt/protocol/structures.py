@@ -22,6 +22,10 @@ FILE_STRUCTURE = "@arkitekt/file"
 """The identifier of a stored file on the wire (its value is the file's id)."""
 TABLE_STRUCTURE = "@arkitekt/table"
 """The identifier of a stored table on the wire (its value is the table's id)."""
+ROI_STRUCTURE = "@arkitekt/roi"
+"""The identifier of a region of interest on the wire (its value is the ROI's id)."""
+DATASET_STRUCTURE = "@arkitekt/dataset"
+"""The identifier of a dataset on the wire (its value is the dataset's id)."""
 
 
 def is_structure(tp: object) -> bool:

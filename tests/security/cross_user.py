@@ -30,7 +30,7 @@ from servers import TestServer, wait_for
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from arkitekt import from_df, from_file, from_xarray, state
+from arkitekt import dataset, from_df, from_file, from_xarray, state
 
 PRIVATE_IMAGE = "alice-private-image-c41f"
 SHARED_IMAGE = "alice-shared-image-9e07"
@@ -42,6 +42,10 @@ PRIVATE_TABLE = "alice-private-table-3a8c"
 SHARED_TABLE = "alice-shared-table-6d21"
 UPLOAD_TABLE = "alice-upload-table-e5f0"
 SECRET_ARGUMENT = "alice-secret-argument-7f3a"
+PRIVATE_ROI = "alice-private-roi-3a8d"
+SHARED_ROI = "alice-shared-roi-e512"
+PRIVATE_DATASET = "alice-private-dataset-6b21"
+SHARED_DATASET = "alice-shared-dataset-94c0"
 SECRET_INTERFACE = "xu_secret_echo"
 PRIVATE_INTERFACE = "xu_private_add"
 SHARED_INTERFACE = "xu_shared_add"
@@ -137,8 +141,18 @@ class World:
     table_upload: str
     image_store: str
     """The datalayer prefix of alice's private image."""
+    private_roi: str = ""
+    """A ROI on alice's private image."""
+    shared_roi: str = ""
+    """A ROI on alice's shared image."""
+    private_dataset: str = ""
+    """Holds her private image and file."""
+    shared_dataset: str = ""
+    """Shared with bob; holds her shared image and file."""
     secrets: tuple[str, ...] = field(
         default=(
+            PRIVATE_ROI,
+            PRIVATE_DATASET,
             PRIVATE_IMAGE,
             PRIVATE_FILE,
             UPLOAD_IMAGE,
@@ -376,7 +390,15 @@ def world(folder: Path) -> Iterator[World]:
             shared_table=shared_table.id,
             table_upload=table_upload["requestTableUpload"]["id"],
             image_store=image_store,
+            private_roi=private_image.add_roi(kind="point", vectors=[[1, 1]], label=PRIVATE_ROI).id,
+            shared_roi=shared_image.add_roi(kind="point", vectors=[[2, 2]], label=SHARED_ROI).id,
         )
+        private_set = dataset(PRIVATE_DATASET, app=app)
+        private_set.add(private_image, private_file)
+        shared_set = dataset(SHARED_DATASET, app=app)
+        shared_set.add(shared_image, shared_file)
+        shared_set.share(users=["bob"])
+        built.private_dataset, built.shared_dataset = private_set.id, shared_set.id
         built.done_call = assign(built, built.secret_node, {"text": SECRET_ARGUMENT})
         assert finished(built, built.done_call)["status"] == "done"
         yield built

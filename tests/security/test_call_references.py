@@ -15,7 +15,7 @@ import xarray as xr
 from raw_protocol import Raw, connect, new_id, token_for
 from servers import Servers
 
-from arkitekt import DataNotFoundError, Image, call, find, from_xarray
+from arkitekt import DataNotFoundError, Dataset, Image, Roi, call, dataset, find, from_xarray
 from arkitekt.protocol.messages import Assign, Event, EventKind, Failed, ReservationStatus, Reserve
 
 SECRET = "alice-private-scan-8b2c"
@@ -84,3 +84,41 @@ def test_naming_an_image_you_may_not_see_is_refused(servers: Servers) -> None:
             theirs = find(interface="measure", owner="alice")
             with pytest.raises(DataNotFoundError, match="no image"):
                 call(theirs, private)
+
+
+def crop_size(roi: Roi) -> int:
+    """Count the pixels under a ROI (reading its image with the agent's rights)."""
+    return int(roi.crop().data.size)
+
+
+def members(ds: Dataset) -> int:
+    """Count a dataset's images (read with the agent's rights)."""
+    return len(ds.images())
+
+
+def test_naming_a_roi_or_dataset_you_may_not_see_is_refused(servers: Servers) -> None:
+    """A ROI opens its image, a dataset its members: naming alice's private ones in a call of
+    her shared function is refused like naming her private image."""
+    server = servers.in_process(users=("alice", "bob"))
+    with server.app("alice", "cropper") as alice:
+        alice.register(crop_size, interface="crop_size")
+        alice.register(members, interface="members")
+        alice.serve()
+        private = from_xarray(xr.DataArray(np.ones((4, 4)), dims=("y", "x")), name=SECRET)
+        roi = private.add_roi(kind="rectangle", vectors=[[0, 0], [1, 1]])
+        hidden = dataset("alice's hidden set")
+        hidden.add(private)
+        alice.rpc.share("crop_size", users=["bob"])
+        alice.rpc.share("members", users=["bob"])
+        assert call(find(interface="crop_size"), roi) == 4
+        with server.app("bob", "bob-sdk"):
+            for interface, argument, what in (
+                ("crop_size", roi, "no roi"),
+                ("members", hidden, "no dataset"),
+            ):
+                theirs = find(interface=interface, owner="alice")
+                with pytest.raises(DataNotFoundError, match=what):
+                    call(theirs, argument)
+        hidden.share(users=["bob"])  # shared: bob's call goes through
+        with server.app("bob", "bob-sdk"):
+            assert call(find(interface="members", owner="alice"), hidden) == 1

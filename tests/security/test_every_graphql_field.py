@@ -20,6 +20,8 @@ import httpx
 import pytest
 import strawberry
 from cross_user import (
+    PRIVATE_DATASET,
+    PRIVATE_ROI,
     SECRET_ARGUMENT,
     SHARED_INTERFACE,
     UPLOAD_FILE_OP,
@@ -521,6 +523,189 @@ def _id(attribute: str) -> Callable[[World], dict[str, Any]]:
     return lambda w: {"id": getattr(w, attribute)}
 
 
+# mikro: ROIs and datasets (visible with their image / through a share; changed by owners)
+
+ROI = "query($id: ID!) { roi(id: $id) { id label mine creator } }"
+ROIS = "query($f: RoiFilter) { rois(filter: $f, pagination: {limit: 100}) { id label mine } }"
+CREATE_ROI = """mutation($i: ID!, $m: ID, $k: String!) {
+  createRoi(input: {image: $i, kind: $k, vectors: [], mask: $m, label: "bob's"}) { id mine }
+}"""
+DELETE_ROI = "mutation($id: ID!) { deleteRoi(id: $id) }"
+DATASET = "query($id: ID!) { dataset(id: $id) { id name mine } }"
+DATASETS = """query($f: DatasetFilter) {
+  datasets(filter: $f, pagination: {limit: 100}) { id name mine }
+}"""
+DATASET_IMAGES = "query($id: ID!) { datasetImages(id: $id) { id name mine } }"
+DATASET_FILES = "query($id: ID!) { datasetFiles(id: $id) { id name mine } }"
+ENSURE_DATASET = """mutation($n: String!, $parent: ID) {
+  ensureDataset(name: $n, parent: $parent) { id mine parent }
+}"""
+ADD_TO_DATASET = """mutation($id: ID!, $i: [ID!]!, $d: [ID!]!) {
+  addToDataset(id: $id, members: {images: $i, datasets: $d}) { id }
+}"""
+REMOVE_FROM_DATASET = """mutation($id: ID!, $i: [ID!]!) {
+  removeFromDataset(id: $id, members: {images: $i}) { id }
+}"""
+DELETE_DATASET = "mutation($id: ID!) { deleteDataset(id: $id) }"
+SHARE_DATASET = SHARE_IMAGE.replace("shareImage", "shareDataset")
+
+
+def alices_rois(w: World) -> set[str]:
+    return ids(storage(w.url, w.alice, "{ rois(pagination: {limit: 100}) { id } }")["rois"])
+
+
+def alices_set(w: World, dataset_id: str) -> dict[str, Any]:
+    """alice's view of her dataset: itself, its images and its children."""
+    found = storage(
+        w.url,
+        w.alice,
+        """query($id: ID!) {
+          dataset(id: $id) { id sharedWithEveryone }
+          datasetImages(id: $id) { id }
+          datasets(filter: {parent: $id}) { id }
+        }""",
+        id=dataset_id,
+    )
+    return {
+        "shared": found["dataset"]["sharedWithEveryone"],
+        "images": ids(found["datasetImages"]),
+        "children": ids(found["datasets"]),
+    }
+
+
+def alices_sets_unchanged(w: World) -> None:
+    assert alices_set(w, w.private_dataset) == {
+        "shared": False,
+        "images": {w.private_image},
+        "children": set(),
+    }, "bob changed alice's private dataset"
+    assert alices_set(w, w.shared_dataset) == {
+        "shared": False,
+        "images": {w.shared_image},
+        "children": set(),
+    }, "bob changed alice's shared dataset"
+
+
+def check_roi(w: World) -> None:
+    bob(w, "mikro", ROI, id=w.private_roi).refused("roi", "NOT_FOUND")
+    seen = bob(w, "mikro", ROI, id=w.shared_roi).value("roi")
+    assert (seen["mine"], seen["creator"]) == (False, "alice"), seen
+
+
+def check_rois(w: World) -> None:
+    assert ids(bob(w, "mikro", ROIS).value("rois")) == {w.shared_roi}
+    for where in ({"image": w.private_image}, {"label": PRIVATE_ROI}, {"kind": "point"}):
+        listed = bob(w, "mikro", ROIS, f=where).value("rois")
+        assert ids(listed) <= {w.shared_roi}, f"bob lists {listed} ({where})"
+
+
+def check_create_roi(w: World) -> None:
+    before = alices_rois(w)
+    bob(w, "mikro", CREATE_ROI, i=w.private_image, k="mask", m=w.shared_image).refused(
+        "createRoi", "NOT_FOUND"
+    )
+    message = bob(w, "mikro", CREATE_ROI, i=w.shared_image, k="mask", m=w.private_image).refused(
+        "createRoi", "BAD_INPUT"
+    )
+    assert "not shared with you" in message, message
+    # who may see an image may annotate it (docs/security.md): bob's own ROI, his to delete
+    made = bob(w, "mikro", CREATE_ROI, i=w.shared_image, k="mask", m=w.shared_image).value(
+        "createRoi"
+    )
+    assert made["mine"] is True
+    assert bob(w, "mikro", DELETE_ROI, id=made["id"]).value("deleteRoi") == made["id"]
+    assert alices_rois(w) == before
+
+
+def check_delete_roi(w: World) -> None:
+    bob(w, "mikro", DELETE_ROI, id=w.private_roi).refused("deleteRoi", "NOT_FOUND")
+    bob(w, "mikro", DELETE_ROI, id=w.shared_roi).refused("deleteRoi", "FORBIDDEN")
+    assert {w.private_roi, w.shared_roi} <= alices_rois(w)
+
+
+def check_dataset(w: World) -> None:
+    bob(w, "mikro", DATASET, id=w.private_dataset).refused("dataset", "NOT_FOUND")
+    assert bob(w, "mikro", DATASET, id=w.shared_dataset).value("dataset")["mine"] is False
+
+
+def check_datasets(w: World) -> None:
+    for where in (None, {"nameContains": "alice"}, {"root": True}):
+        listed = bob(w, "mikro", DATASETS, f=where).value("datasets")
+        assert ids(listed) == {w.shared_dataset}, f"bob lists {listed} ({where})"
+    assert bob(w, "mikro", DATASETS, f={"mine": True}).value("datasets") == []
+    assert bob(w, "mikro", DATASETS, f={"parent": w.private_dataset}).value("datasets") == []
+
+
+def check_dataset_members(kind: str, query: str, shared: str) -> Callable[[World], None]:
+    def check(w: World) -> None:
+        bob(w, "mikro", query, id=w.private_dataset).refused(kind, "NOT_FOUND")
+        listed = bob(w, "mikro", query, id=w.shared_dataset).value(kind)
+        assert ids(listed) == {getattr(w, shared)}, f"bob lists {listed}"
+
+    return check
+
+
+def check_ensure_dataset(w: World) -> None:
+    for parent, code in ((w.private_dataset, "NOT_FOUND"), (w.shared_dataset, "FORBIDDEN")):
+        bob(w, "mikro", ENSURE_DATASET, n="bob's child", parent=parent).refused(
+            "ensureDataset", code
+        )
+    made = bob(w, "mikro", ENSURE_DATASET, n=PRIVATE_DATASET).value("ensureDataset")
+    assert made["id"] not in (w.private_dataset, w.shared_dataset), "bob got alice's dataset"
+    assert (made["mine"], made["parent"]) == (True, None)
+    assert bob(w, "mikro", DELETE_DATASET, id=made["id"]).value("deleteDataset") == made["id"]
+    alices_sets_unchanged(w)
+
+
+def check_add_to_dataset(w: World) -> None:
+    for target, code in ((w.private_dataset, "NOT_FOUND"), (w.shared_dataset, "FORBIDDEN")):
+        bob(w, "mikro", ADD_TO_DATASET, id=target, i=[], d=[]).refused("addToDataset", code)
+    own = bob(w, "mikro", ENSURE_DATASET, n="bob's thief").value("ensureDataset")["id"]
+    try:
+        for images, datasets in (
+            ([w.private_image], []),
+            ([], [w.private_dataset]),
+            ([], [w.shared_dataset]),
+        ):
+            bob(w, "mikro", ADD_TO_DATASET, id=own, i=images, d=datasets).refused(
+                "addToDataset", "BAD_INPUT"
+            )
+    finally:
+        storage(w.url, w.bob, DELETE_DATASET, id=own)
+    alices_sets_unchanged(w)
+
+
+def check_remove_from_dataset(w: World) -> None:
+    bob(w, "mikro", REMOVE_FROM_DATASET, id=w.private_dataset, i=[w.private_image]).refused(
+        "removeFromDataset", "NOT_FOUND"
+    )
+    bob(w, "mikro", REMOVE_FROM_DATASET, id=w.shared_dataset, i=[w.shared_image]).refused(
+        "removeFromDataset", "FORBIDDEN"
+    )
+    alices_sets_unchanged(w)
+
+
+def check_delete_dataset(w: World) -> None:
+    bob(w, "mikro", DELETE_DATASET, id=w.private_dataset).refused("deleteDataset", "NOT_FOUND")
+    bob(w, "mikro", DELETE_DATASET, id=w.shared_dataset).refused("deleteDataset", "FORBIDDEN")
+    alices_sets_unchanged(w)
+
+
+def check_share_dataset(w: World) -> None:
+    bob(w, "mikro", SHARE_DATASET, id=w.private_dataset, u=["bob"], e=True, un=False).refused(
+        "shareDataset", "NOT_FOUND"
+    )
+    bob(w, "mikro", SHARE_DATASET, id=w.shared_dataset, u=[], e=True, un=False).refused(
+        "shareDataset", "FORBIDDEN"
+    )
+    bob(w, "mikro", SHARE_DATASET, id=w.shared_dataset, u=["bob"], e=False, un=True).refused(
+        "shareDataset", "FORBIDDEN"
+    )
+    bob(w, "mikro", DATASET, id=w.private_dataset).refused("dataset", "NOT_FOUND")
+    assert bob(w, "mikro", DATASET, id=w.shared_dataset).value("dataset")["id"]
+    alices_sets_unchanged(w)
+
+
 CASES: dict[str, Case] = {
     "rekuest.Query.me": Case(ME, _no_variables, check_me),
     "rekuest.Query.nodes": Case(NODES, _no_variables, check_nodes),
@@ -642,6 +827,47 @@ CASES: dict[str, Case] = {
         SHARE_FILE,
         lambda w: {"id": w.private_file, "u": ["bob"], "e": True, "un": False},
         check_share("shareFile", SHARE_FILE, "private_file", "shared_file"),
+    ),
+    "mikro.Query.roi": Case(ROI, _id("private_roi"), check_roi),
+    "mikro.Query.rois": Case(ROIS, _no_variables, check_rois),
+    "mikro.Query.dataset": Case(DATASET, _id("private_dataset"), check_dataset),
+    "mikro.Query.datasets": Case(DATASETS, _no_variables, check_datasets),
+    "mikro.Query.datasetImages": Case(
+        DATASET_IMAGES,
+        _id("private_dataset"),
+        check_dataset_members("datasetImages", DATASET_IMAGES, "shared_image"),
+    ),
+    "mikro.Query.datasetFiles": Case(
+        DATASET_FILES,
+        _id("private_dataset"),
+        check_dataset_members("datasetFiles", DATASET_FILES, "shared_file"),
+    ),
+    "mikro.Mutation.createRoi": Case(
+        CREATE_ROI,
+        lambda w: {"i": w.private_image, "k": "mask", "m": w.private_image},
+        check_create_roi,
+    ),
+    "mikro.Mutation.deleteRoi": Case(DELETE_ROI, _id("private_roi"), check_delete_roi),
+    "mikro.Mutation.ensureDataset": Case(
+        ENSURE_DATASET, lambda w: {"n": "x", "parent": w.private_dataset}, check_ensure_dataset
+    ),
+    "mikro.Mutation.addToDataset": Case(
+        ADD_TO_DATASET,
+        lambda w: {"id": w.private_dataset, "i": [w.private_image], "d": []},
+        check_add_to_dataset,
+    ),
+    "mikro.Mutation.removeFromDataset": Case(
+        REMOVE_FROM_DATASET,
+        lambda w: {"id": w.private_dataset, "i": [w.private_image]},
+        check_remove_from_dataset,
+    ),
+    "mikro.Mutation.deleteDataset": Case(
+        DELETE_DATASET, _id("private_dataset"), check_delete_dataset
+    ),
+    "mikro.Mutation.shareDataset": Case(
+        SHARE_DATASET,
+        lambda w: {"id": w.private_dataset, "u": ["bob"], "e": True, "un": False},
+        check_share_dataset,
     ),
 }
 

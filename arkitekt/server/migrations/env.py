@@ -4,6 +4,7 @@ from alembic import context
 
 # Imported for their side effect: they register their tables on Base.metadata.
 import arkitekt.server.rpc.models
+import arkitekt.server.storage.collection_models
 import arkitekt.server.storage.models  # noqa: F401
 from arkitekt.server.models import Base
 

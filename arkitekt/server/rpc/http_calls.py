@@ -30,8 +30,10 @@ from arkitekt.protocol.ids import time_ordered_id
 from arkitekt.protocol.messages import Assign, Cancel, Failed, Message
 from arkitekt.protocol.ports import Definition, JSONValue
 from arkitekt.protocol.structures import (
+    DATASET_STRUCTURE,
     FILE_STRUCTURE,
     IMAGE_STRUCTURE,
+    ROI_STRUCTURE,
     TABLE_STRUCTURE,
     TypeRegistry,
 )
@@ -39,7 +41,9 @@ from arkitekt.protocol.text import NUL
 from arkitekt.protocol.values import structure_references
 
 from ..storage.catalogue import Model, NotFound, StorageCatalogue
+from ..storage.datasets import DatasetCatalogue
 from ..storage.models import File, Image, Table
+from ..storage.rois import RoiCatalogue
 from .sessions import Peer
 
 if TYPE_CHECKING:
@@ -51,6 +55,9 @@ STORED: dict[str, tuple[Model, str]] = {
     TABLE_STRUCTURE: (Table, "table"),
 }
 """Structure identifier -> the stored kind whose visibility a reference is checked against."""
+GROUPED: dict[str, str] = {ROI_STRUCTURE: "roi", DATASET_STRUCTURE: "dataset"}
+"""Structure identifier -> a kind with no bytes of its own but access to some: a ROI opens its
+image, a dataset its members. Checked like images (a ROI is visible with its image)."""
 MAX_ID_LENGTH = 32
 """Stored objects' ids are at most this long (``String(32)`` columns)."""
 MAX_REFERENCES = 1000
@@ -128,7 +135,7 @@ async def check_references(
     definition: Definition,
     payload: Mapping[str, JSONValue],
 ) -> None:
-    """Every image or file the wire arguments name is one the user may see; raises
+    """Every image, file, ROI or dataset the wire arguments name is one the user may see; raises
     :class:`ArgumentError` naming the argument (and saying no more than "no such image")."""
     count = 0
     for port in definition.args:
@@ -136,29 +143,45 @@ async def check_references(
             payload.get(port.key), port, port.key
         ):
             stored = STORED.get(identifier)
-            if stored is None:
+            grouped = GROUPED.get(identifier)
+            if stored is None and grouped is None:
                 continue  # a structure of the apps' own: not the server's to check
             count += 1
             if count > MAX_REFERENCES:
                 raise ArgumentError(
                     definition.name, path, f"names more than {MAX_REFERENCES} stored objects"
                 )
-            model, name = stored
+            name = stored[1] if stored is not None else str(grouped)
             try:
                 if len(reference) > MAX_ID_LENGTH or NUL in reference:
                     raise NotFound(reference)  # never an id: not worth a query
-                if model is Image:
-                    await storage.visible(Image, reference, user_id)
-                elif model is Table:
-                    await storage.visible(Table, reference, user_id)
-                else:
-                    await storage.visible(File, reference, user_id)
+                await _visible(storage, stored, grouped, reference, user_id)
             except NotFound:
                 raise ArgumentError(
                     definition.name,
                     path,
                     f"names no {name} you may use (no such {name}, or it is not shared with you)",
                 ) from None
+
+
+async def _visible(
+    storage: StorageCatalogue,
+    stored: tuple[Model, str] | None,
+    grouped: str | None,
+    reference: str,
+    user_id: str,
+) -> None:
+    """Raise :class:`NotFound` unless the user may see what ``reference`` names."""
+    if grouped == "roi":
+        await RoiCatalogue(storage).get(user_id, reference)
+    elif grouped == "dataset":
+        await DatasetCatalogue(storage).visible(user_id, reference)
+    elif stored is not None and stored[0] is Image:
+        await storage.visible(Image, reference, user_id)
+    elif stored is not None and stored[0] is Table:
+        await storage.visible(Table, reference, user_id)
+    else:
+        await storage.visible(File, reference, user_id)
 
 
 async def start_call(

@@ -20,7 +20,7 @@ from arkitekt.protocol.ports import Definition, Port, PortKind
 
 from ..storage.catalogue import StorageCatalogue
 from .catalogue import Catalogue
-from .http_calls import STORED, check_references
+from .http_calls import GROUPED, STORED, check_references
 from .models import Node, Reservation, Template
 
 MAX_REMEMBERED = 10_000
@@ -28,9 +28,9 @@ MAX_REMEMBERED = 10_000
 
 
 def names_stored(port: Port) -> bool:
-    """Whether a value of the port can name an image or a file."""
+    """Whether a value of the port can name an image, a file, a ROI or a dataset."""
     if port.kind is PortKind.STRUCTURE:
-        return (port.identifier or "") in STORED
+        return (port.identifier or "") in STORED or (port.identifier or "") in GROUPED
     return any(names_stored(child) for child in port.children or ())
 
 

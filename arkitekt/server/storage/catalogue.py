@@ -11,6 +11,7 @@ from sqlalchemy import delete, exists, func, or_, select, update
 
 from ..db import Database
 from ..models import User, new_id, utcnow
+from .collection_models import via_datasets
 from .models import (
     DISCARDED,
     FINISHING,
@@ -45,6 +46,7 @@ def _visible(model: Model, kind: str, user_id: str) -> Any:
             StorageShare.object_id == model.id,
             StorageShare.user_id == user_id,
         ),
+        via_datasets(model, user_id),  # a dataset share reaches what its owner owns in it
     )
 
 

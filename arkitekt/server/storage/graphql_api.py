@@ -13,7 +13,7 @@ shared with them does not exist for them, and only its owner may share or delete
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, NewType
+from typing import TYPE_CHECKING, Any, NewType
 
 import strawberry
 from graphql import GraphQLError
@@ -517,17 +517,37 @@ class Mutation:
         return await _share(info, FileRow, str(id), users or [], everyone, unshare)
 
 
-# tables live in their own module, which uses the helpers above (hence imported here)
-from .graphql_tables import TableMutation, TableQuery  # noqa: E402
+_schema: Schema | None = None
 
-schema = Schema(
-    query=merge_types("Query", (Query, TableQuery)),
-    mutation=merge_types("Mutation", (Mutation, TableMutation)),
-    config=StrawberryConfig(scalar_map=_SCALARS),
-    extensions=EXTENSIONS,
-)
+if TYPE_CHECKING:
+    schema: Schema
+
+
+def build_schema() -> Schema:
+    """The ``/mikro/graphql`` schema: images and files from here, ROIs and datasets from
+    :mod:`.graphql_collections`, tables from :mod:`.graphql_tables`. Built on first use (also
+    as ``graphql_api.schema``), so those modules may import this one's types, whichever is
+    imported first."""
+    global _schema
+    if _schema is None:
+        from .graphql_collections import CollectionMutation, CollectionQuery
+        from .graphql_tables import TableMutation, TableQuery
+
+        _schema = Schema(
+            query=merge_types("Query", (Query, CollectionQuery, TableQuery)),
+            mutation=merge_types("Mutation", (Mutation, CollectionMutation, TableMutation)),
+            config=StrawberryConfig(scalar_map=_SCALARS),
+            extensions=EXTENSIONS,
+        )
+    return _schema
+
+
+def __getattr__(name: str) -> Any:
+    if name == "schema":
+        return build_schema()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def routes() -> list[BaseRoute]:
-    app = AuthenticatedGraphQL(schema)
+    app = AuthenticatedGraphQL(build_schema())
     return [Route("/mikro/graphql", app, methods=["GET", "POST"])]

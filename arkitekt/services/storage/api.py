@@ -36,6 +36,33 @@ class UnsetType:
 UNSET = UnsetType()
 
 
+class DatasetFilter(BaseModel):
+    """No documentation"""
+
+    name: str | None = None
+    name_contains: str | None = Field(alias="nameContains", default=None)
+    parent: str | None = None
+    root: Annotated[bool | None, GraphQLDefault("False")] = Field(
+        default=None, description="Only datasets without a parent."
+    )
+    "Only datasets without a parent.\nDefault: False"
+    mine: Annotated[bool | None, GraphQLDefault("False")] = None
+    "Default: False"
+    model_config = ConfigDict(frozen=True)
+
+
+class DatasetMembers(BaseModel):
+    """No documentation"""
+
+    images: Annotated[tuple[str, ...] | None, GraphQLDefault("[]")] = None
+    "Default: []"
+    files: Annotated[tuple[str, ...] | None, GraphQLDefault("[]")] = None
+    "Default: []"
+    datasets: Annotated[tuple[str, ...] | None, GraphQLDefault("[]")] = None
+    "Default: []"
+    model_config = ConfigDict(frozen=True)
+
+
 class FileFilter(BaseModel):
     """No documentation"""
 
@@ -95,6 +122,27 @@ class Pagination(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
+class RoiFilter(BaseModel):
+    """No documentation"""
+
+    image: str | None = None
+    label: str | None = None
+    kind: str | None = None
+    model_config = ConfigDict(frozen=True)
+
+
+class RoiInput(BaseModel):
+    """No documentation"""
+
+    image: str
+    kind: str
+    vectors: tuple[tuple[float, ...], ...]
+    label: Annotated[str | None, GraphQLDefault("")] = None
+    "Default: "
+    mask: str | None = None
+    model_config = ConfigDict(frozen=True)
+
+
 class TableFilter(BaseModel):
     """No documentation"""
 
@@ -115,6 +163,55 @@ class TableUploadInput(BaseModel):
     image: str | None = None
     roi: str | None = None
     model_config = ConfigDict(frozen=True)
+
+
+class Roi(BaseModel):
+    """A region of interest on an image."""
+
+    typename: Literal["Roi"] = Field(alias="__typename", default="Roi")
+    id: str
+    image: str
+    "The image it is drawn on."
+    kind: str
+    "One of point, line, rectangle, polygon, ellipse, mask."
+    vectors: tuple[tuple[float, ...], ...]
+    "Points in the image's dims order (ellipse: center, radii; rectangle: two corners; mask: none or two corners placing the mask)."
+    label: str
+    mask: str | None = Field(default=None)
+    "A mask ROI's labels image."
+    creator: str
+    "Who drew it (username)."
+    created_at: datetime = Field(alias="createdAt")
+    mine: bool
+    "Whether you drew it."
+    model_config = ConfigDict(frozen=True)
+
+    class Meta:
+        """Meta class for Roi"""
+
+        document = "fragment Roi on Roi {\n  id\n  image\n  kind\n  vectors\n  label\n  mask\n  creator\n  createdAt\n  mine\n  __typename\n}"
+        name = "Roi"
+        type = "Roi"
+
+
+class Dataset(BaseModel):
+    """A named group of images, files and datasets."""
+
+    typename: Literal["Dataset"] = Field(alias="__typename", default="Dataset")
+    id: str
+    name: str
+    parent: str | None = Field(default=None)
+    created_at: datetime = Field(alias="createdAt")
+    mine: bool
+    shared_with_everyone: bool = Field(alias="sharedWithEveryone")
+    model_config = ConfigDict(frozen=True)
+
+    class Meta:
+        """Meta class for Dataset"""
+
+        document = "fragment Dataset on Dataset {\n  id\n  name\n  parent\n  createdAt\n  mine\n  sharedWithEveryone\n  __typename\n}"
+        name = "Dataset"
+        type = "Dataset"
 
 
 class Grant(BaseModel):
@@ -249,6 +346,237 @@ class Upload(BaseModel):
         document = "fragment Grant on Grant {\n  kind\n  prefix\n  write\n  expiresAt\n  url\n  token\n  bucket\n  endpoint\n  region\n  accessKeyId\n  secretAccessKey\n  sessionToken\n  __typename\n}\n\nfragment Upload on Upload {\n  id\n  grant {\n    ...Grant\n    __typename\n  }\n  __typename\n}"
         name = "Upload"
         type = "Upload"
+
+
+class GetRoi(BaseModel):
+    """No documentation found for this operation."""
+
+    roi: Roi
+    "One ROI of an image you may see."
+
+    class Arguments(BaseModel):
+        """Arguments for GetRoi"""
+
+        id: str
+
+    class Meta:
+        """Meta class for GetRoi"""
+
+        document = "fragment Roi on Roi {\n  id\n  image\n  kind\n  vectors\n  label\n  mask\n  creator\n  createdAt\n  mine\n  __typename\n}\n\nquery GetRoi($id: ID!) {\n  roi(id: $id) {\n    ...Roi\n    __typename\n  }\n}"
+
+
+class ListRois(BaseModel):
+    """No documentation found for this operation."""
+
+    rois: tuple[Roi, ...]
+    "ROIs of images you may see, newest first (pages of <= 100)."
+
+    class Arguments(BaseModel):
+        """Arguments for ListRois"""
+
+        filter: RoiFilter | None = Field(default=None)
+        pagination: Pagination | None = Field(default=None)
+
+    class Meta:
+        """Meta class for ListRois"""
+
+        document = "fragment Roi on Roi {\n  id\n  image\n  kind\n  vectors\n  label\n  mask\n  creator\n  createdAt\n  mine\n  __typename\n}\n\nquery ListRois($filter: RoiFilter, $pagination: Pagination) {\n  rois(filter: $filter, pagination: $pagination) {\n    ...Roi\n    __typename\n  }\n}"
+
+
+class CreateRoi(BaseModel):
+    """No documentation found for this operation."""
+
+    create_roi: Roi = Field(alias="createRoi")
+    "Draw a ROI on an image you may see."
+
+    class Arguments(BaseModel):
+        """Arguments for CreateRoi"""
+
+        input: RoiInput
+
+    class Meta:
+        """Meta class for CreateRoi"""
+
+        document = "fragment Roi on Roi {\n  id\n  image\n  kind\n  vectors\n  label\n  mask\n  creator\n  createdAt\n  mine\n  __typename\n}\n\nmutation CreateRoi($input: RoiInput!) {\n  createRoi(input: $input) {\n    ...Roi\n    __typename\n  }\n}"
+
+
+class DeleteRoi(BaseModel):
+    """No documentation found for this operation."""
+
+    delete_roi: str = Field(alias="deleteRoi")
+    "Delete a ROI you drew, or one on an image you own."
+
+    class Arguments(BaseModel):
+        """Arguments for DeleteRoi"""
+
+        id: str
+
+    class Meta:
+        """Meta class for DeleteRoi"""
+
+        document = "mutation DeleteRoi($id: ID!) {\n  deleteRoi(id: $id)\n}"
+
+
+class GetDataset(BaseModel):
+    """No documentation found for this operation."""
+
+    dataset: Dataset
+    "One dataset you may see."
+
+    class Arguments(BaseModel):
+        """Arguments for GetDataset"""
+
+        id: str
+
+    class Meta:
+        """Meta class for GetDataset"""
+
+        document = "fragment Dataset on Dataset {\n  id\n  name\n  parent\n  createdAt\n  mine\n  sharedWithEveryone\n  __typename\n}\n\nquery GetDataset($id: ID!) {\n  dataset(id: $id) {\n    ...Dataset\n    __typename\n  }\n}"
+
+
+class ListDatasets(BaseModel):
+    """No documentation found for this operation."""
+
+    datasets: tuple[Dataset, ...]
+    "Datasets you may see, newest first."
+
+    class Arguments(BaseModel):
+        """Arguments for ListDatasets"""
+
+        filter: DatasetFilter | None = Field(default=None)
+        pagination: Pagination | None = Field(default=None)
+
+    class Meta:
+        """Meta class for ListDatasets"""
+
+        document = "fragment Dataset on Dataset {\n  id\n  name\n  parent\n  createdAt\n  mine\n  sharedWithEveryone\n  __typename\n}\n\nquery ListDatasets($filter: DatasetFilter, $pagination: Pagination) {\n  datasets(filter: $filter, pagination: $pagination) {\n    ...Dataset\n    __typename\n  }\n}"
+
+
+class DatasetImages(BaseModel):
+    """No documentation found for this operation."""
+
+    dataset_images: tuple[Image, ...] = Field(alias="datasetImages")
+    "The images of a dataset that you may see, latest added first."
+
+    class Arguments(BaseModel):
+        """Arguments for DatasetImages"""
+
+        id: str
+        pagination: Pagination | None = Field(default=None)
+
+    class Meta:
+        """Meta class for DatasetImages"""
+
+        document = "fragment Image on Image {\n  id\n  name\n  shape\n  dims\n  dtype\n  chunks\n  tags\n  sizeBytes\n  createdAt\n  mine\n  sharedWithEveryone\n  __typename\n}\n\nquery DatasetImages($id: ID!, $pagination: Pagination) {\n  datasetImages(id: $id, pagination: $pagination) {\n    ...Image\n    __typename\n  }\n}"
+
+
+class DatasetFiles(BaseModel):
+    """No documentation found for this operation."""
+
+    dataset_files: tuple[File, ...] = Field(alias="datasetFiles")
+    "The files of a dataset that you may see, latest added first."
+
+    class Arguments(BaseModel):
+        """Arguments for DatasetFiles"""
+
+        id: str
+        pagination: Pagination | None = Field(default=None)
+
+    class Meta:
+        """Meta class for DatasetFiles"""
+
+        document = "fragment File on File {\n  id\n  name\n  sizeBytes\n  contentType\n  createdAt\n  mine\n  sharedWithEveryone\n  __typename\n}\n\nquery DatasetFiles($id: ID!, $pagination: Pagination) {\n  datasetFiles(id: $id, pagination: $pagination) {\n    ...File\n    __typename\n  }\n}"
+
+
+class EnsureDataset(BaseModel):
+    """No documentation found for this operation."""
+
+    ensure_dataset: Dataset = Field(alias="ensureDataset")
+    "Your dataset of this name under parent (or at the root); made if missing."
+
+    class Arguments(BaseModel):
+        """Arguments for EnsureDataset"""
+
+        name: str
+        parent: str | None = Field(default=None)
+
+    class Meta:
+        """Meta class for EnsureDataset"""
+
+        document = "fragment Dataset on Dataset {\n  id\n  name\n  parent\n  createdAt\n  mine\n  sharedWithEveryone\n  __typename\n}\n\nmutation EnsureDataset($name: String!, $parent: ID) {\n  ensureDataset(name: $name, parent: $parent) {\n    ...Dataset\n    __typename\n  }\n}"
+
+
+class AddToDataset(BaseModel):
+    """No documentation found for this operation."""
+
+    add_to_dataset: Dataset = Field(alias="addToDataset")
+    "Add images and files you may see to your dataset; move datasets into it."
+
+    class Arguments(BaseModel):
+        """Arguments for AddToDataset"""
+
+        id: str
+        members: DatasetMembers
+
+    class Meta:
+        """Meta class for AddToDataset"""
+
+        document = "fragment Dataset on Dataset {\n  id\n  name\n  parent\n  createdAt\n  mine\n  sharedWithEveryone\n  __typename\n}\n\nmutation AddToDataset($id: ID!, $members: DatasetMembers!) {\n  addToDataset(id: $id, members: $members) {\n    ...Dataset\n    __typename\n  }\n}"
+
+
+class RemoveFromDataset(BaseModel):
+    """No documentation found for this operation."""
+
+    remove_from_dataset: Dataset = Field(alias="removeFromDataset")
+    "Take members out of your dataset (they are not deleted); a dataset taken out becomes a root dataset."
+
+    class Arguments(BaseModel):
+        """Arguments for RemoveFromDataset"""
+
+        id: str
+        members: DatasetMembers
+
+    class Meta:
+        """Meta class for RemoveFromDataset"""
+
+        document = "fragment Dataset on Dataset {\n  id\n  name\n  parent\n  createdAt\n  mine\n  sharedWithEveryone\n  __typename\n}\n\nmutation RemoveFromDataset($id: ID!, $members: DatasetMembers!) {\n  removeFromDataset(id: $id, members: $members) {\n    ...Dataset\n    __typename\n  }\n}"
+
+
+class DeleteDataset(BaseModel):
+    """No documentation found for this operation."""
+
+    delete_dataset: str = Field(alias="deleteDataset")
+    "Delete your dataset and its children (not their members)."
+
+    class Arguments(BaseModel):
+        """Arguments for DeleteDataset"""
+
+        id: str
+
+    class Meta:
+        """Meta class for DeleteDataset"""
+
+        document = "mutation DeleteDataset($id: ID!) {\n  deleteDataset(id: $id)\n}"
+
+
+class ShareDataset(BaseModel):
+    """No documentation found for this operation."""
+
+    share_dataset: Sharing = Field(alias="shareDataset")
+    "Share your dataset, its children and the members you own (or stop)."
+
+    class Arguments(BaseModel):
+        """Arguments for ShareDataset"""
+
+        id: str
+        users: list[str] | None = Field(default=None)
+        everyone: Annotated[bool | None, GraphQLDefault("False")] = Field(default=None)
+        unshare: Annotated[bool | None, GraphQLDefault("False")] = Field(default=None)
+
+    class Meta:
+        """Meta class for ShareDataset"""
+
+        document = "fragment Sharing on Sharing {\n  everyone\n  users\n  __typename\n}\n\nmutation ShareDataset($id: ID!, $users: [String!], $everyone: Boolean! = false, $unshare: Boolean! = false) {\n  shareDataset(id: $id, users: $users, everyone: $everyone, unshare: $unshare) {\n    ...Sharing\n    __typename\n  }\n}"
 
 
 class GetImage(BaseModel):
@@ -652,6 +980,281 @@ class ShareTable(BaseModel):
         """Meta class for ShareTable"""
 
         document = "fragment Sharing on Sharing {\n  everyone\n  users\n  __typename\n}\n\nmutation ShareTable($id: ID!, $users: [String!], $everyone: Boolean! = false, $unshare: Boolean! = false) {\n  shareTable(id: $id, users: $users, everyone: $everyone, unshare: $unshare) {\n    ...Sharing\n    __typename\n  }\n}"
+
+
+async def aget_roi(id: str, client: GraphQLClient | None = None) -> Roi:
+    """GetRoi
+
+    One ROI of an image you may see.
+
+    Args:
+        id (str): No description
+        client (arkitekt.services.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
+
+    Returns:
+        Roi
+    """
+    variables: dict[str, builtins.object] = {}
+    variables["id"] = id
+    return (await aexecute(GetRoi, variables, client=client)).roi
+
+
+async def alist_rois(
+    filter: RoiFilter | None | UnsetType = UNSET,
+    pagination: Pagination | None | UnsetType = UNSET,
+    client: GraphQLClient | None = None,
+) -> tuple[Roi, ...]:
+    """ListRois
+
+    ROIs of images you may see, newest first (pages of <= 100).
+
+    Args:
+        filter (RoiFilter | None, optional): No description.
+        pagination (Pagination | None, optional): No description.
+        client (arkitekt.services.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
+
+    Returns:
+        list[Roi]
+    """
+    variables: dict[str, builtins.object] = {}
+    if filter is not UNSET:
+        variables["filter"] = filter
+    if pagination is not UNSET:
+        variables["pagination"] = pagination
+    return (await aexecute(ListRois, variables, client=client)).rois
+
+
+async def acreate_roi(input: RoiInput, client: GraphQLClient | None = None) -> Roi:
+    """CreateRoi
+
+    Draw a ROI on an image you may see.
+
+    Args:
+        input (RoiInput): No description
+        client (arkitekt.services.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
+
+    Returns:
+        Roi
+    """
+    variables: dict[str, builtins.object] = {}
+    variables["input"] = input
+    return (await aexecute(CreateRoi, variables, client=client)).create_roi
+
+
+async def adelete_roi(id: str, client: GraphQLClient | None = None) -> str:
+    """DeleteRoi
+
+    Delete a ROI you drew, or one on an image you own.
+
+    Args:
+        id (str): No description
+        client (arkitekt.services.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
+
+    Returns:
+        str
+    """
+    variables: dict[str, builtins.object] = {}
+    variables["id"] = id
+    return (await aexecute(DeleteRoi, variables, client=client)).delete_roi
+
+
+async def aget_dataset(id: str, client: GraphQLClient | None = None) -> Dataset:
+    """GetDataset
+
+    One dataset you may see.
+
+    Args:
+        id (str): No description
+        client (arkitekt.services.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
+
+    Returns:
+        Dataset
+    """
+    variables: dict[str, builtins.object] = {}
+    variables["id"] = id
+    return (await aexecute(GetDataset, variables, client=client)).dataset
+
+
+async def alist_datasets(
+    filter: DatasetFilter | None | UnsetType = UNSET,
+    pagination: Pagination | None | UnsetType = UNSET,
+    client: GraphQLClient | None = None,
+) -> tuple[Dataset, ...]:
+    """ListDatasets
+
+    Datasets you may see, newest first.
+
+    Args:
+        filter (DatasetFilter | None, optional): No description.
+        pagination (Pagination | None, optional): No description.
+        client (arkitekt.services.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
+
+    Returns:
+        list[Dataset]
+    """
+    variables: dict[str, builtins.object] = {}
+    if filter is not UNSET:
+        variables["filter"] = filter
+    if pagination is not UNSET:
+        variables["pagination"] = pagination
+    return (await aexecute(ListDatasets, variables, client=client)).datasets
+
+
+async def adataset_images(
+    id: str, pagination: Pagination | None | UnsetType = UNSET, client: GraphQLClient | None = None
+) -> tuple[Image, ...]:
+    """DatasetImages
+
+    The images of a dataset that you may see, latest added first.
+
+    Args:
+        id (str): No description
+        pagination (Pagination | None, optional): No description.
+        client (arkitekt.services.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
+
+    Returns:
+        list[Image]
+    """
+    variables: dict[str, builtins.object] = {}
+    variables["id"] = id
+    if pagination is not UNSET:
+        variables["pagination"] = pagination
+    return (await aexecute(DatasetImages, variables, client=client)).dataset_images
+
+
+async def adataset_files(
+    id: str, pagination: Pagination | None | UnsetType = UNSET, client: GraphQLClient | None = None
+) -> tuple[File, ...]:
+    """DatasetFiles
+
+    The files of a dataset that you may see, latest added first.
+
+    Args:
+        id (str): No description
+        pagination (Pagination | None, optional): No description.
+        client (arkitekt.services.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
+
+    Returns:
+        list[File]
+    """
+    variables: dict[str, builtins.object] = {}
+    variables["id"] = id
+    if pagination is not UNSET:
+        variables["pagination"] = pagination
+    return (await aexecute(DatasetFiles, variables, client=client)).dataset_files
+
+
+async def aensure_dataset(
+    name: str, parent: str | None | UnsetType = UNSET, client: GraphQLClient | None = None
+) -> Dataset:
+    """EnsureDataset
+
+    Your dataset of this name under parent (or at the root); made if missing.
+
+    Args:
+        name (str): No description
+        parent (str | None, optional): No description.
+        client (arkitekt.services.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
+
+    Returns:
+        Dataset
+    """
+    variables: dict[str, builtins.object] = {}
+    variables["name"] = name
+    if parent is not UNSET:
+        variables["parent"] = parent
+    return (await aexecute(EnsureDataset, variables, client=client)).ensure_dataset
+
+
+async def aadd_to_dataset(
+    id: str, members: DatasetMembers, client: GraphQLClient | None = None
+) -> Dataset:
+    """AddToDataset
+
+    Add images and files you may see to your dataset; move datasets into it.
+
+    Args:
+        id (str): No description
+        members (DatasetMembers): No description
+        client (arkitekt.services.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
+
+    Returns:
+        Dataset
+    """
+    variables: dict[str, builtins.object] = {}
+    variables["id"] = id
+    variables["members"] = members
+    return (await aexecute(AddToDataset, variables, client=client)).add_to_dataset
+
+
+async def aremove_from_dataset(
+    id: str, members: DatasetMembers, client: GraphQLClient | None = None
+) -> Dataset:
+    """RemoveFromDataset
+
+    Take members out of your dataset (they are not deleted); a dataset taken out becomes a root dataset.
+
+    Args:
+        id (str): No description
+        members (DatasetMembers): No description
+        client (arkitekt.services.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
+
+    Returns:
+        Dataset
+    """
+    variables: dict[str, builtins.object] = {}
+    variables["id"] = id
+    variables["members"] = members
+    return (await aexecute(RemoveFromDataset, variables, client=client)).remove_from_dataset
+
+
+async def adelete_dataset(id: str, client: GraphQLClient | None = None) -> str:
+    """DeleteDataset
+
+    Delete your dataset and its children (not their members).
+
+    Args:
+        id (str): No description
+        client (arkitekt.services.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
+
+    Returns:
+        str
+    """
+    variables: dict[str, builtins.object] = {}
+    variables["id"] = id
+    return (await aexecute(DeleteDataset, variables, client=client)).delete_dataset
+
+
+async def ashare_dataset(
+    id: str,
+    users: list[str] | None | UnsetType = UNSET,
+    everyone: bool | UnsetType = UNSET,
+    unshare: bool | UnsetType = UNSET,
+    client: GraphQLClient | None = None,
+) -> Sharing:
+    """ShareDataset
+
+    Share your dataset, its children and the members you own (or stop).
+
+    Args:
+        id (str): No description
+        users (list[str] | None, optional): No description.
+        everyone (bool, optional): No description. Defaults to False
+        unshare (bool, optional): No description. Defaults to False
+        client (arkitekt.services.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
+
+    Returns:
+        Sharing
+    """
+    variables: dict[str, builtins.object] = {}
+    variables["id"] = id
+    if users is not UNSET:
+        variables["users"] = users
+    if everyone is not UNSET:
+        variables["everyone"] = everyone
+    if unshare is not UNSET:
+        variables["unshare"] = unshare
+    return (await aexecute(ShareDataset, variables, client=client)).share_dataset
 
 
 async def aget_image(id: str, client: GraphQLClient | None = None) -> Image:

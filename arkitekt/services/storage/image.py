@@ -7,14 +7,18 @@ from typing import TYPE_CHECKING, Any
 
 from koil import unkoil
 
+from ..._twins import sync_twin
 from . import api
 from .kinds import BY_NAME, Operations
 from .stored import Stored
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import xarray as xr
 
     from ...app import App
+    from .roi import Roi
 
 
 class Image(Stored):
@@ -78,6 +82,38 @@ class Image(Stored):
         if self._data is None:
             self._data = unkoil(self.adata)
         return self._data
+
+    # -- regions of interest ---------------------------------------------------------------------
+
+    async def aadd_roi(
+        self,
+        *,
+        kind: str,
+        vectors: Sequence[Sequence[float]] | Any = (),
+        label: str = "",
+        mask: Image | str | None = None,
+    ) -> Roi:
+        """Draw a region of interest on this image (see :func:`arkitekt.add_roi`)."""
+        return await self._app.storage.aadd_roi(
+            self, kind=kind, vectors=vectors, label=label, mask=mask
+        )
+
+    add_roi = sync_twin(aadd_roi)
+
+    async def arois(
+        self,
+        *,
+        label: str | None = None,
+        kind: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Roi]:
+        """This image's ROIs, newest first (see :func:`arkitekt.rois`)."""
+        return await self._app.storage.arois(
+            self, label=label, kind=kind, limit=limit, offset=offset
+        )
+
+    rois = sync_twin(arois)
 
     # -- display ---------------------------------------------------------------------------------
 

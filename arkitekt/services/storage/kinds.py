@@ -13,7 +13,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ...protocol.structures import FILE_STRUCTURE, IMAGE_STRUCTURE, TABLE_STRUCTURE
+from ...protocol.structures import (
+    DATASET_STRUCTURE,
+    FILE_STRUCTURE,
+    IMAGE_STRUCTURE,
+    ROI_STRUCTURE,
+    TABLE_STRUCTURE,
+)
 
 if TYPE_CHECKING:
     from .stored import Stored
@@ -48,6 +54,8 @@ KINDS: tuple[Kind, ...] = (
     Kind("image", IMAGE_STRUCTURE, "arkitekt.services.storage.image", "Image"),
     Kind("file", FILE_STRUCTURE, "arkitekt.services.storage.file", "File"),
     Kind("table", TABLE_STRUCTURE, "arkitekt.services.storage.table", "Table"),
+    Kind("roi", ROI_STRUCTURE, "arkitekt.services.storage.roi", "Roi"),
+    Kind("dataset", DATASET_STRUCTURE, "arkitekt.services.storage.dataset", "Dataset"),
 )
 BY_NAME: dict[str, Kind] = {kind.name: kind for kind in KINDS}
 BY_STRUCTURE: dict[str, Kind] = {kind.structure: kind for kind in KINDS}

@@ -24,12 +24,12 @@ from ..._twins import sync_twin
 from ...display import listing
 from ...errors import ArkitektError, InvalidDataError, TransferError, UsageError
 from ...protocol.services import MIKRO
-from ..base import ApiService
 from ..sharing import Sharing, shared_with
 from . import api, file_bytes, table_io
 from .arrays import as_source, awrite, brief, compressors, dask_chunks
 from .file import File
 from .image import Image
+from .rois_datasets import RoisAndDatasets
 from .stored import Stored
 from .stores import GrantedStore, GrantKeeper
 from .table import Table
@@ -48,8 +48,9 @@ SPOOL_IN_MEMORY = 16 << 20
 """``File.open()`` keeps content up to this size in memory, larger in a temp file."""
 
 
-class StorageService(ApiService, Sharing[Stored]):
-    """Images and files for one app (``app.storage``)."""
+class StorageService(RoisAndDatasets, Sharing[Stored]):
+    """Images and files for one app (``app.storage``); ROIs and datasets come from
+    :class:`~.rois_datasets.RoisAndDatasets`."""
 
     name = "storage"
 
@@ -260,7 +261,7 @@ class StorageService(ApiService, Sharing[Stored]):
     @on_app_loop
     async def adelete(self, item: Stored | str) -> None:
         """Delete an image, file or table you own (an ``Image``, ``File``, ``Table``, or an
-        image id)."""
+        image id), a dataset you own, or a ROI you drew (or that is on an image you own)."""
         if isinstance(item, str):
             item_cls: type[Stored] = Image
             item_id = item
@@ -268,8 +269,8 @@ class StorageService(ApiService, Sharing[Stored]):
             item_cls, item_id = type(item), item.id
         else:
             raise UsageError(
-                f"delete() takes an Image, a File, a Table or an image id, not "
-                f"{type(item).__name__}"
+                f"delete() takes an Image, a File, a Table, a Roi, a Dataset or an image id, "
+                f"not {type(item).__name__}"
             )
         await item_cls.operations.delete(item_id, client=self.graphql)
 
