@@ -22,6 +22,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
 from arkitekt.protocol.error_codes import ErrorCode
+from arkitekt.protocol.ngff import FORMAT_ARRAY, FORMATS
 
 from ..graphql_app import EXTENSIONS, AuthenticatedGraphQL, Schema, claims_of, state_of
 from ..graphql_limits import page_size
@@ -30,7 +31,8 @@ from . import catalogue as cat
 from .datalayer import Grant
 from .models import File as FileRow
 from .models import Image as ImageRow
-from .validation import InvalidUpload, check_image_metadata, check_name, check_zarr_metadata
+from .multiscales import Level, check_levels, recorded, verify_image
+from .validation import InvalidUpload, check_image_metadata, check_limits, check_name
 
 BigInt = NewType("BigInt", int)
 """An integer that may exceed 32 bits (GraphQL's Int has 32)."""
@@ -104,7 +106,39 @@ class GrantType:
         )
 
 
-@strawberry.type(name="Image", description="An n-dimensional array stored as zarr v3.")
+@strawberry.type(description="One resolution level of an image (level 0 is the image).")
+class ImageLevel:
+    path: str = strawberry.field(description="The level's array under the image's prefix.")
+    shape: list[int]
+    chunks: list[int]
+    scale: list[float] = strawberry.field(description="Pixel size per dim (the image's order).")
+
+
+@strawberry.type(description="A per-dim number (e.g. the pixel size along 'x').")
+class DimValue:
+    dim: str
+    value: float
+
+
+@strawberry.type(description="A per-dim unit (UDUNITS-2 names, as OME-NGFF uses).")
+class DimUnit:
+    dim: str
+    unit: str
+
+
+@strawberry.type(name="Channel", description="One channel of an image.")
+class ChannelType:
+    name: str
+    color: str | None = strawberry.field(description="'#RRGGBB'.")
+    excitation_wavelength: float | None
+    emission_wavelength: float | None
+
+
+@strawberry.type(
+    name="Image",
+    description="An n-dimensional image stored as OME-Zarr (NGFF 0.5 on zarr v3), or as a "
+    "plain zarr v3 array for images stored before (format 'zarr-array').",
+)
 class ImageType:
     id: strawberry.ID
     name: str
@@ -117,10 +151,36 @@ class ImageType:
     created_at: dt.datetime
     mine: bool
     shared_with_everyone: bool
+    format: str = strawberry.field(description="'ome-zarr-0.5', 'zarr-group' or 'zarr-array'.")
+    levels: list[ImageLevel] = strawberry.field(description="Verified levels (empty: level 0 only).")
+    scale: list[DimValue] = strawberry.field(description="Pixel size of time/space dims.")
+    units: list[DimUnit]
+    channels: list[ChannelType]
 
     @classmethod
     def of(cls, row: ImageRow, user_id: str, tags: list[str]) -> ImageType:
         return cls(
+            format=row.format,
+            levels=[
+                ImageLevel(
+                    path=str(lv["path"]),
+                    shape=list(lv["shape"]),
+                    chunks=list(lv["chunks"]),
+                    scale=list(lv["scale"]),
+                )
+                for lv in row.levels or []
+            ],
+            scale=[DimValue(dim=d, value=v) for d, v in (row.scale or {}).items()],
+            units=[DimUnit(dim=d, unit=u) for d, u in (row.units or {}).items()],
+            channels=[
+                ChannelType(
+                    name=c["name"],
+                    color=c.get("color"),
+                    excitation_wavelength=c.get("excitation_wavelength"),
+                    emission_wavelength=c.get("emission_wavelength"),
+                )
+                for c in row.channels or []
+            ],
             id=strawberry.ID(row.id),
             name=row.name,
             shape=list(row.shape),
@@ -170,6 +230,12 @@ class Sharing:
     users: list[str]
 
 
+@strawberry.input(description="One level an upload will write (the image's dim order).")
+class LevelInput:
+    shape: list[int]
+    chunks: list[int]
+
+
 @strawberry.input
 class ImageUploadInput:
     name: str
@@ -178,6 +244,16 @@ class ImageUploadInput:
     dtype: str
     chunks: list[int]
     tags: list[str] = strawberry.field(default_factory=list)
+    format: str = strawberry.field(
+        default=FORMAT_ARRAY,
+        description="'ome-zarr-0.5' or 'zarr-group' (a group, level 0 at '0'), or "
+        "'zarr-array' (a plain array at the prefix, as older clients write).",
+    )
+    levels: list[LevelInput] | None = strawberry.field(
+        default=None,
+        description="Every level, level 0 (the image) first; default: level 0 only. Group "
+        "formats only.",
+    )
 
 
 @strawberry.input
@@ -367,6 +443,7 @@ class Mutation:
     @strawberry.mutation(description="Announce an image and get a grant to write its array.")
     async def request_image_upload(self, info: Info, input: ImageUploadInput) -> Upload:
         storage = _storage(info)
+        levels: list[dict[str, Any]] | None = None
         try:
             check_image_metadata(
                 input.name,
@@ -377,6 +454,20 @@ class Mutation:
                 input.tags,
                 storage.limits,
             )
+            if input.format not in FORMATS:
+                raise InvalidUpload(f"format must be one of {list(FORMATS)}")
+            if input.format == FORMAT_ARRAY and input.levels is not None:
+                raise InvalidUpload("levels are for group formats only")
+            if input.format != FORMAT_ARRAY:
+                announced = [Level(list(lv.shape), list(lv.chunks)) for lv in input.levels or []]
+                announced = announced or [Level(list(input.shape), list(input.chunks))]
+                check_levels(input.shape, input.chunks, announced, storage.limits)
+                for level in announced:
+                    check_limits(level.shape, input.dtype, level.chunks, storage.limits)
+                levels = [
+                    {"path": str(k), "shape": lv.shape, "chunks": lv.chunks}
+                    for k, lv in enumerate(announced)
+                ]
         except InvalidUpload as e:
             raise _error(ErrorCode.BAD_INPUT, str(e)) from None
         row = await storage.catalogue.start_image(
@@ -389,6 +480,8 @@ class Mutation:
             tags=list(input.tags),
             datalayer=storage.datalayer.name,
             deadline=storage.upload_deadline(),
+            format=input.format,
+            levels=levels,
         )
         return Upload(id=strawberry.ID(row.id), grant=await _grant(info, row.store, write=True))
 
@@ -431,15 +524,17 @@ class Mutation:
                 await storage.catalogue.begin_finish(ImageRow, row.id)
             except cat.NotFound as e:  # finished or aborted meanwhile
                 raise _not_found(e) from None
-            raw = await storage.datalayer.read(f"{row.store}/zarr.json")
             try:
-                check_zarr_metadata(raw, row.shape, row.dims, row.dtype, row.chunks, storage.limits)
+                verified = await verify_image(storage.datalayer, row, storage.limits)
             except InvalidUpload as e:
                 await storage.discard(ImageRow, row.id, row.store)
                 raise _error(ErrorCode.BAD_INPUT, f"{e}; the upload was discarded") from None
             _, size = await storage.datalayer.usage(row.store)
+            columns = recorded(verified) if row.format != FORMAT_ARRAY else None
             try:
-                row = await storage.catalogue.finish(ImageRow, row.id, size, storage.settle_after())
+                row = await storage.catalogue.finish(
+                    ImageRow, row.id, size, storage.settle_after(), verified=columns
+                )
             except cat.NotFound as e:  # finished or aborted meanwhile
                 raise _not_found(e) from None
         info.context["state"].metrics.upload_bytes.labels("image").inc(size)

@@ -82,6 +82,23 @@ class ImageUploadInput(BaseModel):
     chunks: tuple[int, ...]
     tags: Annotated[tuple[str, ...] | None, GraphQLDefault("[]")] = None
     "Default: []"
+    format: Annotated[str | None, GraphQLDefault("zarr-array")] = Field(
+        default=None,
+        description="'ome-zarr-0.5' or 'zarr-group' (a group, level 0 at '0'), or 'zarr-array' (a plain array at the prefix, as older clients write).",
+    )
+    "'ome-zarr-0.5' or 'zarr-group' (a group, level 0 at '0'), or 'zarr-array' (a plain array at the prefix, as older clients write).\nDefault: zarr-array"
+    levels: tuple["LevelInput", ...] | None = Field(
+        default=None,
+        description="Every level, level 0 (the image) first; default: level 0 only. Group formats only.",
+    )
+    model_config = ConfigDict(frozen=True)
+
+
+class LevelInput(BaseModel):
+    """One level an upload will write (the image's dim order)."""
+
+    shape: tuple[int, ...]
+    chunks: tuple[int, ...]
     model_config = ConfigDict(frozen=True)
 
 
@@ -122,8 +139,51 @@ class Grant(BaseModel):
         type = "Grant"
 
 
+class ImageLevels(BaseModel):
+    """One resolution level of an image (level 0 is the image)."""
+
+    typename: Literal["ImageLevel"] = Field(alias="__typename", default="ImageLevel")
+    path: str
+    "The level's array under the image's prefix."
+    shape: tuple[int, ...]
+    chunks: tuple[int, ...]
+    scale: tuple[float, ...]
+    "Pixel size per dim (the image's order)."
+    model_config = ConfigDict(frozen=True)
+
+
+class ImageScale(BaseModel):
+    """A per-dim number (e.g. the pixel size along 'x')."""
+
+    typename: Literal["DimValue"] = Field(alias="__typename", default="DimValue")
+    dim: str
+    value: float
+    model_config = ConfigDict(frozen=True)
+
+
+class ImageUnits(BaseModel):
+    """A per-dim unit (UDUNITS-2 names, as OME-NGFF uses)."""
+
+    typename: Literal["DimUnit"] = Field(alias="__typename", default="DimUnit")
+    dim: str
+    unit: str
+    model_config = ConfigDict(frozen=True)
+
+
+class ImageChannels(BaseModel):
+    """One channel of an image."""
+
+    typename: Literal["Channel"] = Field(alias="__typename", default="Channel")
+    name: str
+    color: str | None = Field(default=None)
+    "'#RRGGBB'."
+    excitation_wavelength: float | None = Field(default=None, alias="excitationWavelength")
+    emission_wavelength: float | None = Field(default=None, alias="emissionWavelength")
+    model_config = ConfigDict(frozen=True)
+
+
 class Image(BaseModel):
-    """An n-dimensional array stored as zarr v3."""
+    """An n-dimensional image stored as OME-Zarr (NGFF 0.5 on zarr v3), or as a plain zarr v3 array for images stored before (format 'zarr-array')."""
 
     typename: Literal["Image"] = Field(alias="__typename", default="Image")
     id: str
@@ -137,12 +197,20 @@ class Image(BaseModel):
     created_at: datetime = Field(alias="createdAt")
     mine: bool
     shared_with_everyone: bool = Field(alias="sharedWithEveryone")
+    format: str
+    "'ome-zarr-0.5', 'zarr-group' or 'zarr-array'."
+    levels: tuple[ImageLevels, ...]
+    "Verified levels (empty: level 0 only)."
+    scale: tuple[ImageScale, ...]
+    "Pixel size of time/space dims."
+    units: tuple[ImageUnits, ...]
+    channels: tuple[ImageChannels, ...]
     model_config = ConfigDict(frozen=True)
 
     class Meta:
         """Meta class for Image"""
 
-        document = "fragment Image on Image {\n  id\n  name\n  shape\n  dims\n  dtype\n  chunks\n  tags\n  sizeBytes\n  createdAt\n  mine\n  sharedWithEveryone\n  __typename\n}"
+        document = "fragment Image on Image {\n  id\n  name\n  shape\n  dims\n  dtype\n  chunks\n  tags\n  sizeBytes\n  createdAt\n  mine\n  sharedWithEveryone\n  format\n  levels {\n    path\n    shape\n    chunks\n    scale\n    __typename\n  }\n  scale {\n    dim\n    value\n    __typename\n  }\n  units {\n    dim\n    unit\n    __typename\n  }\n  channels {\n    name\n    color\n    excitationWavelength\n    emissionWavelength\n    __typename\n  }\n  __typename\n}"
         name = "Image"
         type = "Image"
 
@@ -214,7 +282,7 @@ class GetImage(BaseModel):
     class Meta:
         """Meta class for GetImage"""
 
-        document = "fragment Image on Image {\n  id\n  name\n  shape\n  dims\n  dtype\n  chunks\n  tags\n  sizeBytes\n  createdAt\n  mine\n  sharedWithEveryone\n  __typename\n}\n\nquery GetImage($id: ID!) {\n  image(id: $id) {\n    ...Image\n    __typename\n  }\n}"
+        document = "fragment Image on Image {\n  id\n  name\n  shape\n  dims\n  dtype\n  chunks\n  tags\n  sizeBytes\n  createdAt\n  mine\n  sharedWithEveryone\n  format\n  levels {\n    path\n    shape\n    chunks\n    scale\n    __typename\n  }\n  scale {\n    dim\n    value\n    __typename\n  }\n  units {\n    dim\n    unit\n    __typename\n  }\n  channels {\n    name\n    color\n    excitationWavelength\n    emissionWavelength\n    __typename\n  }\n  __typename\n}\n\nquery GetImage($id: ID!) {\n  image(id: $id) {\n    ...Image\n    __typename\n  }\n}"
 
 
 class ListImages(BaseModel):
@@ -232,7 +300,7 @@ class ListImages(BaseModel):
     class Meta:
         """Meta class for ListImages"""
 
-        document = "fragment Image on Image {\n  id\n  name\n  shape\n  dims\n  dtype\n  chunks\n  tags\n  sizeBytes\n  createdAt\n  mine\n  sharedWithEveryone\n  __typename\n}\n\nquery ListImages($filter: ImageFilter, $pagination: Pagination) {\n  images(filter: $filter, pagination: $pagination) {\n    ...Image\n    __typename\n  }\n}"
+        document = "fragment Image on Image {\n  id\n  name\n  shape\n  dims\n  dtype\n  chunks\n  tags\n  sizeBytes\n  createdAt\n  mine\n  sharedWithEveryone\n  format\n  levels {\n    path\n    shape\n    chunks\n    scale\n    __typename\n  }\n  scale {\n    dim\n    value\n    __typename\n  }\n  units {\n    dim\n    unit\n    __typename\n  }\n  channels {\n    name\n    color\n    excitationWavelength\n    emissionWavelength\n    __typename\n  }\n  __typename\n}\n\nquery ListImages($filter: ImageFilter, $pagination: Pagination) {\n  images(filter: $filter, pagination: $pagination) {\n    ...Image\n    __typename\n  }\n}"
 
 
 class GetFile(BaseModel):
@@ -369,7 +437,7 @@ class FinishImageUpload(BaseModel):
     class Meta:
         """Meta class for FinishImageUpload"""
 
-        document = "fragment Image on Image {\n  id\n  name\n  shape\n  dims\n  dtype\n  chunks\n  tags\n  sizeBytes\n  createdAt\n  mine\n  sharedWithEveryone\n  __typename\n}\n\nmutation FinishImageUpload($id: ID!) {\n  finishImageUpload(id: $id) {\n    ...Image\n    __typename\n  }\n}"
+        document = "fragment Image on Image {\n  id\n  name\n  shape\n  dims\n  dtype\n  chunks\n  tags\n  sizeBytes\n  createdAt\n  mine\n  sharedWithEveryone\n  format\n  levels {\n    path\n    shape\n    chunks\n    scale\n    __typename\n  }\n  scale {\n    dim\n    value\n    __typename\n  }\n  units {\n    dim\n    unit\n    __typename\n  }\n  channels {\n    name\n    color\n    excitationWavelength\n    emissionWavelength\n    __typename\n  }\n  __typename\n}\n\nmutation FinishImageUpload($id: ID!) {\n  finishImageUpload(id: $id) {\n    ...Image\n    __typename\n  }\n}"
 
 
 class FinishFileUpload(BaseModel):
@@ -800,3 +868,6 @@ async def ashare_file(
     if unshare is not UNSET:
         variables["unshare"] = unshare
     return (await aexecute(ShareFile, variables, client=client)).share_file
+
+
+ImageUploadInput.model_rebuild()

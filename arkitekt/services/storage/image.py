@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from koil import unkoil
 
 from . import api
+from ...errors import UsageError
 from .kinds import BY_NAME, Operations
 from .stored import Stored
 
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     import xarray as xr
 
     from ...app import App
+    from .ome import Channel
 
 
 class Image(Stored):
@@ -63,6 +65,48 @@ class Image(Stored):
         """Bytes stored (compressed)."""
         return self._info.size_bytes
 
+    @property
+    def format(self) -> str:
+        """``ome-zarr-0.5``; ``zarr-group`` for dims OME-NGFF cannot describe; ``zarr-array``
+        for images stored before OME-Zarr (a plain array)."""
+        return str(self._info.format)
+
+    @property
+    def scale(self) -> dict[str, float]:
+        """Pixel size of the time and space dims (1.0 where no coordinate said otherwise)."""
+        return {s.dim: s.value for s in self._info.scale}
+
+    @property
+    def units(self) -> dict[str, str]:
+        """Units of the time and space dims that have one (UDUNITS-2 names: ``micrometer``)."""
+        return {u.dim: u.unit for u in self._info.units}
+
+    @property
+    def channels(self) -> list[Channel]:
+        """The channels of the channel axis (names, colours, wavelengths), when known."""
+        from .ome import Channel
+
+        return [
+            Channel(
+                name=c.name,
+                color=c.color,
+                excitation_wavelength=c.excitation_wavelength,
+                emission_wavelength=c.emission_wavelength,
+            )
+            for c in self._info.channels
+        ]
+
+    def level_info(self, k: int) -> api.ImageLevels:
+        """The verified shape, chunks and scale of level ``k`` (level 0: the image)."""
+        levels = self._info.levels
+        if not levels and k == 0:
+            return api.ImageLevels(
+                path="0", shape=self.shape, chunks=self.chunks, scale=(1.0,) * len(self.shape)
+            )
+        if not isinstance(k, int) or not 0 <= k < len(levels):
+            raise UsageError(f"level must be 0 to {max(len(levels), 1) - 1}, got {k!r}")
+        return levels[k]
+
     # -- data ------------------------------------------------------------------------------------
 
     async def adata(self) -> xr.DataArray:
@@ -81,7 +125,7 @@ class Image(Stored):
 
     # -- display ---------------------------------------------------------------------------------
 
-    listing_headers = ("name", "shape", "dtype", "tags", "size", "created", "id")
+    listing_headers = ("name", "shape", "dtype", "pixel size", "tags", "size", "created", "id")
 
     def listing_row(self) -> tuple[str, ...]:
         from ...display import shape_text, size_text
@@ -93,6 +137,7 @@ class Image(Stored):
             self.name,
             shape,
             self._info.dtype,
+            _physical(self.scale, self.units),
             tags,
             size_text(self.size_bytes),
             created,
@@ -118,6 +163,9 @@ class Image(Stored):
             ("shape", shape_text(self.dims, self.shape)),
             ("dtype", self._info.dtype),
             ("chunks", " x ".join(str(c) for c in self.chunks)),
+            ("pixel size", _physical(self.scale, self.units) or "—"),
+            ("channels", ", ".join(c.name for c in self.channels) or "—"),
+            ("format", self.format),
             ("tags", ", ".join(self.tags) or "—"),
             ("created", self.created_at.strftime("%Y-%m-%d %H:%M UTC")),
             ("owner", "you" if self.mine else "shared with you"),
@@ -131,3 +179,13 @@ class Image(Stored):
             f"<div>{picture}</div><div><strong>{html.escape(self.name)}</strong>"
             f"<table>{table}</table></div></div>"
         )
+
+
+def _physical(scale: dict[str, float], units: dict[str, str]) -> str:
+    """``z 2 micrometer, y 0.5 micrometer`` for dims with a unit or a size other than 1."""
+    parts = [
+        f"{d} {v:g} {units.get(d, '')}".strip()
+        for d, v in scale.items()
+        if d in units or v != 1.0
+    ]
+    return ", ".join(parts)

@@ -23,13 +23,16 @@ from ..._progress import transfer_progress
 from ..._twins import sync_twin
 from ...display import listing
 from ...errors import ArkitektError, InvalidDataError, TransferError, UsageError
+from ...protocol.ngff import FORMAT_ARRAY
 from ...protocol.services import MIKRO
 from ..base import ApiService
 from ..sharing import Sharing, shared_with
 from . import api, file_bytes
-from .arrays import as_source, awrite, brief, compressors, dask_chunks
+from . import ome
+from .arrays import ArraySource, as_source, awrite, brief, compressors, dask_chunks
 from .file import File
 from .image import Image
+from .ome import Channel
 from .stored import Stored
 from .stores import GrantedStore, GrantKeeper
 
@@ -45,6 +48,25 @@ ABORT_TIMEOUT = 10.0
 """Seconds a failed upload waits for the server to discard it."""
 SPOOL_IN_MEMORY = 16 << 20
 """``File.open()`` keeps content up to this size in memory, larger in a temp file."""
+
+
+async def _create_group(store: Any, attributes: dict[str, Any], level0: ArraySource) -> Any:
+    """The image group (its attributes) and its level-0 array at ``0``; returns the array."""
+    import zarr.api.asynchronous as zarr_async
+
+    try:
+        group = await zarr_async.create_group(store=store, zarr_format=3, attributes=attributes)
+        return await group.create_array(
+            "0",
+            shape=level0.shape,
+            dtype=level0.dtype,
+            chunks=level0.chunks,
+            dimension_names=level0.dims,
+            compressors=compressors(),
+            fill_value=0,
+        )
+    except Exception as e:
+        raise TransferError(f"creating the image group failed ({brief(e)})") from e
 
 
 class StorageService(ApiService, Sharing[Stored]):
@@ -96,38 +118,51 @@ class StorageService(ApiService, Sharing[Stored]):
         dims: Sequence[str] | None = None,
         chunks: Sequence[int] | dict[str, int] | None = None,
         tags: Sequence[str] = (),
+        channels: Sequence[Channel | dict[str, Any] | str] | None = None,
         progress: bool | None = None,
     ) -> Image:
-        """Store an array as an image and return it (by reference).
+        """Store an array as an OME-Zarr image and return it (by reference).
 
         Args:
-            array: An ``xarray.DataArray`` (its dims are kept), or a numpy or dask array with
-                ``dims=``. A dask array is computed and uploaded a few chunks at a time.
+            array: An ``xarray.DataArray`` (its dims, coordinates and attrs are kept), or a numpy
+                or dask array with ``dims=``. A dask array is computed and uploaded a few chunks
+                at a time.
             name: What to call it (need not be unique).
             dims: Dimension names, required for numpy and dask arrays, e.g. ``["z", "y", "x"]``.
             chunks: Chunk sizes (a tuple, or a dict by dim name); default: planes of the last
-                two dims, up to 1024 x 1024.
+                two dims (in the stored order), up to 1024 x 1024.
             tags: Labels to find it by (``images(tags=[...])``).
+            channels: The channels of the channel axis (``c``): :class:`Channel` objects, dicts
+                or names; default: the names in its coordinate.
             progress: Show a progress bar (default: on a terminal, for large arrays).
 
-        The data goes straight to the datalayer; the image becomes visible once the server has
-        checked it. A failed or interrupted upload leaves nothing behind.
+        Uniform coordinates of ``t``/``z``/``y``/``x`` (with ``attrs["units"]``) become the
+        NGFF pixel size and unit. The data goes straight to the datalayer; the image becomes
+        visible once the server has checked it. A failed or interrupted upload leaves nothing
+        behind.
         """
-        import zarr.api.asynchronous as zarr_async
-
         if not isinstance(name, str) or not name.strip():
             raise InvalidDataError("name must be a non-empty string, e.g. name='cells'")
         if isinstance(tags, str):
             raise UsageError("tags= takes a list of strings, e.g. tags=['raw']")
         source = as_source(array, dims, chunks)
+        settled = ome.settle_channels(channels, array, source.dims)
+        meta = ome.describe(
+            array, source.dims, source.shape, source.dtype, settled, [source.shape], name
+        )
+        stored = source.transposed(meta.stored_dims, chunks_given=chunks is not None)
+        back = [meta.stored_dims.index(d) for d in source.dims]
+        announced_chunks = tuple(stored.chunks[i] for i in back)
         upload = await api.arequest_image_upload(
             api.ImageUploadInput(
                 name=name,
                 shape=source.shape,
                 dims=source.dims,
                 dtype=source.dtype.name,
-                chunks=source.chunks,
+                chunks=announced_chunks,
                 tags=tuple(tags),
+                format=meta.format,
+                levels=(api.LevelInput(shape=source.shape, chunks=announced_chunks),),
             ),
             client=self.graphql,
         )
@@ -136,19 +171,8 @@ class StorageService(ApiService, Sharing[Stored]):
             store = self._zarr_store(
                 upload.grant, lambda: api.arenew_upload_grant(upload.id, client=self.graphql)
             )
-            try:
-                target = await zarr_async.create_array(
-                    store=store,
-                    shape=source.shape,
-                    dtype=source.dtype,
-                    chunks=source.chunks,
-                    dimension_names=source.dims,
-                    compressors=compressors(),
-                    fill_value=0,
-                )
-            except Exception as e:
-                raise TransferError(f"creating the array failed ({brief(e)})") from e
-            await awrite(target, source, on_chunk=bar.update, concurrency=self.write_concurrency)
+            target = await _create_group(store, meta.attributes, stored)
+            await awrite(target, stored, on_chunk=bar.update, concurrency=self.write_concurrency)
             info = await api.afinish_image_upload(upload.id, client=self.graphql)
         except BaseException as e:
             await self._abort(upload.id)
@@ -173,7 +197,8 @@ class StorageService(ApiService, Sharing[Stored]):
             )
 
     @on_app_loop
-    async def aopen_image(self, image: Image) -> xr.DataArray:
+    async def aopen_image(self, image: Image, level: int = 0) -> xr.DataArray:
+        """The lazy data of one level of an image, in the dims it was given with."""
         import dask.array as da
         import xarray as xr
         import zarr
@@ -183,23 +208,40 @@ class StorageService(ApiService, Sharing[Stored]):
         store = self._zarr_store(
             grant, lambda: api.aimage_grant(image.id, client=self.graphql), read_only=True
         )
-        opened = await zarr_async.open_array(store=store, mode="r")
+        attributes: dict[str, Any] = {}
+        if image.format == FORMAT_ARRAY:  # stored before OME-Zarr: a plain array at the prefix
+            opened = await zarr_async.open_array(store=store, mode="r")
+            expected = (image.shape, image.chunks)
+        else:
+            group = await zarr_async.open_group(store=store, mode="r", zarr_format=3)
+            attributes = dict(group.attrs)
+            opened = await zarr_async.open_array(store=store, path=str(level), mode="r")
+            lv = image.level_info(level)
+            order = [image.dims.index(d) for d in opened.metadata.dimension_names or ()]
+            if sorted(order) != list(range(len(image.dims))):
+                raise InvalidDataError(
+                    f"the stored array of image {image.id!r} has dims "
+                    f"{opened.metadata.dimension_names}, not the verified {image.dims}"
+                )
+            expected = (tuple(lv.shape[i] for i in order), tuple(lv.chunks[i] for i in order))
         found = (tuple(opened.shape), tuple(opened.chunks), opened.dtype)
-        if found != (image.shape, image.chunks, image.dtype):
+        if found != (*expected, image.dtype):
             # only what the server verified is read (bounded chunks, announced shape)
             raise InvalidDataError(
                 f"the stored array of image {image.id!r} (shape {found[0]}, chunks {found[1]}, "
                 f"{found[2]}) differs from the one the server verified; not reading it"
             )
         array = zarr.Array(opened)
+        stored_dims = tuple(opened.metadata.dimension_names or image.dims)
         lazy = da.from_array(  # type: ignore[no-untyped-call]
             array,
             chunks=dask_chunks(array.shape, array.chunks, array.dtype.itemsize),
             lock=False,
             asarray=True,
-            name=f"image-{image.id}",
+            name=f"image-{image.id}-{level}",
         )
-        return xr.DataArray(lazy, dims=image.dims, name=image.name, attrs={"image_id": image.id})
+        data = xr.DataArray(lazy, dims=stored_dims, name=image.name, attrs={"image_id": image.id})
+        return ome.restore(data, image.dims, attributes)
 
     from_xarray = sync_twin(afrom_xarray)
 
