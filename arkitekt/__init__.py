@@ -82,6 +82,7 @@ if TYPE_CHECKING:
     from .services.rpc.structures import register_type, structure
     from .services.storage.file import File
     from .services.storage.image import Image
+    from .services.storage.ome import Channel
     from .settings import Settings, get_settings
     from .storage import (
         adelete,
@@ -135,6 +136,7 @@ _EXPORTS = {
     "IncompatibleServerError": "errors",
     "File": "services.storage.file",
     "Image": "services.storage.image",
+    "Channel": "services.storage.ome",
     "adelete": "storage",
     "afiles": "storage",
     "afrom_file": "storage",
@@ -196,6 +198,7 @@ __all__ = [
     "Assignation",
     "AssignationCancelledError",
     "CallCancelledError",
+    "Channel",
     "ConfigurationError",
     "ConnectionRefusedByServer",
     "CriticalRemoteError",

@@ -28,14 +28,61 @@ _TYPES = {"t": TIME, "time": TIME, "c": CHANNEL, "ch": CHANNEL, "channel": CHANN
 _SPACE_ORDER = ("z", "y", "x")
 
 SPACE_UNITS = frozenset(
-    "angstrom attometer centimeter decimeter exameter femtometer foot gigameter hectometer inch "
-    "kilometer megameter meter micrometer mile millimeter nanometer parsec petameter picometer "
-    "terameter yard yoctometer yottameter zeptometer zettameter".split()
+    [
+        "angstrom",
+        "attometer",
+        "centimeter",
+        "decimeter",
+        "exameter",
+        "femtometer",
+        "foot",
+        "gigameter",
+        "hectometer",
+        "inch",
+        "kilometer",
+        "megameter",
+        "meter",
+        "micrometer",
+        "mile",
+        "millimeter",
+        "nanometer",
+        "parsec",
+        "petameter",
+        "picometer",
+        "terameter",
+        "yard",
+        "yoctometer",
+        "yottameter",
+        "zeptometer",
+        "zettameter",
+    ]
 )
 TIME_UNITS = frozenset(
-    "attosecond centisecond day decisecond exasecond femtosecond gigasecond hectosecond hour "
-    "kilosecond megasecond microsecond millisecond minute nanosecond petasecond picosecond "
-    "second terasecond yoctosecond yottasecond zeptosecond zettasecond".split()
+    [
+        "attosecond",
+        "centisecond",
+        "day",
+        "decisecond",
+        "exasecond",
+        "femtosecond",
+        "gigasecond",
+        "hectosecond",
+        "hour",
+        "kilosecond",
+        "megasecond",
+        "microsecond",
+        "millisecond",
+        "minute",
+        "nanosecond",
+        "petasecond",
+        "picosecond",
+        "second",
+        "terasecond",
+        "yoctosecond",
+        "yottasecond",
+        "zeptosecond",
+        "zettasecond",
+    ]
 )
 _ALIASES = {
     "um": "micrometer",

@@ -18,6 +18,7 @@ from typing import Any, NewType
 import strawberry
 from graphql import GraphQLError
 from starlette.routing import BaseRoute, Route
+from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
@@ -106,34 +107,6 @@ class GrantType:
         )
 
 
-@strawberry.type(description="One resolution level of an image (level 0 is the image).")
-class ImageLevel:
-    path: str = strawberry.field(description="The level's array under the image's prefix.")
-    shape: list[int]
-    chunks: list[int]
-    scale: list[float] = strawberry.field(description="Pixel size per dim (the image's order).")
-
-
-@strawberry.type(description="A per-dim number (e.g. the pixel size along 'x').")
-class DimValue:
-    dim: str
-    value: float
-
-
-@strawberry.type(description="A per-dim unit (UDUNITS-2 names, as OME-NGFF uses).")
-class DimUnit:
-    dim: str
-    unit: str
-
-
-@strawberry.type(name="Channel", description="One channel of an image.")
-class ChannelType:
-    name: str
-    color: str | None = strawberry.field(description="'#RRGGBB'.")
-    excitation_wavelength: float | None
-    emission_wavelength: float | None
-
-
 @strawberry.type(
     name="Image",
     description="An n-dimensional image stored as OME-Zarr (NGFF 0.5 on zarr v3), or as a "
@@ -152,35 +125,33 @@ class ImageType:
     mine: bool
     shared_with_everyone: bool
     format: str = strawberry.field(description="'ome-zarr-0.5', 'zarr-group' or 'zarr-array'.")
-    levels: list[ImageLevel] = strawberry.field(description="Verified levels (empty: level 0 only).")
-    scale: list[DimValue] = strawberry.field(description="Pixel size of time/space dims.")
-    units: list[DimUnit]
-    channels: list[ChannelType]
+    # small bounded JSON (checked at finish), not lists of objects: a page of images would
+    # otherwise count each nested list as a full page in the query cost estimate
+    levels: Any = strawberry.field(
+        graphql_type=JSON,
+        description="The verified levels, level 0 (the image) first: [{path, shape, chunks, "
+        "scale}] (dims in the image's order); [] for 'zarr-array' images.",
+    )
+    scale: Any = strawberry.field(
+        graphql_type=JSON, description="Pixel size per time/space dim: {dim: size}."
+    )
+    units: Any = strawberry.field(
+        graphql_type=JSON, description="Unit per time/space dim: {dim: 'micrometer'}."
+    )
+    channels: Any = strawberry.field(
+        graphql_type=JSON,
+        description="The channel axis's channels: [{name, color '#RRGGBB', "
+        "excitation_wavelength, emission_wavelength}] (nm).",
+    )
 
     @classmethod
     def of(cls, row: ImageRow, user_id: str, tags: list[str]) -> ImageType:
         return cls(
             format=row.format,
-            levels=[
-                ImageLevel(
-                    path=str(lv["path"]),
-                    shape=list(lv["shape"]),
-                    chunks=list(lv["chunks"]),
-                    scale=list(lv["scale"]),
-                )
-                for lv in row.levels or []
-            ],
-            scale=[DimValue(dim=d, value=v) for d, v in (row.scale or {}).items()],
-            units=[DimUnit(dim=d, unit=u) for d, u in (row.units or {}).items()],
-            channels=[
-                ChannelType(
-                    name=c["name"],
-                    color=c.get("color"),
-                    excitation_wavelength=c.get("excitation_wavelength"),
-                    emission_wavelength=c.get("emission_wavelength"),
-                )
-                for c in row.channels or []
-            ],
+            levels=list(row.levels or []),
+            scale=dict(row.scale or {}),
+            units=dict(row.units or {}),
+            channels=list(row.channels or []),
             id=strawberry.ID(row.id),
             name=row.name,
             shape=list(row.shape),

@@ -51,7 +51,9 @@ class Image(Base):
     """While uploading: when an abandoned upload may be swept away. Once ready: when its
     write grants (S3 credentials, which cannot be revoked) have all expired and it is checked
     once more; None when settled."""
-    format: Mapped[str] = mapped_column(String(32), default=FORMAT_ARRAY, server_default=FORMAT_ARRAY)
+    format: Mapped[str] = mapped_column(
+        String(32), default=FORMAT_ARRAY, server_default=FORMAT_ARRAY
+    )
     """``zarr-array`` (a plain array at ``store``: images from before OME-Zarr),
     ``ome-zarr-0.5`` or ``zarr-group`` (a group, level 0 at ``<store>/0``)."""
     levels: Mapped[list[Any] | None] = mapped_column(default=None)

@@ -21,8 +21,8 @@ from .catalogue import StorageCatalogue
 from .datalayer import Datalayer, LocalDatalayer
 from .grants import GrantSigner
 from .models import DISCARDED, File, Image
-from .thumbnails import Thumbnails
 from .multiscales import verify_image
+from .thumbnails import Thumbnails
 from .validation import InvalidUpload, StorageLimits
 
 logger = logging.getLogger("arkitekt.server.storage")

@@ -3,7 +3,7 @@ from arkitekt.services.graphql_client import GraphQLClient, aexecute
 from datetime import datetime
 from enum import Enum
 from pydantic import BaseModel, ConfigDict, Field
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 
 class GraphQLDefault:
@@ -139,49 +139,6 @@ class Grant(BaseModel):
         type = "Grant"
 
 
-class ImageLevels(BaseModel):
-    """One resolution level of an image (level 0 is the image)."""
-
-    typename: Literal["ImageLevel"] = Field(alias="__typename", default="ImageLevel")
-    path: str
-    "The level's array under the image's prefix."
-    shape: tuple[int, ...]
-    chunks: tuple[int, ...]
-    scale: tuple[float, ...]
-    "Pixel size per dim (the image's order)."
-    model_config = ConfigDict(frozen=True)
-
-
-class ImageScale(BaseModel):
-    """A per-dim number (e.g. the pixel size along 'x')."""
-
-    typename: Literal["DimValue"] = Field(alias="__typename", default="DimValue")
-    dim: str
-    value: float
-    model_config = ConfigDict(frozen=True)
-
-
-class ImageUnits(BaseModel):
-    """A per-dim unit (UDUNITS-2 names, as OME-NGFF uses)."""
-
-    typename: Literal["DimUnit"] = Field(alias="__typename", default="DimUnit")
-    dim: str
-    unit: str
-    model_config = ConfigDict(frozen=True)
-
-
-class ImageChannels(BaseModel):
-    """One channel of an image."""
-
-    typename: Literal["Channel"] = Field(alias="__typename", default="Channel")
-    name: str
-    color: str | None = Field(default=None)
-    "'#RRGGBB'."
-    excitation_wavelength: float | None = Field(default=None, alias="excitationWavelength")
-    emission_wavelength: float | None = Field(default=None, alias="emissionWavelength")
-    model_config = ConfigDict(frozen=True)
-
-
 class Image(BaseModel):
     """An n-dimensional image stored as OME-Zarr (NGFF 0.5 on zarr v3), or as a plain zarr v3 array for images stored before (format 'zarr-array')."""
 
@@ -199,18 +156,20 @@ class Image(BaseModel):
     shared_with_everyone: bool = Field(alias="sharedWithEveryone")
     format: str
     "'ome-zarr-0.5', 'zarr-group' or 'zarr-array'."
-    levels: tuple[ImageLevels, ...]
-    "Verified levels (empty: level 0 only)."
-    scale: tuple[ImageScale, ...]
-    "Pixel size of time/space dims."
-    units: tuple[ImageUnits, ...]
-    channels: tuple[ImageChannels, ...]
+    levels: Any
+    "The verified levels, level 0 (the image) first: [{path, shape, chunks, scale}] (dims in the image's order); [] for 'zarr-array' images."
+    scale: Any
+    "Pixel size per time/space dim: {dim: size}."
+    units: Any
+    "Unit per time/space dim: {dim: 'micrometer'}."
+    channels: Any
+    "The channel axis's channels: [{name, color '#RRGGBB', excitation_wavelength, emission_wavelength}] (nm)."
     model_config = ConfigDict(frozen=True)
 
     class Meta:
         """Meta class for Image"""
 
-        document = "fragment Image on Image {\n  id\n  name\n  shape\n  dims\n  dtype\n  chunks\n  tags\n  sizeBytes\n  createdAt\n  mine\n  sharedWithEveryone\n  format\n  levels {\n    path\n    shape\n    chunks\n    scale\n    __typename\n  }\n  scale {\n    dim\n    value\n    __typename\n  }\n  units {\n    dim\n    unit\n    __typename\n  }\n  channels {\n    name\n    color\n    excitationWavelength\n    emissionWavelength\n    __typename\n  }\n  __typename\n}"
+        document = "fragment Image on Image {\n  id\n  name\n  shape\n  dims\n  dtype\n  chunks\n  tags\n  sizeBytes\n  createdAt\n  mine\n  sharedWithEveryone\n  format\n  levels\n  scale\n  units\n  channels\n  __typename\n}"
         name = "Image"
         type = "Image"
 
@@ -282,7 +241,7 @@ class GetImage(BaseModel):
     class Meta:
         """Meta class for GetImage"""
 
-        document = "fragment Image on Image {\n  id\n  name\n  shape\n  dims\n  dtype\n  chunks\n  tags\n  sizeBytes\n  createdAt\n  mine\n  sharedWithEveryone\n  format\n  levels {\n    path\n    shape\n    chunks\n    scale\n    __typename\n  }\n  scale {\n    dim\n    value\n    __typename\n  }\n  units {\n    dim\n    unit\n    __typename\n  }\n  channels {\n    name\n    color\n    excitationWavelength\n    emissionWavelength\n    __typename\n  }\n  __typename\n}\n\nquery GetImage($id: ID!) {\n  image(id: $id) {\n    ...Image\n    __typename\n  }\n}"
+        document = "fragment Image on Image {\n  id\n  name\n  shape\n  dims\n  dtype\n  chunks\n  tags\n  sizeBytes\n  createdAt\n  mine\n  sharedWithEveryone\n  format\n  levels\n  scale\n  units\n  channels\n  __typename\n}\n\nquery GetImage($id: ID!) {\n  image(id: $id) {\n    ...Image\n    __typename\n  }\n}"
 
 
 class ListImages(BaseModel):
@@ -300,7 +259,7 @@ class ListImages(BaseModel):
     class Meta:
         """Meta class for ListImages"""
 
-        document = "fragment Image on Image {\n  id\n  name\n  shape\n  dims\n  dtype\n  chunks\n  tags\n  sizeBytes\n  createdAt\n  mine\n  sharedWithEveryone\n  format\n  levels {\n    path\n    shape\n    chunks\n    scale\n    __typename\n  }\n  scale {\n    dim\n    value\n    __typename\n  }\n  units {\n    dim\n    unit\n    __typename\n  }\n  channels {\n    name\n    color\n    excitationWavelength\n    emissionWavelength\n    __typename\n  }\n  __typename\n}\n\nquery ListImages($filter: ImageFilter, $pagination: Pagination) {\n  images(filter: $filter, pagination: $pagination) {\n    ...Image\n    __typename\n  }\n}"
+        document = "fragment Image on Image {\n  id\n  name\n  shape\n  dims\n  dtype\n  chunks\n  tags\n  sizeBytes\n  createdAt\n  mine\n  sharedWithEveryone\n  format\n  levels\n  scale\n  units\n  channels\n  __typename\n}\n\nquery ListImages($filter: ImageFilter, $pagination: Pagination) {\n  images(filter: $filter, pagination: $pagination) {\n    ...Image\n    __typename\n  }\n}"
 
 
 class GetFile(BaseModel):
@@ -437,7 +396,7 @@ class FinishImageUpload(BaseModel):
     class Meta:
         """Meta class for FinishImageUpload"""
 
-        document = "fragment Image on Image {\n  id\n  name\n  shape\n  dims\n  dtype\n  chunks\n  tags\n  sizeBytes\n  createdAt\n  mine\n  sharedWithEveryone\n  format\n  levels {\n    path\n    shape\n    chunks\n    scale\n    __typename\n  }\n  scale {\n    dim\n    value\n    __typename\n  }\n  units {\n    dim\n    unit\n    __typename\n  }\n  channels {\n    name\n    color\n    excitationWavelength\n    emissionWavelength\n    __typename\n  }\n  __typename\n}\n\nmutation FinishImageUpload($id: ID!) {\n  finishImageUpload(id: $id) {\n    ...Image\n    __typename\n  }\n}"
+        document = "fragment Image on Image {\n  id\n  name\n  shape\n  dims\n  dtype\n  chunks\n  tags\n  sizeBytes\n  createdAt\n  mine\n  sharedWithEveryone\n  format\n  levels\n  scale\n  units\n  channels\n  __typename\n}\n\nmutation FinishImageUpload($id: ID!) {\n  finishImageUpload(id: $id) {\n    ...Image\n    __typename\n  }\n}"
 
 
 class FinishFileUpload(BaseModel):

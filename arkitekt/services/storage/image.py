@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from koil import unkoil
 
-from . import api
 from ...errors import UsageError
+from . import api
 from .kinds import BY_NAME, Operations
 from .stored import Stored
 
@@ -17,6 +18,16 @@ if TYPE_CHECKING:
 
     from ...app import App
     from .ome import Channel
+
+
+@dataclass(frozen=True)
+class LevelInfo:
+    """What the server verified of one resolution level (dims in the image's order)."""
+
+    index: int
+    shape: tuple[int, ...]
+    chunks: tuple[int, ...]
+    scale: tuple[float, ...]
 
 
 class Image(Stored):
@@ -74,38 +85,34 @@ class Image(Stored):
     @property
     def scale(self) -> dict[str, float]:
         """Pixel size of the time and space dims (1.0 where no coordinate said otherwise)."""
-        return {s.dim: s.value for s in self._info.scale}
+        return {str(d): float(v) for d, v in (self._info.scale or {}).items()}
 
     @property
     def units(self) -> dict[str, str]:
         """Units of the time and space dims that have one (UDUNITS-2 names: ``micrometer``)."""
-        return {u.dim: u.unit for u in self._info.units}
+        return {str(d): str(u) for d, u in (self._info.units or {}).items()}
 
     @property
     def channels(self) -> list[Channel]:
         """The channels of the channel axis (names, colours, wavelengths), when known."""
         from .ome import Channel
 
-        return [
-            Channel(
-                name=c.name,
-                color=c.color,
-                excitation_wavelength=c.excitation_wavelength,
-                emission_wavelength=c.emission_wavelength,
-            )
-            for c in self._info.channels
-        ]
+        return [Channel(**c) for c in self._info.channels or []]
 
-    def level_info(self, k: int) -> api.ImageLevels:
+    @property
+    def levels(self) -> list[tuple[int, ...]]:
+        """The shape of each resolution level, level 0 (the image) first."""
+        return [tuple(lv["shape"]) for lv in self._info.levels or []] or [self.shape]
+
+    def level_info(self, k: int) -> LevelInfo:
         """The verified shape, chunks and scale of level ``k`` (level 0: the image)."""
-        levels = self._info.levels
+        levels = self._info.levels or []
         if not levels and k == 0:
-            return api.ImageLevels(
-                path="0", shape=self.shape, chunks=self.chunks, scale=(1.0,) * len(self.shape)
-            )
-        if not isinstance(k, int) or not 0 <= k < len(levels):
+            return LevelInfo(0, self.shape, self.chunks, (1.0,) * len(self.shape))
+        if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k < len(levels):
             raise UsageError(f"level must be 0 to {max(len(levels), 1) - 1}, got {k!r}")
-        return levels[k]
+        lv = levels[k]
+        return LevelInfo(k, tuple(lv["shape"]), tuple(lv["chunks"]), tuple(lv["scale"]))
 
     # -- data ------------------------------------------------------------------------------------
 
@@ -184,8 +191,6 @@ class Image(Stored):
 def _physical(scale: dict[str, float], units: dict[str, str]) -> str:
     """``z 2 micrometer, y 0.5 micrometer`` for dims with a unit or a size other than 1."""
     parts = [
-        f"{d} {v:g} {units.get(d, '')}".strip()
-        for d, v in scale.items()
-        if d in units or v != 1.0
+        f"{d} {v:g} {units.get(d, '')}".strip() for d, v in scale.items() if d in units or v != 1.0
     ]
     return ", ".join(parts)

@@ -21,13 +21,16 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ...errors import InvalidDataError, UsageError
 from ...protocol import ngff
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 MAX_ATTRIBUTES_BYTES = 1 << 20
 """The group's attributes (coordinates and attrs included), as JSON."""
@@ -129,13 +132,13 @@ def encode_coord(name: str, coord: Any) -> dict[str, Any]:
     kind = values.dtype.kind
     flat = values.reshape(-1)
     if kind in "iu" and flat.size >= 2:
-        step = int(flat[1]) - int(flat[0])
-        if np.array_equal(flat, flat[0] + step * np.arange(flat.size, dtype=flat.dtype)):
-            entry.update(start=int(flat[0]), step=step, size=int(flat.size))
+        istep = int(flat[1]) - int(flat[0])
+        if np.array_equal(flat, flat[0] + istep * np.arange(flat.size, dtype=flat.dtype)):
+            entry.update(start=int(flat[0]), step=istep, size=int(flat.size))
     if kind == "f" and flat.size >= 2 and np.all(np.isfinite(flat)):
-        start, step = float(flat[0]), float(flat[1]) - float(flat[0])
-        if np.array_equal(flat, start + step * np.arange(flat.size, dtype="float64")):
-            entry.update(start=start, step=step, size=int(flat.size))
+        start, fstep = float(flat[0]), float(flat[1]) - float(flat[0])
+        if np.array_equal(flat, start + fstep * np.arange(flat.size, dtype="float64")):
+            entry.update(start=start, step=fstep, size=int(flat.size))
     if "start" not in entry:
         if kind in "biu":
             entry["values"] = flat.tolist()
@@ -345,7 +348,10 @@ def _ome(
             {
                 "path": str(k),
                 "coordinateTransformations": [
-                    {"type": "scale", "scale": [s * f for s, f in zip(scale, factors, strict=True)]},
+                    {
+                        "type": "scale",
+                        "scale": [s * f for s, f in zip(scale, factors, strict=True)],
+                    },
                     {
                         "type": "translation",
                         # a pixel of level k covers f pixels of level 0: its centre moves
@@ -366,7 +372,9 @@ def _ome(
     return ome
 
 
-def restore(data: Any, image_dims: Sequence[str], attributes: dict[str, Any]) -> Any:
+def restore(
+    data: xr.DataArray, image_dims: Sequence[str], attributes: dict[str, Any]
+) -> xr.DataArray:
     """The DataArray as it was given: ``data`` (in stored order) transposed back, with its
     coordinates and attrs."""
     own = attributes.get("arkitekt") or {}

@@ -27,8 +27,7 @@ from ...protocol.ngff import FORMAT_ARRAY
 from ...protocol.services import MIKRO
 from ..base import ApiService
 from ..sharing import Sharing, shared_with
-from . import api, file_bytes
-from . import ome
+from . import api, file_bytes, ome
 from .arrays import ArraySource, as_source, awrite, brief, compressors, dask_chunks
 from .file import File
 from .image import Image
@@ -51,13 +50,20 @@ SPOOL_IN_MEMORY = 16 << 20
 
 
 async def _create_group(store: Any, attributes: dict[str, Any], level0: ArraySource) -> Any:
-    """The image group (its attributes) and its level-0 array at ``0``; returns the array."""
+    """The image group (its attributes) and its level-0 array at ``0``; returns the array.
+
+    The metadata documents are made in memory and written with plain puts: zarr's own group
+    creation writes parents with put-if-absent, which the datalayer's HTTP routes do not offer.
+    """
     import zarr.api.asynchronous as zarr_async
+    from zarr.core.array import AsyncArray
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.group import GroupMetadata
+    from zarr.storage import MemoryStore, StorePath
 
     try:
-        group = await zarr_async.create_group(store=store, zarr_format=3, attributes=attributes)
-        return await group.create_array(
-            "0",
+        made = await zarr_async.create_array(
+            store=MemoryStore(),
             shape=level0.shape,
             dtype=level0.dtype,
             chunks=level0.chunks,
@@ -65,6 +71,13 @@ async def _create_group(store: Any, attributes: dict[str, Any], level0: ArraySou
             compressors=compressors(),
             fill_value=0,
         )
+        prototype = default_buffer_prototype()
+        group = GroupMetadata(attributes=attributes, zarr_format=3)
+        for key, value in group.to_buffer_dict(prototype).items():
+            await store.set(key, value)
+        for key, value in made.metadata.to_buffer_dict(prototype).items():
+            await store.set(f"0/{key}", value)
+        return AsyncArray(metadata=made.metadata, store_path=StorePath(store, "0"))
     except Exception as e:
         raise TransferError(f"creating the image group failed ({brief(e)})") from e
 

@@ -20,9 +20,7 @@ def upgrade() -> None:
     # images stored before this revision are plain zarr arrays at their prefix
     with op.batch_alter_table("storage_images") as batch:
         batch.add_column(
-            sa.Column(
-                "format", sa.String(length=32), server_default="zarr-array", nullable=False
-            )
+            sa.Column("format", sa.String(length=32), server_default="zarr-array", nullable=False)
         )
         batch.add_column(sa.Column("levels", sa.JSON(), nullable=True))
         batch.add_column(sa.Column("scale", sa.JSON(), nullable=True))

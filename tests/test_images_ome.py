@@ -1,0 +1,338 @@
+"""Images as microscopists use them: OME-Zarr (NGFF 0.5) groups with coordinates, attrs,
+physical pixel sizes, units and channels; checked with ome-zarr-models' validator and opened
+with ome-zarr's reader from the datalayer's folder; images stored before (plain zarr arrays)
+still read through the same API."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from servers import TestServer
+
+from arkitekt import Channel, InvalidDataError, from_xarray, get_image
+
+sys.path.insert(0, str(Path(__file__).parent / "security"))
+from storage_helpers import (
+    finish_image,
+    put,
+    request_image_upload,
+    token_of,
+    zarr_objects,
+)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestServer]:
+    with TestServer.in_process(tmp_path_factory.mktemp("ome") / "server", users=("alice",)) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def alice(server: TestServer) -> Iterator[Any]:
+    with server.app("alice", "ome-test") as app:
+        yield app
+
+
+def folder_of(server: TestServer, image_id: str) -> Path:
+    """The image's folder in the local datalayer (read behind the server's back)."""
+    return Path(server.config.data_dir) / "datalayer" / "images" / image_id
+
+
+def group_attributes(server: TestServer, image_id: str) -> dict[str, Any]:
+    meta = json.loads((folder_of(server, image_id) / "zarr.json").read_text())
+    assert meta["node_type"] == "group"
+    attributes: dict[str, Any] = meta["attributes"]
+    return attributes
+
+
+def cells() -> xr.DataArray:
+    rng = np.random.default_rng(1)
+    return xr.DataArray(
+        rng.random((2, 3, 64, 48)).astype("float32"),
+        dims=["c", "z", "y", "x"],
+        coords={
+            "c": ["DAPI", "GFP"],
+            "z": ("z", np.arange(3) * 2.0, {"units": "µm"}),
+            "y": ("y", np.arange(64) * 0.5, {"units": "um"}),
+            "x": ("x", 10 + np.arange(48) * 0.5, {"units": "micron"}),
+            "acquired": pd.Timestamp("2026-01-31T12:00"),
+            "depth": ("z", [0.1, 0.25, 0.7]),
+        },
+        attrs={"objective": "60x oil", "na": np.float32(1.5), "binning": [2, 2], "ok": True},
+    )
+
+
+def test_coords_attrs_scale_units_and_channels_round_trip(server: TestServer, alice: Any) -> None:
+    array = cells()
+    img = from_xarray(array, name="cells")
+    assert img.format == "ome-zarr-0.5"
+    assert img.scale == {"z": 2.0, "y": 0.5, "x": 0.5}
+    assert img.units == {"z": "micrometer", "y": "micrometer", "x": "micrometer"}
+    assert [c.name for c in img.channels] == ["DAPI", "GFP"]
+    again = get_image(img.id).data.compute()
+    assert again.attrs.pop("image_id") == img.id
+    xr.testing.assert_identical(again, array.rename("cells"))
+    ngff = group_attributes(server, img.id)["ome"]["multiscales"][0]
+    assert [a["name"] for a in ngff["axes"]] == ["c", "z", "y", "x"]
+    assert ngff["axes"][-1] == {"name": "x", "type": "space", "unit": "micrometer"}
+    scale, translation = ngff["datasets"][0]["coordinateTransformations"]
+    assert scale["scale"] == [1.0, 2.0, 0.5, 0.5]
+    assert translation["translation"] == [0.0, 0.0, 0.0, 10.0]
+
+
+def test_non_uniform_and_datetime_coords_round_trip(alice: Any) -> None:
+    times = pd.date_range("2026-01-01", periods=4, freq="37s").values
+    array = xr.DataArray(
+        np.arange(4 * 8 * 8, dtype="uint16").reshape(4, 8, 8),
+        dims=["t", "y", "x"],
+        coords={"t": times, "y": [0.0, 1.0, 3.0, 7.0, 8.0, 9.5, 11.0, 20.0], "x": np.arange(8)},
+    )
+    img = from_xarray(array, name="timelapse")
+    assert img.scale == {"t": 1.0, "y": 1.0, "x": 1.0}  # non-uniform y, datetime t
+    again = img.data.compute().drop_attrs()
+    xr.testing.assert_identical(again, array.rename("timelapse"))
+
+
+def test_rgb_is_stored_channel_first_and_read_as_given(server: TestServer, alice: Any) -> None:
+    rgb = xr.DataArray(
+        np.random.default_rng(2).integers(0, 255, (40, 30, 3), dtype="uint8"),
+        dims=["y", "x", "c"],
+    )
+    img = from_xarray(
+        rgb,
+        name="photo",
+        channels=[
+            Channel(name="red", color="#ff0000"),
+            {"name": "green", "color": "#00FF00", "emission_wavelength": 520},
+            "blue",
+        ],
+    )
+    assert img.dims == ("y", "x", "c") and img.shape == (40, 30, 3)
+    assert img.chunks == (40, 30, 3)  # small planes grow outwards (c) in the stored (c, y, x)
+    assert img.channels[1] == Channel(name="green", color="#00FF00", emission_wavelength=520.0)
+    level0 = json.loads((folder_of(server, img.id) / "0" / "zarr.json").read_text())
+    assert level0["dimension_names"] == ["c", "y", "x"] and level0["shape"] == [3, 40, 30]
+    data = get_image(img.id).data
+    assert data.dims == ("y", "x", "c")
+    np.testing.assert_array_equal(data.values, rgb.values)
+    omero = group_attributes(server, img.id)["ome"]["omero"]["channels"]
+    assert [(c["label"], c["color"]) for c in omero] == [
+        ("red", "FF0000"),
+        ("green", "00FF00"),
+        ("blue", "00FFFF"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "dims",
+    [["i"], ["a", "b", "y", "x"], ["q", "t", "c", "z", "y", "x"], ["z", "w"]],
+    ids=["1-d", "two-unknown", "six-dims", "no-yx"],
+)
+def test_dims_ngff_cannot_describe_are_stored_without_multiscales(
+    server: TestServer, alice: Any, dims: list[str]
+) -> None:
+    values = np.arange(2 ** len(dims) * 3, dtype="int32").reshape([2] * (len(dims) - 1) + [-1])
+    array = xr.DataArray(values, dims=dims, attrs={"note": "x"})
+    img = from_xarray(array, name="odd")
+    assert img.format == "zarr-group" and img.scale == {}
+    attributes = group_attributes(server, img.id)
+    assert "ome" not in attributes and attributes["arkitekt"]["dims"] == dims
+    again = img.data.compute()
+    assert again.attrs.pop("image_id") == img.id
+    xr.testing.assert_identical(again, array.rename("odd"))
+
+
+def test_what_we_write_is_valid_ngff_and_ome_zarr_reads_it(server: TestServer, alice: Any) -> None:
+    import zarr
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Multiscales, Reader
+    from ome_zarr_models.v05 import Image as NgffImage
+
+    for array in (cells(), cells().isel(c=0, drop=True), cells().transpose("y", "x", "z", "c")):
+        img = from_xarray(array, name="validated")
+        folder = folder_of(server, img.id)
+        NgffImage.from_zarr(zarr.open_group(folder, mode="r"))  # raises when invalid
+        location = parse_url(str(folder))
+        assert location is not None, f"ome-zarr does not recognise {folder}"
+        nodes = list(Reader(location)())
+        multiscales = [n for n in nodes if any(isinstance(s, Multiscales) for s in n.specs)]
+        assert multiscales, f"ome-zarr found no multiscales in {folder}"
+        level0 = multiscales[0].data[0]
+        order = group_attributes(server, img.id)["ome"]["multiscales"][0]["axes"]
+        expected = array.transpose(*(a["name"] for a in order)).values
+        np.testing.assert_array_equal(np.asarray(level0), expected)
+
+
+# -- refused before anything is uploaded -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("array", "message"),
+    [
+        (
+            xr.DataArray(np.zeros((4, 4)), dims=["y", "x"], attrs={"when": pd.Timestamp(0)}),
+            "attrs\\['when'\\] is a Timestamp",
+        ),
+        (
+            xr.DataArray(np.zeros((4, 4)), dims=["y", "x"], attrs={"bad": float("nan")}),
+            "attrs\\['bad'\\] is nan",
+        ),
+        (
+            xr.DataArray(np.zeros((4, 4)), dims=["y", "x"], attrs={"arr": np.zeros(3)}),
+            "attrs\\['arr'\\] is a ndarray",
+        ),
+        (
+            xr.DataArray(
+                np.zeros((4, 4)),
+                dims=["y", "x"],
+                coords={"x": ("x", np.arange(4.0), {"units": "parsnips"})},
+            ),
+            "coordinate 'x' has units 'parsnips'",
+        ),
+        (
+            xr.DataArray(np.zeros((4, 4)), dims=["y", "x"], coords={"m": (("y", "x"), np.eye(4))}),
+            "coordinate 'm' has 2 dims",
+        ),
+        (
+            xr.DataArray(
+                np.zeros((2, 200_000), dtype="uint8"),
+                dims=["y", "x"],
+                coords={"x": np.random.default_rng(0).random(200_000)},
+            ),
+            "at most 1,048,576 can be stored",
+        ),
+    ],
+    ids=["timestamp", "nan", "ndarray", "unit", "2-d-coord", "too-large"],
+)
+def test_bad_metadata_is_refused_before_upload(
+    server: TestServer, alice: Any, array: xr.DataArray, message: str
+) -> None:
+    before = server.stored_keys("images")
+    with pytest.raises(InvalidDataError, match=message):
+        from_xarray(array, name="refused")
+    assert server.stored_keys("images") == before
+
+
+def test_channels_must_fit_the_channel_axis(alice: Any) -> None:
+    array = xr.DataArray(np.zeros((2, 4, 4)), dims=["c", "y", "x"])
+    with pytest.raises(InvalidDataError, match="names 3 channels; dim 'c' has 2"):
+        from_xarray(array, name="x", channels=["a", "b", "c"])
+    with pytest.raises(InvalidDataError, match="color must be a hex colour"):
+        from_xarray(array, name="x", channels=[{"name": "a", "color": "red"}, "b"])
+    with pytest.raises(InvalidDataError, match="no dim is a channel axis"):
+        from_xarray(array.rename(c="z"), name="x", channels=["a", "b"])
+
+
+# -- the server checks the group -------------------------------------------------------------------
+
+
+def _announce_ome(server: TestServer, token: str) -> dict[str, Any]:
+    from storage_helpers import GRANT_FIELDS, gql
+
+    answer = gql(
+        server,
+        token,
+        f"""mutation($input: ImageUploadInput!) {{
+            requestImageUpload(input: $input) {{ id grant {{ {GRANT_FIELDS} }} }}
+        }}""",
+        {
+            "input": {
+                "name": "forged-group",
+                "shape": [8, 8],
+                "dims": ["y", "x"],
+                "dtype": "uint8",
+                "chunks": [8, 8],
+                "format": "ome-zarr-0.5",
+            }
+        },
+    )
+    assert not answer.get("errors"), answer
+    upload: dict[str, Any] = answer["data"]["requestImageUpload"]
+    return upload
+
+
+def _group(ome: dict[str, Any] | None, dims: list[str]) -> bytes:
+    attributes: dict[str, Any] = {"arkitekt": {"version": 1, "dims": dims}}
+    if ome is not None:
+        attributes["ome"] = ome
+    return json.dumps({"zarr_format": 3, "node_type": "group", "attributes": attributes}).encode()
+
+
+def _ome(paths: list[str], scale: list[float]) -> dict[str, Any]:
+    return {
+        "version": "0.5",
+        "multiscales": [
+            {
+                "axes": [{"name": "y", "type": "space"}, {"name": "x", "type": "space"}],
+                "datasets": [
+                    {"path": p, "coordinateTransformations": [{"type": "scale", "scale": scale}]}
+                    for p in paths
+                ],
+            }
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    ("group", "message"),
+    [
+        (None, "zarr.json is missing"),
+        (_group(None, ["y", "x"]), "must not carry|NGFF"),
+        (_group(_ome(["1"], [1.0, 1.0]), ["y", "x"]), "dataset 0 must have the path '0'"),
+        (_group(_ome(["0"], [1.0, -1.0]), ["y", "x"]), "scale must be positive"),
+        (_group(_ome(["0"], [1.0, 1.0]), ["x", "y"]), "arkitekt.dims must be the announced"),
+        (b'{"zarr_format": 3, "node_type": "array"}', "must describe a zarr v3 group"),
+    ],
+    ids=["no-group", "no-ome", "path", "scale", "dims", "array"],
+)
+def test_finish_refuses_an_inconsistent_group(
+    server: TestServer, alice: Any, group: bytes | None, message: str
+) -> None:
+    token = token_of(server, "alice")
+    upload = _announce_ome(server, token)
+    for key, data in zarr_objects(np.ones((8, 8), dtype="uint8"), (8, 8)).items():
+        assert put(upload["grant"], f"0/{key}", data).status_code < 300
+    if group is not None:
+        assert put(upload["grant"], "zarr.json", group).status_code < 300
+    answer = finish_image(server, token, upload["id"])
+    assert answer.get("errors"), answer
+    text = answer["errors"][0]["message"]
+    assert "the upload was discarded" in text
+    import re
+
+    assert re.search(message, text), text
+    assert server.stored_keys(upload["grant"]["prefix"]) == []
+
+
+# -- images stored before OME-Zarr -----------------------------------------------------------------
+
+
+def test_images_stored_as_plain_arrays_stay_readable(server: TestServer, alice: Any) -> None:
+    """An image written the old way (a plain zarr array at the prefix, announced without a
+    format) reads through the same API as before, with the new code."""
+    token = token_of(server, "alice")
+    values = np.arange(32 * 24, dtype="uint8").reshape(32, 24)
+    upload = request_image_upload(server, token, [32, 24], [16, 24], name="legacy")
+    assert not upload.get("errors"), upload
+    upload = upload["data"]["requestImageUpload"]
+    for key, data in zarr_objects(values, (16, 24)).items():
+        assert put(upload["grant"], key, data).status_code < 300
+    finished = finish_image(server, token, upload["id"])
+    assert not finished.get("errors"), finished
+    meta = json.loads((folder_of(server, upload["id"]) / "zarr.json").read_text())
+    assert meta["node_type"] == "array"
+    img = get_image(upload["id"])
+    assert img.format == "zarr-array" and img.levels == [(32, 24)]
+    assert img.scale == {} and img.channels == []
+    data = img.data
+    assert data.dims == ("y", "x")
+    np.testing.assert_array_equal(data.values, values)
+    np.testing.assert_array_equal(data[16:, :5].values, values[16:, :5])
