@@ -336,3 +336,31 @@ def test_images_stored_as_plain_arrays_stay_readable(server: TestServer, alice: 
     assert data.dims == ("y", "x")
     np.testing.assert_array_equal(data.values, values)
     np.testing.assert_array_equal(data[16:, :5].values, values[16:, :5])
+
+
+# -- whole reads -----------------------------------------------------------------------------------
+
+
+async def test_read_gives_the_whole_image_in_memory(server: TestServer) -> None:
+    array = cells().transpose("y", "x", "z", "c")
+    async with server.app("alice", "ome-read"):
+        from arkitekt import afrom_xarray
+
+        img = await afrom_xarray(array, name="whole", chunks={"y": 16, "x": 16})
+        read = await img.aread()
+        assert isinstance(read.data, np.ndarray)
+        assert read.attrs.pop("image_id") == img.id
+        xr.testing.assert_identical(read, array.rename("whole"))
+
+
+def test_read_of_an_image_stored_as_a_plain_array(server: TestServer, alice: Any) -> None:
+    token = token_of(server, "alice")
+    values = np.arange(16 * 8, dtype="uint8").reshape(16, 8)
+    upload = request_image_upload(server, token, [16, 8], [4, 8], name="legacy-read")
+    upload = upload["data"]["requestImageUpload"]
+    for key, data in zarr_objects(values, (4, 8)).items():
+        put(upload["grant"], key, data)
+    assert not finish_image(server, token, upload["id"]).get("errors")
+    read = get_image(upload["id"]).read()
+    assert read.dims == ("y", "x")
+    np.testing.assert_array_equal(read.values, values)

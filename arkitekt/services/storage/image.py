@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from koil import unkoil
 
+from ..._twins import sync_twin
 from ...errors import UsageError
 from . import api
 from .kinds import BY_NAME, Operations
@@ -46,6 +47,8 @@ class Image(Stored):
         super().__init__(info, app)
         self._info: api.Image = info
         self._data: xr.DataArray | None = None
+        self._reader: Any = None
+        """The zarr store its data is read through (made on first read, with its grant)."""
 
     # -- metadata --------------------------------------------------------------------------------
 
@@ -129,6 +132,13 @@ class Image(Stored):
         if self._data is None:
             self._data = unkoil(self.adata)
         return self._data
+
+    async def aread(self) -> xr.DataArray:
+        """The whole image in memory (an ``xarray.DataArray`` with its coordinates and attrs),
+        read at disk speed: every chunk fetched concurrently into one array."""
+        return await self._app.storage.aread_image(self)
+
+    read = sync_twin(aread)
 
     # -- display ---------------------------------------------------------------------------------
 

@@ -209,33 +209,36 @@ class StorageService(ApiService, Sharing[Stored]):
                 "could not discard upload %s (%s); the server will sweep it", upload_id, e
             )
 
-    @on_app_loop
-    async def aopen_image(self, image: Image, level: int = 0) -> xr.DataArray:
-        """The lazy data of one level of an image, in the dims it was given with."""
-        import dask.array as da
-        import xarray as xr
-        import zarr
+    async def _open_level(self, image: Image, level: int) -> tuple[Any, dict[str, Any]]:
+        """The zarr ``AsyncArray`` of one level, checked against what the server verified, and
+        the group's attributes (empty for images stored as a plain array)."""
         import zarr.api.asynchronous as zarr_async
 
-        grant = await api.aimage_grant(image.id, client=self.graphql)
-        store = self._zarr_store(
-            grant, lambda: api.aimage_grant(image.id, client=self.graphql), read_only=True
-        )
+        store = image._reader
+        if store is None:  # one grant per Image object; the store renews it when it runs out
+            grant = await api.aimage_grant(image.id, client=self.graphql)
+            store = self._zarr_store(
+                grant, lambda: api.aimage_grant(image.id, client=self.graphql), read_only=True
+            )
+            image._reader = store
         attributes: dict[str, Any] = {}
         if image.format == FORMAT_ARRAY:  # stored before OME-Zarr: a plain array at the prefix
+            if level != 0:
+                raise UsageError(f"image {image.id!r} has one level (0), not {level}")
             opened = await zarr_async.open_array(store=store, mode="r")
             expected = (image.shape, image.chunks)
         else:
+            lv = image.level_info(level)
             group = await zarr_async.open_group(store=store, mode="r", zarr_format=3)
             attributes = dict(group.attrs)
             opened = await zarr_async.open_array(store=store, path=str(level), mode="r")
-            lv = image.level_info(level)
-            order = [image.dims.index(d) for d in opened.metadata.dimension_names or ()]
-            if sorted(order) != list(range(len(image.dims))):
+            stored = tuple(opened.metadata.dimension_names or ())
+            if sorted(stored) != sorted(image.dims):
                 raise InvalidDataError(
-                    f"the stored array of image {image.id!r} has dims "
-                    f"{opened.metadata.dimension_names}, not the verified {image.dims}"
+                    f"the stored array of image {image.id!r} has dims {stored}, not the "
+                    f"verified {image.dims}"
                 )
+            order = [image.dims.index(d) for d in stored]
             expected = (tuple(lv.shape[i] for i in order), tuple(lv.chunks[i] for i in order))
         found = (tuple(opened.shape), tuple(opened.chunks), opened.dtype)
         if found != (*expected, image.dtype):
@@ -244,8 +247,26 @@ class StorageService(ApiService, Sharing[Stored]):
                 f"the stored array of image {image.id!r} (shape {found[0]}, chunks {found[1]}, "
                 f"{found[2]}) differs from the one the server verified; not reading it"
             )
-        array = zarr.Array(opened)
+        return opened, attributes
+
+    @staticmethod
+    def _as_xarray(
+        image: Image, values: Any, opened: Any, attributes: dict[str, Any]
+    ) -> xr.DataArray:
+        import xarray as xr
+
         stored_dims = tuple(opened.metadata.dimension_names or image.dims)
+        data = xr.DataArray(values, dims=stored_dims, name=image.name, attrs={"image_id": image.id})
+        return ome.restore(data, image.dims, attributes)
+
+    @on_app_loop
+    async def aopen_image(self, image: Image, level: int = 0) -> xr.DataArray:
+        """The lazy data of one level of an image, in the dims it was given with."""
+        import dask.array as da
+        import zarr
+
+        opened, attributes = await self._open_level(image, level)
+        array = zarr.Array(opened)
         lazy = da.from_array(  # type: ignore[no-untyped-call]
             array,
             chunks=dask_chunks(array.shape, array.chunks, array.dtype.itemsize),
@@ -253,8 +274,20 @@ class StorageService(ApiService, Sharing[Stored]):
             asarray=True,
             name=f"image-{image.id}-{level}",
         )
-        data = xr.DataArray(lazy, dims=stored_dims, name=image.name, attrs={"image_id": image.id})
-        return ome.restore(data, image.dims, attributes)
+        return self._as_xarray(image, lazy, opened, attributes)
+
+    @on_app_loop
+    async def aread_image(self, image: Image, level: int = 0) -> xr.DataArray:
+        """One level of an image read whole into memory: zarr fetches and decodes its chunks
+        concurrently straight into one array (no dask, no copy to assemble the pieces)."""
+        import numpy as np
+
+        opened, attributes = await self._open_level(image, level)
+        try:
+            values = await opened.getitem(tuple(slice(None) for _ in opened.shape))
+        except Exception as e:
+            raise TransferError(f"reading image {image.id!r} failed ({brief(e)})") from e
+        return self._as_xarray(image, np.asarray(values), opened, attributes)
 
     from_xarray = sync_twin(afrom_xarray)
 
