@@ -34,6 +34,8 @@ async def afrom_xarray(
     chunks: Sequence[int] | dict[str, int] | None = None,
     tags: Sequence[str] = (),
     channels: Sequence[Channel | dict[str, Any] | str] | None = None,
+    pyramid: bool = False,
+    downsample: str | None = None,
     progress: bool | None = None,
     app: App | None = None,
 ) -> Image:
@@ -50,6 +52,10 @@ async def afrom_xarray(
         tags: Labels to find it by (``images(tags=[...])``).
         channels: The channels of the channel axis (``c``): :class:`Channel` objects, dicts
             or names; default: the names in its coordinate.
+        pyramid: Also write multiscale levels, halving y and x each time until a level's
+            plane fits in one chunk (``img.level(k)``); computed while uploading.
+        downsample: How levels are made: ``"mean"`` (intensities; the default) or
+            ``"nearest"`` (labels; the default for bool).
         progress: Show a progress bar (default: on a terminal, for large arrays).
 
     Uniform coordinates of ``t``/``z``/``y``/``x`` (with ``attrs["units"]``) become the
@@ -58,7 +64,15 @@ async def afrom_xarray(
     behind.
     """
     return await resolve_app(app, "from_xarray()").storage.afrom_xarray(
-        array, name, dims=dims, chunks=chunks, tags=tags, channels=channels, progress=progress
+        array,
+        name,
+        dims=dims,
+        chunks=chunks,
+        tags=tags,
+        channels=channels,
+        pyramid=pyramid,
+        downsample=downsample,
+        progress=progress,
     )
 
 

@@ -156,8 +156,14 @@ def test_what_we_write_is_valid_ngff_and_ome_zarr_reads_it(server: TestServer, a
     from ome_zarr.reader import Multiscales, Reader
     from ome_zarr_models.v05 import Image as NgffImage
 
-    for array in (cells(), cells().isel(c=0, drop=True), cells().transpose("y", "x", "z", "c")):
-        img = from_xarray(array, name="validated")
+    pyramid = {"pyramid": True, "chunks": {"y": 16, "x": 16}}
+    for array, options in (
+        (cells(), {}),
+        (cells().isel(c=0, drop=True), {}),
+        (cells().transpose("y", "x", "z", "c"), {}),
+        (cells(), pyramid),
+    ):
+        img = from_xarray(array, name="validated", **options)
         folder = folder_of(server, img.id)
         NgffImage.from_zarr(zarr.open_group(folder, mode="r"))  # raises when invalid
         location = parse_url(str(folder))
@@ -165,6 +171,7 @@ def test_what_we_write_is_valid_ngff_and_ome_zarr_reads_it(server: TestServer, a
         nodes = list(Reader(location)())
         multiscales = [n for n in nodes if any(isinstance(s, Multiscales) for s in n.specs)]
         assert multiscales, f"ome-zarr found no multiscales in {folder}"
+        assert len(multiscales[0].data) == len(img.levels)
         level0 = multiscales[0].data[0]
         order = group_attributes(server, img.id)["ome"]["multiscales"][0]["axes"]
         expected = array.transpose(*(a["name"] for a in order)).values
@@ -364,3 +371,53 @@ def test_read_of_an_image_stored_as_a_plain_array(server: TestServer, alice: Any
     read = get_image(upload["id"]).read()
     assert read.dims == ("y", "x")
     np.testing.assert_array_equal(read.values, values)
+
+
+def test_a_large_lazy_pyramid_uploads_in_bounded_memory(server: TestServer, alice: Any) -> None:
+    """A 1 GiB dask array with pyramid=True needs little more memory than without: levels are
+    made block by block, never whole. (Uploads first, plain and a small pyramid: what they
+    allocate once — thread pools, codecs, the allocator's per-thread arenas — is not what a
+    pyramid costs per GiB.)"""
+    import os
+
+    import dask.array as da
+    from storage_helpers import peak_rss, peak_rss_reset
+
+    planes = 64  # 64 x 2048 x 2048 float32 = 1 GiB
+    lazy = da.ones((planes, 2048, 2048), chunks=(1, 1024, 1024), dtype="float32")
+    lazy = lazy * da.arange(planes, chunks=1, dtype="float32")[:, None, None]
+    from_xarray(lazy, name="flat", dims=["z", "y", "x"]).delete()
+    from_xarray(lazy[:8], name="warm", dims=["z", "y", "x"], pyramid=True).delete()
+    pid = os.getpid()
+    peak_rss_reset(pid)
+    before = peak_rss(pid)
+    img = from_xarray(lazy, name="big", dims=["z", "y", "x"], pyramid=True)
+    grew = peak_rss(pid) - before
+    assert img.levels == [(planes, 2048, 2048), (planes, 1024, 1024)]
+    assert grew < 96 << 20, f"the pyramid upload raised the peak by {grew >> 20} MiB"
+    assert float(img.level(1).data[planes - 1, 5, 5].compute()) == planes - 1
+
+
+@pytest.mark.parametrize("chunks", [(32, 32), (33, 31), (200, 7)], ids=["even", "odd", "thin"])
+@pytest.mark.parametrize("how", ["mean", "nearest"])
+def test_pyramid_levels_equal_the_whole_array_halved(
+    alice: Any, chunks: tuple[int, int], how: str
+) -> None:
+    """Made block by block (and levels 2+ from the stored level before), every level is what
+    halving the whole array level after level gives, odd edges included."""
+    from arkitekt.services.storage.pyramid import reduce
+
+    values = np.random.default_rng(3).random((2, 101, 75)).astype("float32")
+    img = from_xarray(
+        values,
+        name="halved",
+        dims=["t", "y", "x"],
+        chunks=(1, *chunks),
+        pyramid=True,
+        downsample=how,
+    )
+    expected = values
+    for k in range(1, len(img.levels)):
+        expected = reduce(expected, (1, 2), how)
+        np.testing.assert_array_equal(img.level(k).read().values, expected)
+    assert img.levels[-1][1] <= chunks[0] and img.levels[-1][2] <= chunks[1]

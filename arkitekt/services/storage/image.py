@@ -31,6 +31,51 @@ class LevelInfo:
     scale: tuple[float, ...]
 
 
+class ImageLevel:
+    """One resolution level of an image (``img.level(k)``): its data read like the image's."""
+
+    def __init__(self, image: Image, info: LevelInfo) -> None:
+        self.image = image
+        self.info = info
+        self._data: xr.DataArray | None = None
+
+    @property
+    def index(self) -> int:
+        return self.info.index
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.info.shape
+
+    @property
+    def scale(self) -> dict[str, float]:
+        """Pixel size of this level per dim (level 0's, times how much it was shrunk)."""
+        return dict(zip(self.image.dims, self.info.scale, strict=True))
+
+    async def adata(self) -> xr.DataArray:
+        """The lazy data of this level, its coordinates scaled to its pixels."""
+        if self._data is None:
+            self._data = await self.image.app.storage.aopen_image(self.image, self.index)
+        return self._data
+
+    @property
+    def data(self) -> xr.DataArray:
+        """The lazy data (in async code, ``await level.adata()``)."""
+        if self._data is None:
+            self._data = unkoil(self.adata)
+        return self._data
+
+    async def aread(self) -> xr.DataArray:
+        """This level whole, in memory."""
+        return await self.image.app.storage.aread_image(self.image, self.index)
+
+    read = sync_twin(aread)
+
+    def __repr__(self) -> str:
+        shape = ", ".join(f"{d}: {n}" for d, n in zip(self.image.dims, self.shape, strict=True))
+        return f"ImageLevel({self.image.name!r}, level={self.index}, {{{shape}}})"
+
+
 class Image(Stored):
     """An image stored as zarr: its metadata at hand, its data read only where computed.
 
@@ -48,6 +93,8 @@ class Image(Stored):
         self._info: api.Image = info
         self._data: xr.DataArray | None = None
         self._reader: Any = None
+        """The zarr store its data is read through (made on first read, with its grant)."""
+        self._levels: dict[int, ImageLevel] = {}
         """The zarr store its data is read through (made on first read, with its grant)."""
 
     # -- metadata --------------------------------------------------------------------------------
@@ -106,6 +153,13 @@ class Image(Stored):
     def levels(self) -> list[tuple[int, ...]]:
         """The shape of each resolution level, level 0 (the image) first."""
         return [tuple(lv["shape"]) for lv in self._info.levels or []] or [self.shape]
+
+    def level(self, k: int) -> ImageLevel:
+        """Resolution level ``k`` (0 is the image; ``len(img.levels)`` of them), with lazy
+        ``.data``, ``.adata()``, ``.read()``."""
+        if k not in self._levels:
+            self._levels[k] = ImageLevel(self, self.level_info(k))
+        return self._levels[k]
 
     def level_info(self, k: int) -> LevelInfo:
         """The verified shape, chunks and scale of level ``k`` (level 0: the image)."""

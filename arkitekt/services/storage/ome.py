@@ -262,11 +262,12 @@ def describe(
     shape: Sequence[int],
     dtype: np.dtype[Any],
     channels: list[Channel] | None,
-    level_shapes: Sequence[Sequence[int]],
+    level_factors: Sequence[Sequence[int]],
     name: str,
 ) -> Metadata:
     """The group attributes for ``array`` (an xarray.DataArray, or a bare array) with ``dims``
-    (the user's order); ``level_shapes``: each level's shape in that order (level 0 first)."""
+    (the user's order); ``level_factors``: per level (level 0 first), how many level-0 pixels
+    one of its pixels spans along each dim, in that order."""
     import xarray as xr
 
     dims = tuple(dims)
@@ -289,7 +290,7 @@ def describe(
         own["channels"] = [c.model_dump(exclude_none=True) for c in channels]
     attributes: dict[str, Any] = {"arkitekt": own}
     if order is not None:
-        attributes["ome"] = _ome(array, order, dims, dtype, channels, level_shapes, name)
+        attributes["ome"] = _ome(array, order, dims, dtype, channels, level_factors, name)
     size = len(json.dumps(attributes, allow_nan=False))
     if size > MAX_ATTRIBUTES_BYTES:
         raise InvalidDataError(
@@ -309,7 +310,7 @@ def _ome(
     dims: tuple[str, ...],
     dtype: np.dtype[Any],
     channels: list[Channel] | None,
-    level_shapes: Sequence[Sequence[int]],
+    level_factors: Sequence[Sequence[int]],
     name: str,
 ) -> dict[str, Any]:
     axes: list[dict[str, Any]] = []
@@ -339,11 +340,10 @@ def _ome(
         axes.append(axis)
         scale.append(step)
         translation.append(origin)
-    base = [int(n) for n in level_shapes[0]]
     datasets = []
-    for k, level in enumerate(level_shapes):
-        stored = {d: int(n) for d, n in zip(dims, level, strict=True)}
-        factors = [base[dims.index(d)] / max(stored[d], 1) for d in order]
+    for k, level in enumerate(level_factors):
+        by_dim = dict(zip(dims, level, strict=True))
+        factors = [by_dim[d] for d in order]
         datasets.append(
             {
                 "path": str(k),
@@ -372,6 +372,17 @@ def _ome(
     return ome
 
 
+def _coarser(entry: dict[str, Any], values: np.ndarray[Any, Any], n: int) -> np.ndarray[Any, Any]:
+    """A coordinate along a dim a pyramid level has shrunk ``f`` times: a pixel centre of the
+    level (the mean of ``f`` level-0 pixels) for evenly spaced numbers, else every ``f``-th."""
+    f = 2 ** round(math.log2(len(values) / max(n, 1)))  # levels halve: a power of two
+    if "start" in entry and values.dtype.kind == "f":
+        start, step = float(entry["start"]), float(entry["step"])
+        centres: np.ndarray[Any, Any] = start + (f - 1) * step / 2 + f * step * np.arange(n)
+        return centres.astype(values.dtype)
+    return values[::f][:n]
+
+
 def restore(
     data: xr.DataArray, image_dims: Sequence[str], attributes: dict[str, Any]
 ) -> xr.DataArray:
@@ -384,8 +395,8 @@ def restore(
     coords = {}
     for cname, entry in (own.get("coords") or {}).items():
         cdims, values = decode_coord(entry)
-        if cdims and any(int(data.sizes[d]) != len(values) for d in cdims):
-            continue  # a coarser level: coordinates are given by the level itself
+        if cdims and int(data.sizes[cdims[0]]) != len(values):
+            values = _coarser(entry, values, int(data.sizes[cdims[0]]))
         coords[cname] = (cdims, values, entry.get("attrs") or {})
     if coords:
         data = data.assign_coords(coords)

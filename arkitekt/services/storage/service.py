@@ -23,7 +23,7 @@ from ..._progress import transfer_progress
 from ..._twins import sync_twin
 from ...display import listing
 from ...errors import ArkitektError, InvalidDataError, TransferError, UsageError
-from ...protocol.ngff import FORMAT_ARRAY
+from ...protocol.ngff import FORMAT_ARRAY, ngff_order
 from ...protocol.services import MIKRO
 from ..base import ApiService
 from ..sharing import Sharing, shared_with
@@ -32,6 +32,7 @@ from .arrays import ArraySource, as_source, awrite, brief, compressors, dask_chu
 from .file import File
 from .image import Image
 from .ome import Channel
+from .pyramid import awrite_pyramid, level_chunks, level_shapes, plane_axes, settle_downsample
 from .stored import Stored
 from .stores import GrantedStore, GrantKeeper
 
@@ -49,8 +50,12 @@ SPOOL_IN_MEMORY = 16 << 20
 """``File.open()`` keeps content up to this size in memory, larger in a temp file."""
 
 
-async def _create_group(store: Any, attributes: dict[str, Any], level0: ArraySource) -> Any:
-    """The image group (its attributes) and its level-0 array at ``0``; returns the array.
+async def _create_group(
+    store: Any, attributes: dict[str, Any], level0: ArraySource, shapes: Sequence[Sequence[int]]
+) -> list[Any]:
+    """The image group (its attributes) and an array per level at ``0``, ``1``, ... (``shapes``
+    in the stored order, level 0 first, each with level 0's chunks clipped to it); returns the
+    arrays.
 
     The metadata documents are made in memory and written with plain puts: zarr's own group
     creation writes parents with put-if-absent, which the datalayer's HTTP routes do not offer.
@@ -61,23 +66,28 @@ async def _create_group(store: Any, attributes: dict[str, Any], level0: ArraySou
     from zarr.core.group import GroupMetadata
     from zarr.storage import MemoryStore, StorePath
 
+    from .pyramid import level_chunks
+
     try:
-        made = await zarr_async.create_array(
-            store=MemoryStore(),
-            shape=level0.shape,
-            dtype=level0.dtype,
-            chunks=level0.chunks,
-            dimension_names=level0.dims,
-            compressors=compressors(),
-            fill_value=0,
-        )
         prototype = default_buffer_prototype()
         group = GroupMetadata(attributes=attributes, zarr_format=3)
         for key, value in group.to_buffer_dict(prototype).items():
             await store.set(key, value)
-        for key, value in made.metadata.to_buffer_dict(prototype).items():
-            await store.set(f"0/{key}", value)
-        return AsyncArray(metadata=made.metadata, store_path=StorePath(store, "0"))
+        targets = []
+        for k, shape in enumerate(shapes):
+            made = await zarr_async.create_array(
+                store=MemoryStore(),
+                shape=tuple(shape),
+                dtype=level0.dtype,
+                chunks=level_chunks(shape, level0.chunks),
+                dimension_names=level0.dims,
+                compressors=compressors(),
+                fill_value=0,
+            )
+            for key, value in made.metadata.to_buffer_dict(prototype).items():
+                await store.set(f"{k}/{key}", value)
+            targets.append(AsyncArray(metadata=made.metadata, store_path=StorePath(store, str(k))))
+        return targets
     except Exception as e:
         raise TransferError(f"creating the image group failed ({brief(e)})") from e
 
@@ -132,6 +142,8 @@ class StorageService(ApiService, Sharing[Stored]):
         chunks: Sequence[int] | dict[str, int] | None = None,
         tags: Sequence[str] = (),
         channels: Sequence[Channel | dict[str, Any] | str] | None = None,
+        pyramid: bool = False,
+        downsample: str | None = None,
         progress: bool | None = None,
     ) -> Image:
         """Store an array as an OME-Zarr image and return it (by reference).
@@ -147,6 +159,10 @@ class StorageService(ApiService, Sharing[Stored]):
             tags: Labels to find it by (``images(tags=[...])``).
             channels: The channels of the channel axis (``c``): :class:`Channel` objects, dicts
                 or names; default: the names in its coordinate.
+            pyramid: Also write multiscale levels, halving y and x each time until a level's
+                plane fits in one chunk (``img.level(k)``); computed while uploading.
+            downsample: How levels are made: ``"mean"`` (intensities; the default) or
+                ``"nearest"`` (labels; the default for bool).
             progress: Show a progress bar (default: on a terminal, for large arrays).
 
         Uniform coordinates of ``t``/``z``/``y``/``x`` (with ``attrs["units"]``) become the
@@ -160,22 +176,37 @@ class StorageService(ApiService, Sharing[Stored]):
             raise UsageError("tags= takes a list of strings, e.g. tags=['raw']")
         source = as_source(array, dims, chunks)
         settled = ome.settle_channels(channels, array, source.dims)
-        meta = ome.describe(
-            array, source.dims, source.shape, source.dtype, settled, [source.shape], name
-        )
-        stored = source.transposed(meta.stored_dims, chunks_given=chunks is not None)
-        back = [meta.stored_dims.index(d) for d in source.dims]
-        announced_chunks = tuple(stored.chunks[i] for i in back)
+        layout = ngff_order(source.dims) or source.dims
+        stored = source.transposed(layout, chunks_given=chunks is not None)
+        shapes: list[tuple[int, ...]] = [stored.shape]
+        how = ""
+        if pyramid:
+            how = settle_downsample(downsample, source.dtype)
+            shapes = level_shapes(stored.shape, stored.chunks, plane_axes(stored.dims))
+        elif downsample is not None:
+            raise UsageError("downsample= is for pyramid=True")
+        back = [layout.index(d) for d in source.dims]
+        factors = [  # what one pixel of level k spans of level 0, per dim
+            [2**k if d in ("y", "x") else 1 for d in source.dims] for k in range(len(shapes))
+        ]
+        meta = ome.describe(array, source.dims, source.shape, source.dtype, settled, factors, name)
+        announced = [
+            api.LevelInput(
+                shape=tuple(shape[i] for i in back),
+                chunks=tuple(level_chunks(shape, stored.chunks)[i] for i in back),
+            )
+            for shape in shapes
+        ]
         upload = await api.arequest_image_upload(
             api.ImageUploadInput(
                 name=name,
                 shape=source.shape,
                 dims=source.dims,
                 dtype=source.dtype.name,
-                chunks=announced_chunks,
+                chunks=announced[0].chunks,
                 tags=tuple(tags),
                 format=meta.format,
-                levels=(api.LevelInput(shape=source.shape, chunks=announced_chunks),),
+                levels=tuple(announced),
             ),
             client=self.graphql,
         )
@@ -184,8 +215,19 @@ class StorageService(ApiService, Sharing[Stored]):
             store = self._zarr_store(
                 upload.grant, lambda: api.arenew_upload_grant(upload.id, client=self.graphql)
             )
-            target = await _create_group(store, meta.attributes, stored)
-            await awrite(target, stored, on_chunk=bar.update, concurrency=self.write_concurrency)
+            targets = await _create_group(store, meta.attributes, stored, shapes)
+            if len(targets) > 1:
+                await awrite_pyramid(
+                    targets,
+                    stored,
+                    how,
+                    on_chunk=bar.update,
+                    concurrency=max(1, self.write_concurrency // 2),  # a chunk each at a time
+                )
+            else:
+                await awrite(
+                    targets[0], stored, on_chunk=bar.update, concurrency=self.write_concurrency
+                )
             info = await api.afinish_image_upload(upload.id, client=self.graphql)
         except BaseException as e:
             await self._abort(upload.id)
