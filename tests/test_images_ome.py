@@ -421,3 +421,29 @@ def test_pyramid_levels_equal_the_whole_array_halved(
         expected = reduce(expected, (1, 2), how)
         np.testing.assert_array_equal(img.level(k).read().values, expected)
     assert img.levels[-1][1] <= chunks[0] and img.levels[-1][2] <= chunks[1]
+
+
+def test_thumbnails_read_the_smallest_level_that_is_large_enough(
+    server: TestServer, alice: Any
+) -> None:
+    from arkitekt.server.storage.models import Image as ImageRow
+    from arkitekt.server.storage.thumbnails import thumbnail_level
+
+    assert thumbnail_level([(1, 2048, 2048), (1, 1024, 1024), (1, 256, 256), (1, 128, 96)]) == 2
+    assert thumbnail_level([(3, 100, 100)]) == 0
+    values = np.zeros((1, 1024, 1024), dtype="uint8")
+    values[:, :512] = 200
+    img = from_xarray(
+        values, name="thumb", dims=["c", "y", "x"], chunks=(1, 128, 128), pyramid=True
+    )
+    assert len(img.levels) == 4  # 1024, 512, 256, 128
+
+    async def make() -> bytes | None:
+        storage = server.state.storage
+        async with storage.catalogue.db.new_session() as s:
+            row = await s.get(ImageRow, img.id)
+        made: bytes | None = await storage.thumbnails.make(row)
+        return made
+
+    png = server.call(make)
+    assert png is not None and png.startswith(b"\x89PNG")

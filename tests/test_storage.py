@@ -514,3 +514,16 @@ def test_read_returns_the_image_in_memory(alice: Any) -> None:
     read = get_image(img.id).read()
     assert isinstance(read.data, np.ndarray)
     xr.testing.assert_identical(read.drop_attrs(), array.rename("read"))
+
+
+def test_one_tile_of_a_pyramid_reads_one_chunk(storage: TestServer, alice: Any) -> None:
+    if storage.config.datalayer != "local":
+        pytest.skip("requests are counted by the local datalayer's HTTP routes")
+    values = _random((2, 256, 256), "float32")
+    img = from_xarray(values, name="tiles", dims=["z", "y", "x"], chunks=(1, 64, 64), pyramid=True)
+    data = get_image(img.id).data  # opening reads the group's and level 0's zarr.json
+    stats = storage.state.stats
+    before = stats.get("datalayer_gets", 0)
+    tile = data[1, 64:128, 128:192].compute()
+    assert stats["datalayer_gets"] - before == 1
+    np.testing.assert_array_equal(tile.values, values[1, 64:128, 128:192])
