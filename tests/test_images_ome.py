@@ -447,3 +447,12 @@ def test_thumbnails_read_the_smallest_level_that_is_large_enough(
 
     png = server.call(make)
     assert png is not None and png.startswith(b"\x89PNG")
+
+
+def test_an_image_made_from_another_keeps_its_own_id(alice: Any) -> None:
+    first = from_xarray(cells(), name="first")
+    second = from_xarray(first.data * 2, name="second")
+    again = second.data
+    assert again.attrs["image_id"] == second.id
+    assert again.attrs["objective"] == "60x oil"
+    assert second.scale == first.scale and second.units == first.units

@@ -400,5 +400,7 @@ def restore(
         coords[cname] = (cdims, values, entry.get("attrs") or {})
     if coords:
         data = data.assign_coords(coords)
+    ours = dict(data.attrs)  # image_id: this image's, also when the attrs came from another
     data.attrs.update(own.get("attrs") or {})
+    data.attrs.update(ours)
     return data
