@@ -456,3 +456,67 @@ def test_an_image_made_from_another_keeps_its_own_id(alice: Any) -> None:
     assert again.attrs["image_id"] == second.id
     assert again.attrs["objective"] == "60x oil"
     assert second.scale == first.scale and second.units == first.units
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"levels": [{"shape": [8, 8], "chunks": [4, 4]}]}, "levels\\[0\\] must be the image"),
+        (
+            {"levels": [{"shape": [8, 8], "chunks": [8, 8]}, {"shape": [9, 4], "chunks": [8, 4]}]},
+            "levels\\[1\\] is larger",
+        ),
+        ({"levels": [{"shape": [8, 8], "chunks": [8, 8]}] * 33}, "1 to 32 levels"),
+        ({"format": "zarr-array", "levels": [{"shape": [8, 8], "chunks": [8, 8]}]}, "group"),
+        ({"format": "tiff"}, "format must be one of"),
+        (
+            {
+                "levels": [
+                    {"shape": [8, 8], "chunks": [8, 8]},
+                    {"shape": [4, 4], "chunks": [99999, 99999]},
+                ]
+            },
+            "chunks",
+        ),
+    ],
+    ids=["level0", "growing", "too-many", "array-levels", "format", "level-chunk"],
+)
+def test_bad_levels_are_refused_when_announced(
+    server: TestServer, alice: Any, changes: dict[str, Any], message: str
+) -> None:
+    from storage_helpers import GRANT_FIELDS, gql
+
+    announced = {
+        "name": "levels",
+        "shape": [8, 8],
+        "dims": ["y", "x"],
+        "dtype": "uint8",
+        "chunks": [8, 8],
+        "format": "ome-zarr-0.5",
+        **changes,
+    }
+    answer = gql(
+        server,
+        token_of(server, "alice"),
+        f"""mutation($input: ImageUploadInput!) {{
+            requestImageUpload(input: $input) {{ id grant {{ {GRANT_FIELDS} }} }}
+        }}""",
+        {"input": announced},
+    )
+    assert answer.get("errors"), answer
+    assert answer["errors"][0]["extensions"]["code"] == "BAD_INPUT"
+    import re
+
+    assert re.search(message, answer["errors"][0]["message"]), answer["errors"]
+
+
+def test_notebook_display_and_listing_show_pixel_size_and_channels(alice: Any) -> None:
+    from arkitekt import images
+
+    img = from_xarray(cells(), name="shown", tags=["display"])
+    page = img._repr_html_()
+    assert "z 2 micrometer, y 0.5 micrometer, x 0.5 micrometer" in page
+    assert "DAPI, GFP" in page and "ome-zarr-0.5" in page
+    row = dict(zip(img.listing_headers, img.listing_row(), strict=True))
+    assert row["pixel size"] == "z 2 micrometer, y 0.5 micrometer, x 0.5 micrometer"
+    assert images(tags=["display"])[0] == img
