@@ -197,7 +197,10 @@ def settle_channels(
         coord = _dim_coord(array, axis) if axis else None
         if coord is None:
             return None
-        channels = [str(v) for v in np.asarray(coord.values).tolist()]
+        names = [str(v) for v in np.asarray(coord.values).tolist()]
+        if len(names) > ngff.MAX_CHANNELS or not all(1 <= len(n) <= 200 for n in names):
+            return None  # a coordinate that does not name channels: it is kept as it is
+        channels = names
     if isinstance(channels, (str, bytes)):
         raise UsageError("channels= takes a list, e.g. channels=['DAPI', 'GFP']")
     if axis is None:
