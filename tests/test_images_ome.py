@@ -520,3 +520,19 @@ def test_notebook_display_and_listing_show_pixel_size_and_channels(alice: Any) -
     row = dict(zip(img.listing_headers, img.listing_row(), strict=True))
     assert row["pixel size"] == "z 2 micrometer, y 0.5 micrometer, x 0.5 micrometer"
     assert images(tags=["display"])[0] == img
+
+
+def test_a_failing_pyramid_upload_leaves_nothing(server: TestServer, alice: Any) -> None:
+    import dask.array as da
+
+    def block(x: np.ndarray[Any, Any], block_info: Any = None) -> np.ndarray[Any, Any]:
+        if block_info[None]["chunk-location"] == (3, 1, 0):
+            raise RuntimeError("the stage hit its limit")
+        return np.ones_like(x)
+
+    lazy = da.zeros((4, 128, 128), chunks=(1, 64, 64), dtype="float32")
+    lazy = lazy.map_blocks(block, dtype="float32")
+    before = server.stored_keys("images")
+    with pytest.raises(RuntimeError, match="the stage hit its limit"):
+        from_xarray(lazy, name="broken", dims=["z", "y", "x"], chunks=(1, 32, 32), pyramid=True)
+    assert server.stored_keys("images") == before

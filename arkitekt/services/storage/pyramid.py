@@ -73,15 +73,23 @@ def reduce(block: np.ndarray[Any, Any], axes: tuple[int, int], how: str) -> np.n
     pad = [(0, block.shape[a] % 2 if a in axes else 0) for a in range(block.ndim)]
     if any(p for _, p in pad):
         block = np.pad(block, pad, mode="edge")
-    shape: list[int] = []
-    for a, n in enumerate(block.shape):
-        shape += [n // 2, 2] if a in axes else [n]
-    pairs = tuple(a + i + 1 for i, a in enumerate(sorted(axes)))  # the new axes of size 2
-    exact = "float64" if block.dtype.kind in "biu" else None
-    mean = block.reshape(shape).mean(axis=pairs, dtype=exact)
+    # the sum of the four strided quarters: ~10x faster than a mean over a reshaped view
+    exact = block.dtype.kind in "biu" or block.dtype.itemsize < 4
+    total: np.ndarray[Any, Any] | None = None
+    for first, second in itertools.product((0, 1), repeat=2):
+        index = [slice(None)] * block.ndim
+        index[axes[0]] = slice(first, None, 2)
+        index[axes[1]] = slice(second, None, 2)
+        part = block[tuple(index)]
+        if total is None:
+            total = part.astype("float64" if exact else block.dtype)
+        else:
+            total += part
+    assert total is not None
+    total *= 0.25
     if block.dtype.kind in "biu":
-        mean = np.rint(mean)
-    return np.ascontiguousarray(mean.astype(block.dtype, copy=False))
+        total = np.rint(total)
+    return np.ascontiguousarray(total.astype(block.dtype, copy=False))
 
 
 def _blocks(
@@ -152,8 +160,10 @@ async def awrite_pyramid(
         small: np.ndarray[Any, Any] | None = None
         if len(targets) > 1 and by_chunk:
             small = np.empty([h.stop - h.start for h in half], dtype=source.dtype)
-        pieces = _chunk_regions_of(region, chunks) if by_chunk else [(region, ())]
-        for where, _ in pieces:
+        pieces = list(_chunk_regions_of(region, chunks)) if by_chunk else [(region, ())]
+
+        async def piece(where: tuple[slice, ...]) -> None:
+            nonlocal small
             block = await compute(where)
             if by_chunk:
                 await _put(targets[0], where, block)
@@ -174,7 +184,14 @@ async def awrite_pyramid(
                     ] = reduced
             if on_chunk is not None:
                 on_chunk(block.nbytes)
-            del block
+
+        # the chunks of a block at once: as many chunks in flight as a plain upload
+        try:
+            async with asyncio.TaskGroup() as group:
+                for where, _ in pieces:
+                    group.create_task(piece(where))
+        except ExceptionGroup as failed:  # the first error is the story (the user's, unchanged)
+            raise failed.exceptions[0] from None
         if small is not None:
             await _put(targets[1], half, small)
 

@@ -222,7 +222,7 @@ class StorageService(ApiService, Sharing[Stored]):
                     stored,
                     how,
                     on_chunk=bar.update,
-                    concurrency=max(1, self.write_concurrency // 2),  # a chunk each at a time
+                    concurrency=max(1, self.write_concurrency // 4),  # blocks of 4 chunks
                 )
             else:
                 await awrite(
