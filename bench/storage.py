@@ -6,7 +6,8 @@ its absolute figures are moto's, the ratio is what matters) — with a 1 GiB flo
 (``BENCH_STORAGE_MIB`` to change), zarr v3 chunks of 4 MiB, Blosc-zstd:
 
 - upload with ``from_xarray`` vs raw zarr writing the same array to the same backend;
-- full read with ``img.data.values`` vs raw zarr reading it back;
+- full read with ``img.data.values`` and with ``get_image(id).read()`` vs raw zarr reading it
+  back;
 - latency of reading one chunk of a stored image (random chunks);
 - peak client memory while uploading a 1 GiB dask array (a client process of its own).
 
