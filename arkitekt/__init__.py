@@ -83,6 +83,7 @@ if TYPE_CHECKING:
     from .services.storage.dataset import Dataset
     from .services.storage.file import File
     from .services.storage.image import Image
+    from .services.storage.ome import Channel
     from .services.storage.roi import Roi
     from .services.storage.table import Table
     from .settings import Settings, get_settings
@@ -177,6 +178,7 @@ _EXPORTS = {
     "get_dataset": "storage",
     "adatasets": "storage",
     "datasets": "storage",
+    "Channel": "services.storage.ome",
     "adelete": "storage",
     "afiles": "storage",
     "afrom_file": "storage",
@@ -238,6 +240,7 @@ __all__ = [
     "Assignation",
     "AssignationCancelledError",
     "CallCancelledError",
+    "Channel",
     "ConfigurationError",
     "ConnectionRefusedByServer",
     "CriticalRemoteError",

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .services.storage.dataset import Dataset
     from .services.storage.file import File
     from .services.storage.image import Image
+    from .services.storage.ome import Channel
     from .services.storage.roi import Roi
     from .services.storage.stored import Stored
     from .services.storage.table import Table
@@ -37,26 +38,46 @@ async def afrom_xarray(
     dims: Sequence[str] | None = None,
     chunks: Sequence[int] | dict[str, int] | None = None,
     tags: Sequence[str] = (),
+    channels: Sequence[Channel | dict[str, Any] | str] | None = None,
+    pyramid: bool = False,
+    downsample: str | None = None,
     progress: bool | None = None,
     app: App | None = None,
 ) -> Image:
-    """Store an array as an image and return it (by reference).
+    """Store an array as an OME-Zarr image and return it (by reference).
 
     Args:
-        array: An ``xarray.DataArray`` (its dims are kept), or a numpy or dask array with
-            ``dims=``. A dask array is computed and uploaded a few chunks at a time.
+        array: An ``xarray.DataArray`` (its dims, coordinates and attrs are kept), or a numpy
+            or dask array with ``dims=``. A dask array is computed and uploaded a few chunks
+            at a time.
         name: What to call it (need not be unique).
         dims: Dimension names, required for numpy and dask arrays, e.g. ``["z", "y", "x"]``.
         chunks: Chunk sizes (a tuple, or a dict by dim name); default: planes of the last
-            two dims, up to 1024 x 1024.
+            two dims (in the stored order), up to 1024 x 1024.
         tags: Labels to find it by (``images(tags=[...])``).
+        channels: The channels of the channel axis (``c``): :class:`Channel` objects, dicts
+            or names; default: the names in its coordinate.
+        pyramid: Also write multiscale levels, halving y and x each time until a level's
+            plane fits in one chunk (``img.level(k)``); computed while uploading.
+        downsample: How levels are made: ``"mean"`` (intensities; the default) or
+            ``"nearest"`` (labels; the default for bool).
         progress: Show a progress bar (default: on a terminal, for large arrays).
 
-    The data goes straight to the datalayer; the image becomes visible once the server has
-    checked it. A failed or interrupted upload leaves nothing behind.
+    Uniform coordinates of ``t``/``z``/``y``/``x`` (with ``attrs["units"]``) become the
+    NGFF pixel size and unit. The data goes straight to the datalayer; the image becomes
+    visible once the server has checked it. A failed or interrupted upload leaves nothing
+    behind.
     """
     return await resolve_app(app, "from_xarray()").storage.afrom_xarray(
-        array, name, dims=dims, chunks=chunks, tags=tags, progress=progress
+        array,
+        name,
+        dims=dims,
+        chunks=chunks,
+        tags=tags,
+        channels=channels,
+        pyramid=pyramid,
+        downsample=downsample,
+        progress=progress,
     )
 
 

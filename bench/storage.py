@@ -6,14 +6,24 @@ its absolute figures are moto's, the ratio is what matters) — with a 1 GiB flo
 (``BENCH_STORAGE_MIB`` to change), zarr v3 chunks of 4 MiB, Blosc-zstd:
 
 - upload with ``from_xarray`` vs raw zarr writing the same array to the same backend;
-- full read with ``img.data.values`` vs raw zarr reading it back;
+- full read with ``img.data.values`` and with ``get_image(id).read()`` vs raw zarr reading it
+  back;
 - latency of reading one chunk of a stored image (random chunks);
 - peak client memory while uploading a 1 GiB dask array (a client process of its own);
 - tables: ``from_df`` of a 2M-row measurement table (``BENCH_TABLE_ROWS``) in MB/s of its
   in-memory (arrow) size, full read with ``df()``, and a selective ``query`` (one row group of
   ~30 may match) vs the full read, with the bytes each fetched.
 
-``BENCH_STORAGE_ONLY=tables`` runs the table rows only.
+``BENCH_STORAGE_ONLY=tables`` runs the table rows only, ``BENCH_STORAGE_ONLY=images`` the
+image rows.
+
+Images (``python bench/storage.py images`` also runs only these), in-process folder, a
+``BENCH_IMAGE_MIB`` (256) MiB float32 image:
+
+- whole read: ``img.read()``, ``img.data.values`` and raw zarr (``zarr.open_array(...)[...]``
+  on the image's own level-0 array), alternated;
+- one 1024 x 1024 tile of level 0 through ``img.data`` (the cost of one chunk read);
+- a pyramid upload (``pyramid=True``) against the same image without levels.
 
 Targets are from the issue; they are reported, not asserted.
 """
@@ -178,19 +188,25 @@ def bench_backend(
     os.sync()  # what the writes left dirty must not slow down whichever read comes first
     down: list[float] = []
     raw_down: list[float] = []
+    whole: list[float] = []
 
     def read() -> None:
         values = get_image(image.id).data.values
+        assert values.shape == data.shape
+
+    def read_whole() -> None:
+        values = get_image(image.id).read()
         assert values.shape == data.shape
 
     def raw_read() -> None:
         values = zarr.open_array(stores[0], mode="r")[:]
         assert values.shape == data.shape
 
-    read(), raw_read()  # warm-up: thread pools, codecs, connections
+    read(), raw_read(), read_whole()  # warm-up: thread pools, codecs, connections
     for _ in range(READ_RUNS):  # alternate, so neither side always reads a warmer cache
         down += timed(read, 1)
         raw_down += timed(raw_read, 1)
+        whole += timed(read_whole, 1)
     ratio_up = statistics.median(raw_up) / statistics.median(up)
     ratio_down = statistics.median(raw_down) / statistics.median(down)
     rows.append(
@@ -210,6 +226,16 @@ def bench_backend(
             "",
             f"raw zarr {mb_per_s(raw_down):.0f} MB/s",
             f"{ratio_down:.0%} of raw",
+            ">= 80% of raw",
+        ]
+    )
+    rows.append(
+        [
+            f"{backend}: full read, get_image(id).read()",
+            f"{mb_per_s(whole):.0f} MB/s",
+            "",
+            f"raw zarr {mb_per_s(raw_down):.0f} MB/s",
+            f"{statistics.median(raw_down) / statistics.median(whole):.0%} of raw",
             ">= 80% of raw",
         ]
     )
@@ -340,13 +366,121 @@ def bench_memory(url: str) -> list[str]:
     ]
 
 
+IMAGE_MIB = int(os.environ.get("BENCH_IMAGE_MIB", "256"))
+
+
+def bench_images(app: Any) -> list[list[str]]:
+    """Whole reads, one tile, and the cost of a pyramid, on the in-process folder."""
+    rows: list[list[str]] = []
+    planes = max(1, IMAGE_MIB // 16)
+    data = np.random.default_rng(0).random((planes, *PLANE), dtype=np.float32)
+    nbytes = data.nbytes
+
+    def rate(times: list[float]) -> str:
+        return f"{nbytes / statistics.median(times) / 1e6:.0f} MB/s"
+
+    image = from_xarray(data, name="bench-read", dims=["z", "y", "x"], chunks=CHUNKS)
+    grant = unkoil(api.aimage_grant, image.id, client=app.storage.graphql)
+    folder = app.storage._folder(grant)
+    assert folder is not None, "the in-process folder"
+    os.sync()
+
+    held = get_image(image.id)
+    held.read()  # its grant and store are made once per Image object
+
+    def ours_read() -> None:
+        assert held.read().shape == data.shape
+
+    def ours_values() -> None:
+        held._data = None  # open again: the dask graph is part of the cost
+        assert held.data.values.shape == data.shape
+
+    def raw() -> None:
+        assert zarr.open_array(zarr.storage.LocalStore(folder / "0"), mode="r")[...].shape == (
+            data.shape
+        )
+
+    readers = {"read()": ours_read, ".data.values": ours_values, "raw zarr": raw}
+    times: dict[str, list[float]] = {name: [] for name in readers}
+    for action in readers.values():
+        action()  # warm-up
+    for _ in range(READ_RUNS):  # alternate, so none always reads a warmer cache
+        for name, action in readers.items():
+            times[name] += timed(action, 1)
+    raw_median = statistics.median(times["raw zarr"])
+    for name in ("read()", ".data.values", "raw zarr"):
+        share = raw_median / statistics.median(times[name])
+        rows.append(
+            [
+                f"image {IMAGE_MIB} MiB: whole read, {name}",
+                f"{statistics.median(times[name]) * 1000:.0f} ms",
+                f"{max(times[name]) * 1000:.0f} ms",
+                rate(times[name]),
+                f"{share:.0%} of raw",
+                ">= 80% of raw" if name != "raw zarr" else "",
+            ]
+        )
+    lazy = get_image(image.id).data
+    latencies = []
+    for _ in range(CHUNK_READS):
+        z, y, x = random.randrange(planes), random.randrange(2) * 1024, random.randrange(2) * 1024
+        started = time.perf_counter()
+        _ = lazy[z, y : y + 1024, x : x + 1024].values
+        latencies.append(time.perf_counter() - started)
+    rows.append(
+        [
+            "image: read one 1024 x 1024 tile of level 0",
+            f"{statistics.median(latencies) * 1000:.1f} ms",
+            f"{percentile(latencies, 99) * 1000:.1f} ms",
+            "",
+            "",
+            "= one chunk read",
+        ]
+    )
+    rows += bench_pyramid(data)
+    image.delete()
+    return rows
+
+
+def bench_pyramid(data: np.ndarray[Any, Any]) -> list[list[str]]:
+    """Writing with ``pyramid=True`` against level 0 alone (the same array)."""
+    plain: list[float] = []
+    pyramid: list[float] = []
+    for _ in range(3):  # alternate, as the reads do
+        plain += timed(lambda: from_xarray(data, name="flat", dims=["z", "y", "x"]).delete(), 1)
+        pyramid += timed(
+            lambda: from_xarray(data, name="pyr", dims=["z", "y", "x"], pyramid=True).delete(), 1
+        )
+    cost = statistics.median(pyramid) / statistics.median(plain)
+    return [
+        [
+            "image: upload with pyramid vs level 0 alone",
+            f"{statistics.median(pyramid) * 1000:.0f} ms",
+            "",
+            f"level 0 alone {statistics.median(plain) * 1000:.0f} ms",
+            f"{cost:.2f}x",
+            "<= 1.4x",
+        ]
+    ]
+
+
 def main() -> None:
     rows: list[list[str]] = []
+    if sys.argv[1:] == ["images"] or ONLY == "images":
+        with (
+            tempfile.TemporaryDirectory() as folder,
+            local("bench-storage", data_dir=Path(folder) / "integrated") as app,
+        ):
+            rows += bench_images(app)
+        headers = ["measurement", "median", "p99/max", "throughput", "vs raw", "target"]
+        print_table(headers, rows)
+        return
     with tempfile.TemporaryDirectory() as folder:
         scratch = Path(folder)
         with local("bench-storage", data_dir=scratch / "integrated") as app:
             if ONLY != "tables":
                 rows += bench_backend(app, "local (in-process folder)", scratch, None)
+                rows += bench_images(app)
             rows += bench_tables("local (in-process folder)")
         with standalone(scratch / "standalone", {}) as url:
             with easy(

@@ -1,8 +1,9 @@
 """Storage: images and files by reference, on the integrated server (or ARKITEKT_URL's).
 
-Run it with ``python examples/storage.py``. It stores a 4-D image, reads one plane back (only
-that plane's chunks are fetched), lists images by name and tag, stores a file and downloads it,
-then tidies up.
+Run it with ``python examples/storage.py``. It stores a 4-D image as OME-Zarr (its channel
+names, pixel size and unit from its coordinates), reads one plane back (only that plane's
+chunks are fetched) and then all of it, lists images by name and tag, stores a file and
+downloads it, then tidies up.
 """
 
 import tempfile
@@ -20,11 +21,20 @@ def main() -> None:
         stack = xr.DataArray(
             np.random.default_rng(0).random((2, 32, 512, 512), dtype=np.float32),
             dims=["c", "z", "y", "x"],
+            coords={
+                "c": ["DAPI", "GFP"],
+                "z": ("z", np.arange(32) * 0.5, {"units": "um"}),
+                "y": ("y", np.arange(512) * 0.1, {"units": "um"}),
+                "x": ("x", np.arange(512) * 0.1, {"units": "um"}),
+            },
         )
         img = from_xarray(stack, name="cells", tags=["example"])
         print(img)
-        plane = img.data.sel(c=0, z=10).compute()  # reads one chunk of 64
-        assert np.array_equal(plane.values, stack.sel(c=0, z=10).values)
+        assert img.scale["z"] == 0.5 and img.units["x"] == "micrometer"
+        assert [c.name for c in img.channels] == ["DAPI", "GFP"]
+        plane = img.data.sel(c="DAPI", z=5.0).compute()  # reads one chunk of 64
+        assert np.array_equal(plane.values, stack.sel(c="DAPI", z=5.0).values)
+        assert img.read().equals(stack)  # the whole image, coordinates included
 
         # a dask array is computed and uploaded a few chunks at a time, never whole
         lazy = da.random.default_rng(1).random((8, 1024, 1024), chunks=(1, 1024, 1024))

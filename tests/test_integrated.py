@@ -80,3 +80,24 @@ def test_two_integrated_apps_share_one_data_dir(tmp_path: Path) -> None:
         assert one.server.url != two.server.url
         assert one.auth.user.id == two.auth.user.id  # the same local user
         assert get_current_app() is two
+
+
+def test_kept_alive_requests_are_answered_without_waiting_for_acks(tmp_path: Path) -> None:
+    """The integrated server's connections have Nagle off: a response written as headers and
+    then body arrives at once on a kept-alive connection (with Nagle, the body waited for the
+    client's delayed ACK, ~40 ms per GraphQL call)."""
+    import socket
+
+    with local("nodelay", data_dir=tmp_path) as app:
+        host, port = app.services["server"].url.split("//")[1].split(":")
+        with socket.create_connection((host, int(port))) as conn:
+            request = f"GET /health/live HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+            took = []
+            for _ in range(5):
+                started = time.perf_counter()
+                conn.sendall(request)
+                answer = b""
+                while not answer.endswith(b"}"):  # the JSON body ends the response
+                    answer += conn.recv(65536)
+                took.append(time.perf_counter() - started)
+    assert sorted(took)[2] < 0.025, f"kept-alive answers took {took}"

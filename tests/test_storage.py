@@ -466,3 +466,64 @@ def test_progress_bar_is_silent_when_not_a_terminal() -> None:
     shown = transfer_progress(10, "forced", show=True)
     shown.update(10)
     shown.close()
+
+
+# -- pyramids and whole reads (both datalayers) ----------------------------------------------------
+
+
+def test_pyramid_levels_are_written_while_uploading(alice: Any) -> None:
+    """``pyramid=True``: levels halve y and x (mean, rounded back to the dtype) until one fits
+    a chunk; each level reads lazily or whole, with its coordinates scaled."""
+    values = np.random.default_rng(5).integers(0, 4000, (2, 300, 260), dtype="uint16")
+    array = xr.DataArray(
+        values,
+        dims=["c", "y", "x"],
+        coords={"y": ("y", np.arange(300) * 0.25, {"units": "um"}), "x": np.arange(260) * 0.25},
+    )
+    lazy = da.from_array(values, chunks=(1, 100, 100))
+    for given in (array, array.copy(data=lazy)):
+        img = from_xarray(given, name="pyramid", chunks={"y": 64, "x": 64}, pyramid=True)
+        assert img.levels == [(2, 300, 260), (2, 150, 130), (2, 75, 65), (2, 38, 33)]
+        np.testing.assert_array_equal(img.read().values, values)
+        level1 = img.level(1)
+        expected = values.astype("float64").reshape(2, 150, 2, 130, 2).mean(axis=(2, 4))
+        np.testing.assert_array_equal(level1.read().values, np.rint(expected).astype("uint16"))
+        assert level1.scale == {"c": 1.0, "y": 0.5, "x": 0.5}
+        np.testing.assert_allclose(level1.data.y.values[:2], [0.125, 0.625])
+        last = get_image(img.id).level(3).data
+        assert last.shape == (2, 38, 33) and last.dtype == np.dtype("uint16")
+        assert img.data.shape == (2, 300, 260)  # img.data stays level 0
+
+
+def test_labels_pyramid_keeps_label_values(alice: Any) -> None:
+    labels = np.zeros((90, 70), dtype="int32")
+    labels[10:50, 5:40] = 7
+    labels[50:, 40:] = 3
+    img = from_xarray(
+        labels, name="labels", dims=["y", "x"], chunks=(32, 32), pyramid=True, downsample="nearest"
+    )
+    for k in range(1, len(img.levels)):
+        assert set(np.unique(img.level(k).read().values)) <= {0, 3, 7}
+    np.testing.assert_array_equal(img.level(1).read().values, labels[::2, ::2])
+
+
+def test_read_returns_the_image_in_memory(alice: Any) -> None:
+    values = _random((3, 70, 90), "float32")
+    array = xr.DataArray(values, dims=["z", "y", "x"], coords={"z": [0.5, 1.5, 9.0]})
+    img = from_xarray(array, name="read", chunks=(1, 32, 32))
+    read = get_image(img.id).read()
+    assert isinstance(read.data, np.ndarray)
+    xr.testing.assert_identical(read.drop_attrs(), array.rename("read"))
+
+
+def test_one_tile_of_a_pyramid_reads_one_chunk(storage: TestServer, alice: Any) -> None:
+    if storage.config.datalayer != "local":
+        pytest.skip("requests are counted by the local datalayer's HTTP routes")
+    values = _random((2, 256, 256), "float32")
+    img = from_xarray(values, name="tiles", dims=["z", "y", "x"], chunks=(1, 64, 64), pyramid=True)
+    data = get_image(img.id).data  # opening reads the group's and level 0's zarr.json
+    stats = storage.state.stats
+    before = stats.get("datalayer_gets", 0)
+    tile = data[1, 64:128, 128:192].compute()
+    assert stats["datalayer_gets"] - before == 1
+    np.testing.assert_array_equal(tile.values, values[1, 64:128, 128:192])

@@ -85,7 +85,10 @@ class EmbeddedServer:
         """Start serving; returns once requests are answered. Raises ServerUnavailableError."""
         if self._thread is not None:
             raise RuntimeError("this embedded server was started already")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto named: accepted sockets inherit it, and asyncio turns Nagle off (TCP_NODELAY)
+        # only when it is IPPROTO_TCP; with 0, every response on a kept-alive connection whose
+        # body is a second write waited ~40 ms for the client's delayed ACK
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((self.host, self.port))

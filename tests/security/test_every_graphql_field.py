@@ -363,7 +363,9 @@ def check_assignation_events(w: World) -> None:
 
 # mikro: queries
 
-IMAGE = "query($id: ID!) { image(id: $id) { id name tags mine sharedWithEveryone } }"
+IMAGE = """query($id: ID!) {
+  image(id: $id) { id name tags mine sharedWithEveryone format levels scale units channels }
+}"""
 IMAGES = """query($f: ImageFilter) {
   images(filter: $f, pagination: {limit: 100}) { id name mine }
 }"""

@@ -9,6 +9,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy import delete, exists, func, or_, select, update
 
+from arkitekt.protocol.ngff import FORMAT_ARRAY
+
 from ..db import Database
 from ..models import User, new_id, utcnow
 from .collection_models import via_datasets
@@ -94,6 +96,8 @@ class StorageCatalogue:
         tags: list[str],
         datalayer: str,
         deadline: dt.datetime,
+        format: str = FORMAT_ARRAY,
+        levels: list[dict[str, Any]] | None = None,
     ) -> Image:
         image_id = new_id()
         row = Image(
@@ -108,6 +112,8 @@ class StorageCatalogue:
             dtype=dtype,
             chunks=chunks,
             upload_deadline=deadline,
+            format=format,
+            levels=levels,
         )
         async with self.db.new_session() as s, s.begin():
             s.add(row)
@@ -134,14 +140,18 @@ class StorageCatalogue:
         object_id: str,
         size_bytes: int,
         settle_after: dt.datetime | None = None,
+        verified: dict[str, Any] | None = None,
     ) -> Row:
         """Make an upload visible. ``settle_after``: when its write grants (which could not be
-        revoked) have expired and it is checked once more (see ``unsettled``)."""
+        revoked) have expired and it is checked once more (see ``unsettled``). ``verified``:
+        columns to set from what finish checked (an image's levels, scale, units, channels)."""
         async with self.db.new_session() as s, s.begin():
             row = await s.get(model, object_id)
             if row is None or row.status != FINISHING:
                 raise NotFound(f"no upload {object_id!r} in progress")
             row.status = READY
+            for column, value in (verified or {}).items():
+                setattr(row, column, value)
             row.size_bytes = size_bytes
             row.finished_at = utcnow()
             row.upload_deadline = settle_after

@@ -18,11 +18,13 @@ from typing import TYPE_CHECKING, Any, NewType
 import strawberry
 from graphql import GraphQLError
 from starlette.routing import BaseRoute, Route
+from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import Info
 
 from arkitekt.protocol.error_codes import ErrorCode
+from arkitekt.protocol.ngff import FORMAT_ARRAY, FORMATS
 
 from ..graphql_app import EXTENSIONS, AuthenticatedGraphQL, Schema, claims_of, state_of
 from ..graphql_limits import page_size
@@ -32,7 +34,13 @@ from .datalayer import Grant
 from .models import File as FileRow
 from .models import Image as ImageRow
 from .models import Table as TableRow
-from .validation import InvalidUpload, check_image_metadata, check_name, check_zarr_metadata
+from .multiscales import Level, check_levels, recorded, verify_image
+from .validation import (
+    InvalidUpload,
+    check_image_metadata,
+    check_limits,
+    check_name,
+)
 
 BigInt = NewType("BigInt", int)
 """An integer that may exceed 32 bits (GraphQL's Int has 32)."""
@@ -106,7 +114,11 @@ class GrantType:
         )
 
 
-@strawberry.type(name="Image", description="An n-dimensional array stored as zarr v3.")
+@strawberry.type(
+    name="Image",
+    description="An n-dimensional image stored as OME-Zarr (NGFF 0.5 on zarr v3), or as a "
+    "plain zarr v3 array for images stored before (format 'zarr-array').",
+)
 class ImageType:
     id: strawberry.ID
     name: str
@@ -119,10 +131,34 @@ class ImageType:
     created_at: dt.datetime
     mine: bool
     shared_with_everyone: bool
+    format: str = strawberry.field(description="'ome-zarr-0.5', 'zarr-group' or 'zarr-array'.")
+    # small bounded JSON (checked at finish), not lists of objects: a page of images would
+    # otherwise count each nested list as a full page in the query cost estimate
+    levels: Any = strawberry.field(
+        graphql_type=JSON,
+        description="The verified levels, level 0 (the image) first: [{path, shape, chunks, "
+        "scale}] (dims in the image's order); [] for 'zarr-array' images.",
+    )
+    scale: Any = strawberry.field(
+        graphql_type=JSON, description="Pixel size per time/space dim: {dim: size}."
+    )
+    units: Any = strawberry.field(
+        graphql_type=JSON, description="Unit per time/space dim: {dim: 'micrometer'}."
+    )
+    channels: Any = strawberry.field(
+        graphql_type=JSON,
+        description="The channel axis's channels: [{name, color '#RRGGBB', "
+        "excitation_wavelength, emission_wavelength}] (nm).",
+    )
 
     @classmethod
     def of(cls, row: ImageRow, user_id: str, tags: list[str]) -> ImageType:
         return cls(
+            format=row.format,
+            levels=list(row.levels or []),
+            scale=dict(row.scale or {}),
+            units=dict(row.units or {}),
+            channels=list(row.channels or []),
             id=strawberry.ID(row.id),
             name=row.name,
             shape=list(row.shape),
@@ -172,6 +208,12 @@ class Sharing:
     users: list[str]
 
 
+@strawberry.input(description="One level an upload will write (the image's dim order).")
+class LevelInput:
+    shape: list[int]
+    chunks: list[int]
+
+
 @strawberry.input
 class ImageUploadInput:
     name: str
@@ -180,6 +222,16 @@ class ImageUploadInput:
     dtype: str
     chunks: list[int]
     tags: list[str] = strawberry.field(default_factory=list)
+    format: str = strawberry.field(
+        default=FORMAT_ARRAY,
+        description="'ome-zarr-0.5' or 'zarr-group' (a group, level 0 at '0'), or "
+        "'zarr-array' (a plain array at the prefix, as older clients write).",
+    )
+    levels: list[LevelInput] | None = strawberry.field(
+        default=None,
+        description="Every level, level 0 (the image) first; default: level 0 only. Group "
+        "formats only.",
+    )
 
 
 @strawberry.input
@@ -371,6 +423,7 @@ class Mutation:
     @strawberry.mutation(description="Announce an image and get a grant to write its array.")
     async def request_image_upload(self, info: Info, input: ImageUploadInput) -> Upload:
         storage = _storage(info)
+        levels: list[dict[str, Any]] | None = None
         try:
             check_image_metadata(
                 input.name,
@@ -381,6 +434,20 @@ class Mutation:
                 input.tags,
                 storage.limits,
             )
+            if input.format not in FORMATS:
+                raise InvalidUpload(f"format must be one of {list(FORMATS)}")
+            if input.format == FORMAT_ARRAY and input.levels is not None:
+                raise InvalidUpload("levels are for group formats only")
+            if input.format != FORMAT_ARRAY:
+                announced = [Level(list(lv.shape), list(lv.chunks)) for lv in input.levels or []]
+                announced = announced or [Level(list(input.shape), list(input.chunks))]
+                check_levels(input.shape, input.chunks, announced, storage.limits)
+                for level in announced:
+                    check_limits(level.shape, input.dtype, level.chunks, storage.limits)
+                levels = [
+                    {"path": str(k), "shape": lv.shape, "chunks": lv.chunks}
+                    for k, lv in enumerate(announced)
+                ]
         except InvalidUpload as e:
             raise _error(ErrorCode.BAD_INPUT, str(e)) from None
         row = await storage.catalogue.start_image(
@@ -393,6 +460,8 @@ class Mutation:
             tags=list(input.tags),
             datalayer=storage.datalayer.name,
             deadline=storage.upload_deadline(),
+            format=input.format,
+            levels=levels,
         )
         return Upload(id=strawberry.ID(row.id), grant=await _grant(info, row.store, write=True))
 
@@ -435,15 +504,17 @@ class Mutation:
                 await storage.catalogue.begin_finish(ImageRow, row.id)
             except cat.NotFound as e:  # finished or aborted meanwhile
                 raise _not_found(e) from None
-            raw = await storage.datalayer.read(f"{row.store}/zarr.json")
             try:
-                check_zarr_metadata(raw, row.shape, row.dims, row.dtype, row.chunks, storage.limits)
+                verified = await verify_image(storage.datalayer, row, storage.limits)
             except InvalidUpload as e:
                 await storage.discard(ImageRow, row.id, row.store)
                 raise _error(ErrorCode.BAD_INPUT, f"{e}; the upload was discarded") from None
             _, size = await storage.datalayer.usage(row.store)
+            columns = recorded(verified) if row.format != FORMAT_ARRAY else None
             try:
-                row = await storage.catalogue.finish(ImageRow, row.id, size, storage.settle_after())
+                row = await storage.catalogue.finish(
+                    ImageRow, row.id, size, storage.settle_after(), verified=columns
+                )
             except cat.NotFound as e:  # finished or aborted meanwhile
                 raise _not_found(e) from None
         info.context["state"].metrics.upload_bytes.labels("image").inc(size)

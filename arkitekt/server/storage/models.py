@@ -14,6 +14,8 @@ from typing import Any
 from sqlalchemy import BigInteger, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from arkitekt.protocol.ngff import FORMAT_ARRAY
+
 from ..models import Base, new_id, utcnow
 
 UPLOADING = "uploading"
@@ -50,6 +52,18 @@ class Image(Base):
     """While uploading: when an abandoned upload may be swept away. Once ready: when its
     write grants (S3 credentials, which cannot be revoked) have all expired and it is checked
     once more; None when settled."""
+    format: Mapped[str] = mapped_column(
+        String(32), default=FORMAT_ARRAY, server_default=FORMAT_ARRAY
+    )
+    """``zarr-array`` (a plain array at ``store``: images from before OME-Zarr),
+    ``ome-zarr-0.5`` or ``zarr-group`` (a group, level 0 at ``<store>/0``)."""
+    levels: Mapped[list[Any] | None] = mapped_column(default=None)
+    """Per level (announced at request, verified at finish): path, shape, chunks (dims in the
+    record's order) and scale. None for ``zarr-array`` images."""
+    scale: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    """Pixel size per time/space dim (verified from the NGFF metadata)."""
+    units: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    channels: Mapped[list[Any] | None] = mapped_column(default=None)
 
 
 class ImageTag(Base):

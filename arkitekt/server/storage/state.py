@@ -21,9 +21,10 @@ from .catalogue import Model, StorageCatalogue
 from .datalayer import Datalayer, LocalDatalayer
 from .grants import GrantSigner
 from .models import DISCARDED, File, Image, Table
+from .multiscales import verify_image
 from .parquet_footer import check_parquet
 from .thumbnails import Thumbnails
-from .validation import InvalidUpload, StorageLimits, check_zarr_metadata
+from .validation import InvalidUpload, StorageLimits
 
 logger = logging.getLogger("arkitekt.server.storage")
 
@@ -132,8 +133,7 @@ class StorageState:
         written after finish counts (size), and an array changed since is removed."""
         try:
             if isinstance(row, Image):
-                raw = await self.datalayer.read(f"{row.store}/zarr.json")
-                check_zarr_metadata(raw, row.shape, row.dims, row.dtype, row.chunks, self.limits)
+                await verify_image(self.datalayer, row, self.limits)
             _, size = await self.datalayer.usage(row.store)
             if isinstance(row, File | Table) and size != row.size_bytes:
                 raise InvalidUpload(f"{size} bytes are stored, {row.size_bytes} were verified")

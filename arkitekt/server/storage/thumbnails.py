@@ -35,16 +35,17 @@ from zarr.abc.store import ByteRequest, Store
 from zarr.core.buffer import Buffer, BufferPrototype
 from zarr.storage import WrapperStore
 
+from arkitekt.protocol.ngff import FORMAT_ARRAY
 from arkitekt.protocol.thumbnail import THUMBNAIL_EDGE, to_png
 
 from ..config import ServerConfig
 from .datalayer import Datalayer, LocalDatalayer
 from .models import Image
+from .multiscales import verify_image
 from .validation import (
     COMPRESSORS,
     InvalidUpload,
     StorageLimits,
-    check_zarr_metadata,
     chunk_bytes,
 )
 
@@ -184,19 +185,30 @@ def _compressor(meta: dict[str, Any]) -> str | None:
 # -- the thumbnails ------------------------------------------------------------------------------
 
 
-def _store_of(datalayer: Datalayer, config: ServerConfig, image: Image) -> Store:
-    """A read-only zarr store over the image's prefix, with the server's own access."""
+def thumbnail_level(shapes: Sequence[Sequence[int]]) -> int:
+    """The smallest level whose plane (its last two dims) still holds a thumbnail's pixels,
+    else level 0 (the image is smaller than a thumbnail anyway)."""
+    best = 0
+    for k, shape in enumerate(shapes):
+        if all(n >= THUMBNAIL_EDGE for n in shape[-2:]):
+            best = k
+    return best
+
+
+def _store_of(datalayer: Datalayer, config: ServerConfig, image: Image, prefix: str) -> Store:
+    """A read-only zarr store over one of the image's arrays (``prefix``), with the server's
+    own access."""
     import zarr.storage
 
     if isinstance(datalayer, LocalDatalayer):
         if image.datalayer != datalayer.name:
             raise Unthumbnailable(f"the image is kept in the {image.datalayer} datalayer")
-        return zarr.storage.LocalStore(datalayer.root / image.store, read_only=True)
+        return zarr.storage.LocalStore(datalayer.root / prefix, read_only=True)
     if image.datalayer != "s3" or datalayer.name != "s3":
         raise Unthumbnailable(f"the image is kept in the {image.datalayer} datalayer")
     from obstore.store import S3Store
 
-    options: dict[str, Any] = {"region": config.s3_region, "prefix": image.store}
+    options: dict[str, Any] = {"region": config.s3_region, "prefix": prefix}
     if config.s3_endpoint_url:
         options["endpoint"] = config.s3_endpoint_url
     if config.s3_access_key_id:
@@ -274,12 +286,12 @@ class Thumbnails:
         from zarr.core.metadata.v3 import ArrayV3Metadata
         from zarr.storage import StorePath
 
-        raw = await self.datalayer.read(f"{image.store}/zarr.json")
-        meta = check_zarr_metadata(
-            raw, image.shape, image.dims, image.dtype, image.chunks, self.limits
-        )
-        shape = [int(n) for n in image.shape]
-        chunks = [int(c) for c in image.chunks]
+        verified = await verify_image(self.datalayer, image, self.limits)
+        level = thumbnail_level([m["shape"] for m in verified.metas])
+        meta = verified.metas[level]
+        prefix = image.store if image.format == FORMAT_ARRAY else f"{image.store}/{level}"
+        shape = [int(n) for n in meta["shape"]]
+        chunks = [int(c) for c in meta["chunk_grid"]["configuration"]["chunk_shape"]]
         per_chunk = chunk_bytes(chunks, image.dtype)
         max_chunks = min(self.max_chunks, self.max_read_bytes // max(per_chunk, 1))
         if max_chunks < 1:
@@ -287,7 +299,7 @@ class Thumbnails:
                 f"one chunk is {per_chunk} bytes decoded, more than a thumbnail may read"
             )
         guard = ChunkGuard(per_chunk, _compressor(meta))
-        store = _GuardedStore(_store_of(self.datalayer, self.config, image), guard)
+        store = _GuardedStore(_store_of(self.datalayer, self.config, image, prefix), guard)
         array = AsyncArray(
             metadata=ArrayV3Metadata.from_dict(json.loads(json.dumps(meta))),
             store_path=StorePath(store),

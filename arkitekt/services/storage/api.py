@@ -3,7 +3,7 @@ from arkitekt.services.graphql_client import GraphQLClient, aexecute
 from datetime import datetime
 from enum import Enum
 from pydantic import BaseModel, ConfigDict, Field
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 
 class GraphQLDefault:
@@ -109,6 +109,23 @@ class ImageUploadInput(BaseModel):
     chunks: tuple[int, ...]
     tags: Annotated[tuple[str, ...] | None, GraphQLDefault("[]")] = None
     "Default: []"
+    format: Annotated[str | None, GraphQLDefault("zarr-array")] = Field(
+        default=None,
+        description="'ome-zarr-0.5' or 'zarr-group' (a group, level 0 at '0'), or 'zarr-array' (a plain array at the prefix, as older clients write).",
+    )
+    "'ome-zarr-0.5' or 'zarr-group' (a group, level 0 at '0'), or 'zarr-array' (a plain array at the prefix, as older clients write).\nDefault: zarr-array"
+    levels: tuple["LevelInput", ...] | None = Field(
+        default=None,
+        description="Every level, level 0 (the image) first; default: level 0 only. Group formats only.",
+    )
+    model_config = ConfigDict(frozen=True)
+
+
+class LevelInput(BaseModel):
+    """One level an upload will write (the image's dim order)."""
+
+    shape: tuple[int, ...]
+    chunks: tuple[int, ...]
     model_config = ConfigDict(frozen=True)
 
 
@@ -242,7 +259,7 @@ class Grant(BaseModel):
 
 
 class Image(BaseModel):
-    """An n-dimensional array stored as zarr v3."""
+    """An n-dimensional image stored as OME-Zarr (NGFF 0.5 on zarr v3), or as a plain zarr v3 array for images stored before (format 'zarr-array')."""
 
     typename: Literal["Image"] = Field(alias="__typename", default="Image")
     id: str
@@ -256,12 +273,22 @@ class Image(BaseModel):
     created_at: datetime = Field(alias="createdAt")
     mine: bool
     shared_with_everyone: bool = Field(alias="sharedWithEveryone")
+    format: str
+    "'ome-zarr-0.5', 'zarr-group' or 'zarr-array'."
+    levels: Any
+    "The verified levels, level 0 (the image) first: [{path, shape, chunks, scale}] (dims in the image's order); [] for 'zarr-array' images."
+    scale: Any
+    "Pixel size per time/space dim: {dim: size}."
+    units: Any
+    "Unit per time/space dim: {dim: 'micrometer'}."
+    channels: Any
+    "The channel axis's channels: [{name, color '#RRGGBB', excitation_wavelength, emission_wavelength}] (nm)."
     model_config = ConfigDict(frozen=True)
 
     class Meta:
         """Meta class for Image"""
 
-        document = "fragment Image on Image {\n  id\n  name\n  shape\n  dims\n  dtype\n  chunks\n  tags\n  sizeBytes\n  createdAt\n  mine\n  sharedWithEveryone\n  __typename\n}"
+        document = "fragment Image on Image {\n  id\n  name\n  shape\n  dims\n  dtype\n  chunks\n  tags\n  sizeBytes\n  createdAt\n  mine\n  sharedWithEveryone\n  format\n  levels\n  scale\n  units\n  channels\n  __typename\n}"
         name = "Image"
         type = "Image"
 
@@ -467,7 +494,7 @@ class DatasetImages(BaseModel):
     class Meta:
         """Meta class for DatasetImages"""
 
-        document = "fragment Image on Image {\n  id\n  name\n  shape\n  dims\n  dtype\n  chunks\n  tags\n  sizeBytes\n  createdAt\n  mine\n  sharedWithEveryone\n  __typename\n}\n\nquery DatasetImages($id: ID!, $pagination: Pagination) {\n  datasetImages(id: $id, pagination: $pagination) {\n    ...Image\n    __typename\n  }\n}"
+        document = "fragment Image on Image {\n  id\n  name\n  shape\n  dims\n  dtype\n  chunks\n  tags\n  sizeBytes\n  createdAt\n  mine\n  sharedWithEveryone\n  format\n  levels\n  scale\n  units\n  channels\n  __typename\n}\n\nquery DatasetImages($id: ID!, $pagination: Pagination) {\n  datasetImages(id: $id, pagination: $pagination) {\n    ...Image\n    __typename\n  }\n}"
 
 
 class DatasetFiles(BaseModel):
@@ -593,7 +620,7 @@ class GetImage(BaseModel):
     class Meta:
         """Meta class for GetImage"""
 
-        document = "fragment Image on Image {\n  id\n  name\n  shape\n  dims\n  dtype\n  chunks\n  tags\n  sizeBytes\n  createdAt\n  mine\n  sharedWithEveryone\n  __typename\n}\n\nquery GetImage($id: ID!) {\n  image(id: $id) {\n    ...Image\n    __typename\n  }\n}"
+        document = "fragment Image on Image {\n  id\n  name\n  shape\n  dims\n  dtype\n  chunks\n  tags\n  sizeBytes\n  createdAt\n  mine\n  sharedWithEveryone\n  format\n  levels\n  scale\n  units\n  channels\n  __typename\n}\n\nquery GetImage($id: ID!) {\n  image(id: $id) {\n    ...Image\n    __typename\n  }\n}"
 
 
 class ListImages(BaseModel):
@@ -611,7 +638,7 @@ class ListImages(BaseModel):
     class Meta:
         """Meta class for ListImages"""
 
-        document = "fragment Image on Image {\n  id\n  name\n  shape\n  dims\n  dtype\n  chunks\n  tags\n  sizeBytes\n  createdAt\n  mine\n  sharedWithEveryone\n  __typename\n}\n\nquery ListImages($filter: ImageFilter, $pagination: Pagination) {\n  images(filter: $filter, pagination: $pagination) {\n    ...Image\n    __typename\n  }\n}"
+        document = "fragment Image on Image {\n  id\n  name\n  shape\n  dims\n  dtype\n  chunks\n  tags\n  sizeBytes\n  createdAt\n  mine\n  sharedWithEveryone\n  format\n  levels\n  scale\n  units\n  channels\n  __typename\n}\n\nquery ListImages($filter: ImageFilter, $pagination: Pagination) {\n  images(filter: $filter, pagination: $pagination) {\n    ...Image\n    __typename\n  }\n}"
 
 
 class GetFile(BaseModel):
@@ -748,7 +775,7 @@ class FinishImageUpload(BaseModel):
     class Meta:
         """Meta class for FinishImageUpload"""
 
-        document = "fragment Image on Image {\n  id\n  name\n  shape\n  dims\n  dtype\n  chunks\n  tags\n  sizeBytes\n  createdAt\n  mine\n  sharedWithEveryone\n  __typename\n}\n\nmutation FinishImageUpload($id: ID!) {\n  finishImageUpload(id: $id) {\n    ...Image\n    __typename\n  }\n}"
+        document = "fragment Image on Image {\n  id\n  name\n  shape\n  dims\n  dtype\n  chunks\n  tags\n  sizeBytes\n  createdAt\n  mine\n  sharedWithEveryone\n  format\n  levels\n  scale\n  units\n  channels\n  __typename\n}\n\nmutation FinishImageUpload($id: ID!) {\n  finishImageUpload(id: $id) {\n    ...Image\n    __typename\n  }\n}"
 
 
 class FinishFileUpload(BaseModel):
@@ -1721,3 +1748,6 @@ async def ashare_table(
     if unshare is not UNSET:
         variables["unshare"] = unshare
     return (await aexecute(ShareTable, variables, client=client)).share_table
+
+
+ImageUploadInput.model_rebuild()

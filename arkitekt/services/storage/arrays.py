@@ -48,6 +48,22 @@ class ArraySource:
     def nbytes(self) -> int:
         return math.prod(self.shape) * self.dtype.itemsize
 
+    def transposed(self, dims: Sequence[str], *, chunks_given: bool) -> ArraySource:
+        """The same array with its dims in the order ``dims`` (lazily: a numpy view, or a dask
+        graph). Chunks given by the user move with their dims; default chunks are made for the
+        new order (planes of its last two dims)."""
+        order = tuple(self.dims.index(d) for d in dims)
+        if order == tuple(range(len(order))):
+            return self
+        data = self.data.transpose(order)
+        shape = tuple(int(n) for n in data.shape)
+        chunks = (
+            tuple(self.chunks[i] for i in order)
+            if chunks_given
+            else default_chunks(shape, self.dtype.itemsize)
+        )
+        return ArraySource(data, tuple(dims), chunks)
+
 
 def default_chunks(shape: Sequence[int], itemsize: int) -> tuple[int, ...]:
     """Whole planes (up to 1024 x 1024) of the last two dims, grown outwards to >= 1 MiB."""

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from koil import unkoil
 
 from ..._twins import sync_twin
+from ...errors import UsageError
 from . import api
 from .kinds import BY_NAME, Operations
 from .stored import Stored
@@ -18,7 +20,63 @@ if TYPE_CHECKING:
     import xarray as xr
 
     from ...app import App
+    from .ome import Channel
     from .roi import Roi
+
+
+@dataclass(frozen=True)
+class LevelInfo:
+    """What the server verified of one resolution level (dims in the image's order)."""
+
+    index: int
+    shape: tuple[int, ...]
+    chunks: tuple[int, ...]
+    scale: tuple[float, ...]
+
+
+class ImageLevel:
+    """One resolution level of an image (``img.level(k)``): its data read like the image's."""
+
+    def __init__(self, image: Image, info: LevelInfo) -> None:
+        self.image = image
+        self.info = info
+        self._data: xr.DataArray | None = None
+
+    @property
+    def index(self) -> int:
+        return self.info.index
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.info.shape
+
+    @property
+    def scale(self) -> dict[str, float]:
+        """Pixel size of this level per dim (level 0's, times how much it was shrunk)."""
+        return dict(zip(self.image.dims, self.info.scale, strict=True))
+
+    async def adata(self) -> xr.DataArray:
+        """The lazy data of this level, its coordinates scaled to its pixels."""
+        if self._data is None:
+            self._data = await self.image.app.storage.aopen_image(self.image, self.index)
+        return self._data
+
+    @property
+    def data(self) -> xr.DataArray:
+        """The lazy data (in async code, ``await level.adata()``)."""
+        if self._data is None:
+            self._data = unkoil(self.adata)
+        return self._data
+
+    async def aread(self) -> xr.DataArray:
+        """This level whole, in memory."""
+        return await self.image.app.storage.aread_image(self.image, self.index)
+
+    read = sync_twin(aread)
+
+    def __repr__(self) -> str:
+        shape = ", ".join(f"{d}: {n}" for d, n in zip(self.image.dims, self.shape, strict=True))
+        return f"ImageLevel({self.image.name!r}, level={self.index}, {{{shape}}})"
 
 
 class Image(Stored):
@@ -37,6 +95,10 @@ class Image(Stored):
         super().__init__(info, app)
         self._info: api.Image = info
         self._data: xr.DataArray | None = None
+        self._reader: Any = None
+        """The zarr store its data is read through (made on first read, with its grant)."""
+        self._levels: dict[int, ImageLevel] = {}
+        """The zarr store its data is read through (made on first read, with its grant)."""
 
     # -- metadata --------------------------------------------------------------------------------
 
@@ -66,6 +128,51 @@ class Image(Stored):
     def size_bytes(self) -> int | None:
         """Bytes stored (compressed)."""
         return self._info.size_bytes
+
+    @property
+    def format(self) -> str:
+        """``ome-zarr-0.5``; ``zarr-group`` for dims OME-NGFF cannot describe; ``zarr-array``
+        for images stored before OME-Zarr (a plain array)."""
+        return str(self._info.format)
+
+    @property
+    def scale(self) -> dict[str, float]:
+        """Pixel size of the time and space dims (1.0 where no coordinate said otherwise)."""
+        return {str(d): float(v) for d, v in (self._info.scale or {}).items()}
+
+    @property
+    def units(self) -> dict[str, str]:
+        """Units of the time and space dims that have one (UDUNITS-2 names: ``micrometer``)."""
+        return {str(d): str(u) for d, u in (self._info.units or {}).items()}
+
+    @property
+    def channels(self) -> list[Channel]:
+        """The channels of the channel axis (names, colours, wavelengths), when known."""
+        from .ome import Channel
+
+        return [Channel(**c) for c in self._info.channels or []]
+
+    @property
+    def levels(self) -> list[tuple[int, ...]]:
+        """The shape of each resolution level, level 0 (the image) first."""
+        return [tuple(lv["shape"]) for lv in self._info.levels or []] or [self.shape]
+
+    def level(self, k: int) -> ImageLevel:
+        """Resolution level ``k`` (0 is the image; ``len(img.levels)`` of them), with lazy
+        ``.data``, ``.adata()``, ``.read()``."""
+        if k not in self._levels:
+            self._levels[k] = ImageLevel(self, self.level_info(k))
+        return self._levels[k]
+
+    def level_info(self, k: int) -> LevelInfo:
+        """The verified shape, chunks and scale of level ``k`` (level 0: the image)."""
+        levels = self._info.levels or []
+        if not levels and k == 0:
+            return LevelInfo(0, self.shape, self.chunks, (1.0,) * len(self.shape))
+        if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k < len(levels):
+            raise UsageError(f"level must be 0 to {max(len(levels), 1) - 1}, got {k!r}")
+        lv = levels[k]
+        return LevelInfo(k, tuple(lv["shape"]), tuple(lv["chunks"]), tuple(lv["scale"]))
 
     # -- data ------------------------------------------------------------------------------------
 
@@ -115,9 +222,16 @@ class Image(Stored):
 
     rois = sync_twin(arois)
 
+    async def aread(self) -> xr.DataArray:
+        """The whole image in memory (an ``xarray.DataArray`` with its coordinates and attrs),
+        read at disk speed: every chunk fetched concurrently into one array."""
+        return await self._app.storage.aread_image(self)
+
+    read = sync_twin(aread)
+
     # -- display ---------------------------------------------------------------------------------
 
-    listing_headers = ("name", "shape", "dtype", "tags", "size", "created", "id")
+    listing_headers = ("name", "shape", "dtype", "pixel size", "tags", "size", "created", "id")
 
     def listing_row(self) -> tuple[str, ...]:
         from ...display import shape_text, size_text
@@ -129,6 +243,7 @@ class Image(Stored):
             self.name,
             shape,
             self._info.dtype,
+            _physical(self.scale, self.units),
             tags,
             size_text(self.size_bytes),
             created,
@@ -154,6 +269,9 @@ class Image(Stored):
             ("shape", shape_text(self.dims, self.shape)),
             ("dtype", self._info.dtype),
             ("chunks", " x ".join(str(c) for c in self.chunks)),
+            ("pixel size", _physical(self.scale, self.units) or "—"),
+            ("channels", ", ".join(c.name for c in self.channels) or "—"),
+            ("format", self.format),
             ("tags", ", ".join(self.tags) or "—"),
             ("created", self.created_at.strftime("%Y-%m-%d %H:%M UTC")),
             ("owner", "you" if self.mine else "shared with you"),
@@ -167,3 +285,11 @@ class Image(Stored):
             f"<div>{picture}</div><div><strong>{html.escape(self.name)}</strong>"
             f"<table>{table}</table></div></div>"
         )
+
+
+def _physical(scale: dict[str, float], units: dict[str, str]) -> str:
+    """``z 2 micrometer, y 0.5 micrometer`` for dims with a unit or a size other than 1."""
+    parts = [
+        f"{d} {v:g} {units.get(d, '')}".strip() for d, v in scale.items() if d in units or v != 1.0
+    ]
+    return ", ".join(parts)

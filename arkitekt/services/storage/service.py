@@ -23,12 +23,15 @@ from ..._progress import transfer_progress
 from ..._twins import sync_twin
 from ...display import listing
 from ...errors import ArkitektError, InvalidDataError, TransferError, UsageError
+from ...protocol.ngff import FORMAT_ARRAY, ngff_order
 from ...protocol.services import MIKRO
 from ..sharing import Sharing, shared_with
-from . import api, file_bytes, table_io
-from .arrays import as_source, awrite, brief, compressors, dask_chunks
+from . import api, file_bytes, ome, table_io
+from .arrays import ArraySource, as_source, awrite, brief, compressors, dask_chunks
 from .file import File
 from .image import Image
+from .ome import Channel
+from .pyramid import awrite_pyramid, level_chunks, level_shapes, plane_axes, settle_downsample
 from .rois_datasets import RoisAndDatasets
 from .stored import Stored
 from .stores import GrantedStore, GrantKeeper
@@ -48,8 +51,50 @@ SPOOL_IN_MEMORY = 16 << 20
 """``File.open()`` keeps content up to this size in memory, larger in a temp file."""
 
 
+async def _create_group(
+    store: Any, attributes: dict[str, Any], level0: ArraySource, shapes: Sequence[Sequence[int]]
+) -> list[Any]:
+    """The image group (its attributes) and an array per level at ``0``, ``1``, ... (``shapes``
+    in the stored order, level 0 first, each with level 0's chunks clipped to it); returns the
+    arrays.
+
+    The metadata documents are made in memory and written with plain puts: zarr's own group
+    creation writes parents with put-if-absent, which the datalayer's HTTP routes do not offer.
+    """
+    import zarr.api.asynchronous as zarr_async
+    from zarr.core.array import AsyncArray
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.group import GroupMetadata
+    from zarr.storage import MemoryStore, StorePath
+
+    from .pyramid import level_chunks
+
+    try:
+        prototype = default_buffer_prototype()
+        group = GroupMetadata(attributes=attributes, zarr_format=3)
+        for key, value in group.to_buffer_dict(prototype).items():
+            await store.set(key, value)
+        targets = []
+        for k, shape in enumerate(shapes):
+            made = await zarr_async.create_array(
+                store=MemoryStore(),
+                shape=tuple(shape),
+                dtype=level0.dtype,
+                chunks=level_chunks(shape, level0.chunks),
+                dimension_names=level0.dims,
+                compressors=compressors(),
+                fill_value=0,
+            )
+            for key, value in made.metadata.to_buffer_dict(prototype).items():
+                await store.set(f"{k}/{key}", value)
+            targets.append(AsyncArray(metadata=made.metadata, store_path=StorePath(store, str(k))))
+        return targets
+    except Exception as e:
+        raise TransferError(f"creating the image group failed ({brief(e)})") from e
+
+
 class StorageService(RoisAndDatasets, Sharing[Stored]):
-    """Images and files for one app (``app.storage``); ROIs and datasets come from
+    """Images, files and tables for one app (``app.storage``); ROIs and datasets come from
     :class:`~.rois_datasets.RoisAndDatasets`."""
 
     name = "storage"
@@ -98,38 +143,72 @@ class StorageService(RoisAndDatasets, Sharing[Stored]):
         dims: Sequence[str] | None = None,
         chunks: Sequence[int] | dict[str, int] | None = None,
         tags: Sequence[str] = (),
+        channels: Sequence[Channel | dict[str, Any] | str] | None = None,
+        pyramid: bool = False,
+        downsample: str | None = None,
         progress: bool | None = None,
     ) -> Image:
-        """Store an array as an image and return it (by reference).
+        """Store an array as an OME-Zarr image and return it (by reference).
 
         Args:
-            array: An ``xarray.DataArray`` (its dims are kept), or a numpy or dask array with
-                ``dims=``. A dask array is computed and uploaded a few chunks at a time.
+            array: An ``xarray.DataArray`` (its dims, coordinates and attrs are kept), or a numpy
+                or dask array with ``dims=``. A dask array is computed and uploaded a few chunks
+                at a time.
             name: What to call it (need not be unique).
             dims: Dimension names, required for numpy and dask arrays, e.g. ``["z", "y", "x"]``.
             chunks: Chunk sizes (a tuple, or a dict by dim name); default: planes of the last
-                two dims, up to 1024 x 1024.
+                two dims (in the stored order), up to 1024 x 1024.
             tags: Labels to find it by (``images(tags=[...])``).
+            channels: The channels of the channel axis (``c``): :class:`Channel` objects, dicts
+                or names; default: the names in its coordinate.
+            pyramid: Also write multiscale levels, halving y and x each time until a level's
+                plane fits in one chunk (``img.level(k)``); computed while uploading.
+            downsample: How levels are made: ``"mean"`` (intensities; the default) or
+                ``"nearest"`` (labels; the default for bool).
             progress: Show a progress bar (default: on a terminal, for large arrays).
 
-        The data goes straight to the datalayer; the image becomes visible once the server has
-        checked it. A failed or interrupted upload leaves nothing behind.
+        Uniform coordinates of ``t``/``z``/``y``/``x`` (with ``attrs["units"]``) become the
+        NGFF pixel size and unit. The data goes straight to the datalayer; the image becomes
+        visible once the server has checked it. A failed or interrupted upload leaves nothing
+        behind.
         """
-        import zarr.api.asynchronous as zarr_async
-
         if not isinstance(name, str) or not name.strip():
             raise InvalidDataError("name must be a non-empty string, e.g. name='cells'")
         if isinstance(tags, str):
             raise UsageError("tags= takes a list of strings, e.g. tags=['raw']")
         source = as_source(array, dims, chunks)
+        settled = ome.settle_channels(channels, array, source.dims)
+        layout = ngff_order(source.dims) or source.dims
+        stored = source.transposed(layout, chunks_given=chunks is not None)
+        shapes: list[tuple[int, ...]] = [stored.shape]
+        how = ""
+        if pyramid:
+            how = settle_downsample(downsample, source.dtype)
+            shapes = level_shapes(stored.shape, stored.chunks, plane_axes(stored.dims))
+        elif downsample is not None:
+            raise UsageError("downsample= is for pyramid=True")
+        back = [layout.index(d) for d in source.dims]
+        factors = [  # what one pixel of level k spans of level 0, per dim
+            [2**k if d in ("y", "x") else 1 for d in source.dims] for k in range(len(shapes))
+        ]
+        meta = ome.describe(array, source.dims, source.shape, source.dtype, settled, factors, name)
+        announced = [
+            api.LevelInput(
+                shape=tuple(shape[i] for i in back),
+                chunks=tuple(level_chunks(shape, stored.chunks)[i] for i in back),
+            )
+            for shape in shapes
+        ]
         upload = await api.arequest_image_upload(
             api.ImageUploadInput(
                 name=name,
                 shape=source.shape,
                 dims=source.dims,
                 dtype=source.dtype.name,
-                chunks=source.chunks,
+                chunks=announced[0].chunks,
                 tags=tuple(tags),
+                format=meta.format,
+                levels=tuple(announced),
             ),
             client=self.graphql,
         )
@@ -138,19 +217,19 @@ class StorageService(RoisAndDatasets, Sharing[Stored]):
             store = self._zarr_store(
                 upload.grant, lambda: api.arenew_upload_grant(upload.id, client=self.graphql)
             )
-            try:
-                target = await zarr_async.create_array(
-                    store=store,
-                    shape=source.shape,
-                    dtype=source.dtype,
-                    chunks=source.chunks,
-                    dimension_names=source.dims,
-                    compressors=compressors(),
-                    fill_value=0,
+            targets = await _create_group(store, meta.attributes, stored, shapes)
+            if len(targets) > 1:
+                await awrite_pyramid(
+                    targets,
+                    stored,
+                    how,
+                    on_chunk=bar.update,
+                    concurrency=max(1, self.write_concurrency // 4),  # blocks of 4 chunks
                 )
-            except Exception as e:
-                raise TransferError(f"creating the array failed ({brief(e)})") from e
-            await awrite(target, source, on_chunk=bar.update, concurrency=self.write_concurrency)
+            else:
+                await awrite(
+                    targets[0], stored, on_chunk=bar.update, concurrency=self.write_concurrency
+                )
             info = await api.afinish_image_upload(upload.id, client=self.graphql)
         except BaseException as e:
             await self._abort(upload.id)
@@ -174,34 +253,85 @@ class StorageService(RoisAndDatasets, Sharing[Stored]):
                 "could not discard upload %s (%s); the server will sweep it", upload_id, e
             )
 
-    @on_app_loop
-    async def aopen_image(self, image: Image) -> xr.DataArray:
-        import dask.array as da
-        import xarray as xr
-        import zarr
+    async def _open_level(self, image: Image, level: int) -> tuple[Any, dict[str, Any]]:
+        """The zarr ``AsyncArray`` of one level, checked against what the server verified, and
+        the group's attributes (empty for images stored as a plain array)."""
         import zarr.api.asynchronous as zarr_async
 
-        grant = await api.aimage_grant(image.id, client=self.graphql)
-        store = self._zarr_store(
-            grant, lambda: api.aimage_grant(image.id, client=self.graphql), read_only=True
-        )
-        opened = await zarr_async.open_array(store=store, mode="r")
+        store = image._reader
+        if store is None:  # one grant per Image object; the store renews it when it runs out
+            grant = await api.aimage_grant(image.id, client=self.graphql)
+            store = self._zarr_store(
+                grant, lambda: api.aimage_grant(image.id, client=self.graphql), read_only=True
+            )
+            image._reader = store
+        attributes: dict[str, Any] = {}
+        if image.format == FORMAT_ARRAY:  # stored before OME-Zarr: a plain array at the prefix
+            if level != 0:
+                raise UsageError(f"image {image.id!r} has one level (0), not {level}")
+            opened = await zarr_async.open_array(store=store, mode="r")
+            expected = (image.shape, image.chunks)
+        else:
+            lv = image.level_info(level)
+            group = await zarr_async.open_group(store=store, mode="r", zarr_format=3)
+            attributes = dict(group.attrs)
+            opened = await zarr_async.open_array(store=store, path=str(level), mode="r")
+            stored = tuple(opened.metadata.dimension_names or ())
+            if sorted(stored) != sorted(image.dims):
+                raise InvalidDataError(
+                    f"the stored array of image {image.id!r} has dims {stored}, not the "
+                    f"verified {image.dims}"
+                )
+            order = [image.dims.index(d) for d in stored]
+            expected = (tuple(lv.shape[i] for i in order), tuple(lv.chunks[i] for i in order))
         found = (tuple(opened.shape), tuple(opened.chunks), opened.dtype)
-        if found != (image.shape, image.chunks, image.dtype):
+        if found != (*expected, image.dtype):
             # only what the server verified is read (bounded chunks, announced shape)
             raise InvalidDataError(
                 f"the stored array of image {image.id!r} (shape {found[0]}, chunks {found[1]}, "
                 f"{found[2]}) differs from the one the server verified; not reading it"
             )
+        return opened, attributes
+
+    @staticmethod
+    def _as_xarray(
+        image: Image, values: Any, opened: Any, attributes: dict[str, Any]
+    ) -> xr.DataArray:
+        import xarray as xr
+
+        stored_dims = tuple(opened.metadata.dimension_names or image.dims)
+        data = xr.DataArray(values, dims=stored_dims, name=image.name, attrs={"image_id": image.id})
+        return ome.restore(data, image.dims, attributes)
+
+    @on_app_loop
+    async def aopen_image(self, image: Image, level: int = 0) -> xr.DataArray:
+        """The lazy data of one level of an image, in the dims it was given with."""
+        import dask.array as da
+        import zarr
+
+        opened, attributes = await self._open_level(image, level)
         array = zarr.Array(opened)
         lazy = da.from_array(  # type: ignore[no-untyped-call]
             array,
             chunks=dask_chunks(array.shape, array.chunks, array.dtype.itemsize),
             lock=False,
             asarray=True,
-            name=f"image-{image.id}",
+            name=f"image-{image.id}-{level}",
         )
-        return xr.DataArray(lazy, dims=image.dims, name=image.name, attrs={"image_id": image.id})
+        return self._as_xarray(image, lazy, opened, attributes)
+
+    @on_app_loop
+    async def aread_image(self, image: Image, level: int = 0) -> xr.DataArray:
+        """One level of an image read whole into memory: zarr fetches and decodes its chunks
+        concurrently straight into one array (no dask, no copy to assemble the pieces)."""
+        import numpy as np
+
+        opened, attributes = await self._open_level(image, level)
+        try:
+            values = await opened.getitem(tuple(slice(None) for _ in opened.shape))
+        except Exception as e:
+            raise TransferError(f"reading image {image.id!r} failed ({brief(e)})") from e
+        return self._as_xarray(image, np.asarray(values), opened, attributes)
 
     from_xarray = sync_twin(afrom_xarray)
 
