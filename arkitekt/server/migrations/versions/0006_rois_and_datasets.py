@@ -1,4 +1,4 @@
-"""rois and datasets
+"""rois and datasets (tables as dataset members, tables linked to ROIs)
 
 Revision ID: 0006
 Revises: 0005
@@ -46,9 +46,11 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_storage_rois_label"), ["label"], unique=False)
         batch_op.create_index(batch_op.f("ix_storage_rois_mask_id"), ["mask_id"], unique=False)
 
-    # a table's ROI (a column since 0005) becomes a real link: deleting the ROI clears it. On
-    # SQLite batch mode recreates storage_tables (nothing references it yet: its dataset links
-    # are made below, so the copy cannot cascade into them)
+    # a table's ROI (a column since 0005) becomes a real link: deleting the ROI clears it.
+    # ROIs start here, so any id stored before names none: cleared, or the constraint would
+    # refuse the rows. On SQLite batch mode recreates storage_tables (nothing references it
+    # yet: its dataset links are made below, so the copy cannot cascade into them).
+    op.execute("UPDATE storage_tables SET roi_id = NULL WHERE roi_id IS NOT NULL")
     with op.batch_alter_table("storage_tables", schema=None) as batch_op:
         batch_op.create_foreign_key(
             "fk_storage_tables_roi_id", "storage_rois", ["roi_id"], ["id"], ondelete="SET NULL"
