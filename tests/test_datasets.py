@@ -253,3 +253,12 @@ def test_datasets_per_user_are_bounded(server: TestServer, monkeypatch: pytest.M
         dataset("the last one allowed", app=bob)
         with pytest.raises(InvalidDataError, match="the most allowed"):
             dataset("one too many", app=bob)
+
+
+def test_every_member_kind_is_named_explicitly() -> None:
+    """What may become visible through a dataset is listed, never a fallthrough: another
+    model is refused rather than treated like a file."""
+    from arkitekt.server.storage.collection_models import Roi, via_datasets
+
+    with pytest.raises(TypeError, match="not a dataset member kind"):
+        via_datasets(Roi, "someone")  # type: ignore[arg-type]
