@@ -241,6 +241,29 @@ def test_a_roi_must_be_on_the_image_named(alice: Any) -> None:
     assert tables(name="mismatched") == []
 
 
+def test_a_roi_deleted_while_linking_is_no_such_roi(storage: TestServer, alice: Any) -> None:
+    """The ROI is checked, then the table recorded: a ROI deleted in between is refused by the
+    foreign key and answered as no such ROI (not as a database error)."""
+    from arkitekt.server.storage.catalogue import NotFound
+
+    state = storage.state.storage
+    assert state is not None
+    [(owner,)] = storage.stored_rows("SELECT id FROM users WHERE username = 'alice'")
+    with pytest.raises(NotFound, match="no such image or roi"):
+        storage.call(
+            lambda: state.catalogue.start_table(
+                owner_id=owner,
+                name="raced",
+                size_bytes=8,
+                image_id=None,
+                roi_id="0" * 32,
+                datalayer="local",
+                deadline=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1),
+            )
+        )
+    assert storage.stored_rows("SELECT id FROM storage_tables WHERE name = 'raced'") == []
+
+
 def test_linking_to_an_unknown_image_fails(alice: Any) -> None:
     with pytest.raises(DataNotFoundError):
         from_df(pd.DataFrame({"id": [1]}), name="orphan", image="0" * 32)

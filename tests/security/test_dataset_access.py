@@ -375,7 +375,9 @@ def test_taking_a_table_away_ends_access_at_once(people: People, how: str) -> No
         ds.remove(table)
     elif how == "delete the table":
         table.delete()
-        assert ds.tables() == []  # its membership went with it
+        assert ds.tables() == []
+        links = f"SELECT dataset_id FROM storage_dataset_tables WHERE table_id = '{table.id}'"
+        assert p.server.stored_rows(links) == []  # its membership went with it (cascade)
     else:
         ds.delete()
     assert read_range(grant).status_code == 403

@@ -211,15 +211,18 @@ class TableMutation:
         if not 0 <= input.size_bytes <= limit:
             raise _error(ErrorCode.BAD_INPUT, f"size_bytes must be 0 to {limit}")
         image_id, roi_id = await _links(info, input.image, input.roi)
-        row = await storage.catalogue.start_table(
-            owner_id=_user(info),
-            name=input.name,
-            size_bytes=input.size_bytes,
-            image_id=image_id,
-            roi_id=roi_id,
-            datalayer=storage.datalayer.name,
-            deadline=storage.upload_deadline(),
-        )
+        try:
+            row = await storage.catalogue.start_table(
+                owner_id=_user(info),
+                name=input.name,
+                size_bytes=input.size_bytes,
+                image_id=image_id,
+                roi_id=roi_id,
+                datalayer=storage.datalayer.name,
+                deadline=storage.upload_deadline(),
+            )
+        except cat.NotFound as e:
+            raise _not_found(e) from None
         return Upload(id=strawberry.ID(row.id), grant=await _grant(info, row.store, write=True))
 
     @strawberry.mutation(description="Check the written parquet file and make the table visible.")
