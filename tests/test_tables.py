@@ -216,11 +216,12 @@ def test_linked_to_a_roi(alice: Any) -> None:
     # the ROI alone links its image too; an id works like the Roi
     table = from_df(pd.DataFrame({"area": [4.0]}), name="per-roi", roi=roi.id)
     assert (table.roi_id, table.image_id) == (roi.id, img.id)
+    assert table.roi() == roi and table.image() == img and roi.id in table._repr_html_()
     assert [t.id for t in tables(roi=roi)] == [table.id]
     assert [t.id for t in tables(image=img)] == [table.id]
     roi.delete()  # the link is cleared (ON DELETE SET NULL), the table and its image stay
     found = get_table(table.id)
-    assert found.roi_id is None and found.image_id == img.id
+    assert found.roi_id is None and found.roi() is None and found.image_id == img.id
     assert tables(roi=roi.id) == []
     assert found.df()["area"].tolist() == [4.0]
 
