@@ -172,7 +172,7 @@ async def afrom_df(
     name: str,
     *,
     image: Image | str | None = None,
-    roi: str | None = None,
+    roi: Roi | str | None = None,
     progress: bool | None = None,
     app: App | None = None,
 ) -> Table:
@@ -185,7 +185,9 @@ async def afrom_df(
         name: What to call it (need not be unique).
         image: The image (or image id) it is about, e.g. measurements of its cells; you
             must be able to see it. ``tables(image=img)`` finds it again.
-        roi: The id of the region of interest it is about, if any.
+        roi: The region of interest (a ``Roi`` or its id) it is about, one you may see;
+            the table is then about the ROI's image too (``image=``, when given, must be
+            that image). ``tables(roi=roi)`` finds it again.
         progress: Show a progress bar (default: on a terminal, for large tables).
 
     Written as parquet (zstd, statistics, row groups of at most 64k rows) and uploaded
@@ -212,14 +214,14 @@ async def atables(
     name: str | None = None,
     name__contains: str | None = None,
     image: Image | str | None = None,
-    roi: str | None = None,
+    roi: Roi | str | None = None,
     mine: bool = False,
     limit: int = 100,
     offset: int = 0,
     app: App | None = None,
 ) -> list[Table]:
     """Tables you may see, newest first, filtered like :func:`aimages`; ``image`` (an
-    Image or id) and ``roi`` keep those about that image or region.
+    Image or id) and ``roi`` (a Roi or id) keep those about that image or region.
     """
     return await resolve_app(app, "tables()").storage.atables(
         name=name,

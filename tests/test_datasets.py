@@ -1,5 +1,5 @@
-"""Datasets: named groups of images, files and child datasets, nested, shared as a unit, passed
-by reference through a remote call, shown in notebooks. (Who may reach what through a shared
+"""Datasets: named groups of images, files, tables and child datasets, nested, shared as a unit,
+passed by reference through a remote call, shown in notebooks. (Who may reach what through a shared
 dataset: tests/security/test_dataset_access.py.)"""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from servers import TestServer
 
@@ -17,17 +18,21 @@ from arkitekt import (
     Dataset,
     ForbiddenError,
     InvalidDataError,
+    Table,
     UsageError,
     adataset,
     adatasets,
+    afrom_df,
     call,
     dataset,
     datasets,
     find,
+    from_df,
     from_file,
     from_xarray,
     get_dataset,
     get_image,
+    get_table,
 )
 
 
@@ -66,8 +71,37 @@ def test_members_in_and_out(alice: Any, tmp_path: Path) -> None:
     assert ds.images(limit=1, offset=1) == [img]
     img.delete()  # a deleted image leaves its datasets
     assert ds.images() == [other]
-    with pytest.raises(UsageError, match="holds Images, Files and Datasets"):
+    with pytest.raises(UsageError, match="holds Images, Files, Tables and Datasets"):
         ds.add("not an image")  # type: ignore[arg-type]
+
+
+def test_tables_are_members(alice: Any) -> None:
+    ds = dataset("measured")
+    img = _image("measured image")
+    first = from_df(pd.DataFrame({"area": [1.0, 2.0]}), name="first", image=img)
+    second = from_df(pd.DataFrame({"area": [3.0]}), name="second")
+    ds.add(img, first, second)
+    ds.add(first)  # adding again changes nothing
+    assert ds.tables() == [second, first]  # latest added first
+    assert ds.tables(limit=1, offset=1) == [first]
+    assert ds.images() == [img] and ds.files() == []
+    ds.remove(second)
+    assert ds.tables() == [first] and get_table(second.id) == second  # nothing deleted
+    first.delete()  # a deleted table leaves its datasets
+    assert ds.tables() == []
+    with pytest.raises(InvalidDataError, match="tables: no table"):
+        ds.add(Table(second._info.model_copy(update={"id": "0" * 32}), alice))
+
+
+async def test_tables_of_a_dataset_async(server: TestServer) -> None:
+    async with server.app("alice", "datasets-tables-async"):
+        ds = await adataset("async tables")
+        table = await afrom_df(pd.DataFrame({"a": [1]}), name="async member")
+        await ds.aadd(table)
+        assert await ds.atables() == [table]
+        await ds.aremove(table)
+        assert await ds.atables() == []
+        await ds.adelete()
 
 
 def test_nesting(alice: Any) -> None:
@@ -219,3 +253,12 @@ def test_datasets_per_user_are_bounded(server: TestServer, monkeypatch: pytest.M
         dataset("the last one allowed", app=bob)
         with pytest.raises(InvalidDataError, match="the most allowed"):
             dataset("one too many", app=bob)
+
+
+def test_every_member_kind_is_named_explicitly() -> None:
+    """What may become visible through a dataset is listed, never a fallthrough: another
+    model is refused rather than treated like a file."""
+    from arkitekt.server.storage.collection_models import Roi, via_datasets
+
+    with pytest.raises(TypeError, match="not a dataset member kind"):
+        via_datasets(Roi, "someone")  # type: ignore[arg-type]

@@ -193,16 +193,76 @@ def test_bad_queries_are_refused(alice: Any, where: str, message: str) -> None:
 
 def test_linked_to_an_image(alice: Any) -> None:
     img = from_xarray(np.zeros((4, 4), "uint8"), name="cells", dims=["y", "x"])
-    table = from_df(pd.DataFrame({"id": [1, 2]}), name="per-cell", image=img, roi="roi-1")
-    assert table.image_id == img.id and table.roi_id == "roi-1"
+    roi = img.add_roi(kind="point", vectors=[[1, 1]], label="cell 1")
+    other = img.add_roi(kind="point", vectors=[[2, 2]], label="cell 2")
+    table = from_df(pd.DataFrame({"id": [1, 2]}), name="per-cell", image=img, roi=roi)
+    assert table.image_id == img.id and table.roi_id == roi.id
     assert table.image() == img
     assert [t.id for t in tables(image=img)] == [table.id]
-    assert [t.id for t in tables(image=img.id, roi="roi-1", mine=True)] == [table.id]
-    assert tables(image=img, roi="other") == []
+    assert [t.id for t in tables(image=img.id, roi=roi.id, mine=True)] == [table.id]
+    assert [t.id for t in tables(roi=roi)] == [table.id]
+    assert tables(image=img, roi=other) == []
+    assert tables(roi="0" * 32) == []
     assert [t.id for t in tables(name__contains="PER-C")] == [table.id]
     assert unkoil(atables, name="per-cell", limit=1, offset=1) == []
-    img.delete()  # the table stays, about no image any more
+    img.delete()  # the table stays, about no image (nor ROI) any more
     assert get_table(table.id).image_id is None
+    assert get_table(table.id).roi_id is None
+
+
+def test_linked_to_a_roi(alice: Any) -> None:
+    img = from_xarray(np.zeros((4, 4), "uint8"), name="roi cells", dims=["y", "x"])
+    roi = img.add_roi(kind="rectangle", vectors=[[0, 0], [2, 2]], label="nucleus")
+    # the ROI alone links its image too; an id works like the Roi
+    table = from_df(pd.DataFrame({"area": [4.0]}), name="per-roi", roi=roi.id)
+    assert (table.roi_id, table.image_id) == (roi.id, img.id)
+    assert table.roi() == roi and table.image() == img and roi.id in table._repr_html_()
+    assert [t.id for t in tables(roi=roi)] == [table.id]
+    assert [t.id for t in tables(image=img)] == [table.id]
+    roi.delete()  # the link is cleared (ON DELETE SET NULL), the table and its image stay
+    found = get_table(table.id)
+    assert found.roi_id is None and found.roi() is None and found.image_id == img.id
+    assert tables(roi=roi.id) == []
+    assert found.df()["area"].tolist() == [4.0]
+
+
+def test_a_roi_must_be_on_the_image_named(alice: Any) -> None:
+    img = from_xarray(np.zeros((4, 4), "uint8"), name="first", dims=["y", "x"])
+    elsewhere = from_xarray(np.zeros((4, 4), "uint8"), name="second", dims=["y", "x"])
+    roi = elsewhere.add_roi(kind="point", vectors=[[1, 1]])
+    # checked by the client when it holds the Roi, and by the server for ids
+    with pytest.raises(InvalidDataError, match="roi= is on image"):
+        from_df(pd.DataFrame({"a": [1]}), name="mismatched", image=img, roi=roi)
+    with pytest.raises(InvalidDataError, match="on another image"):
+        from_df(pd.DataFrame({"a": [1]}), name="mismatched", image=img.id, roi=roi.id)
+    with pytest.raises(DataNotFoundError):
+        from_df(pd.DataFrame({"a": [1]}), name="mismatched", roi="0" * 32)
+    with pytest.raises(InvalidDataError, match="roi= takes a Roi"):
+        from_df(pd.DataFrame({"a": [1]}), name="mismatched", roi=42)  # type: ignore[arg-type]
+    assert tables(name="mismatched") == []
+
+
+def test_a_roi_deleted_while_linking_is_no_such_roi(storage: TestServer, alice: Any) -> None:
+    """The ROI is checked, then the table recorded: a ROI deleted in between is refused by the
+    foreign key and answered as no such ROI (not as a database error)."""
+    from arkitekt.server.storage.catalogue import NotFound
+
+    state = storage.state.storage
+    assert state is not None
+    [(owner,)] = storage.stored_rows("SELECT id FROM users WHERE username = 'alice'")
+    with pytest.raises(NotFound, match="no such image or roi"):
+        storage.call(
+            lambda: state.catalogue.start_table(
+                owner_id=owner,
+                name="raced",
+                size_bytes=8,
+                image_id=None,
+                roi_id="0" * 32,
+                datalayer="local",
+                deadline=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1),
+            )
+        )
+    assert storage.stored_rows("SELECT id FROM storage_tables WHERE name = 'raced'") == []
 
 
 def test_linking_to_an_unknown_image_fails(alice: Any) -> None:

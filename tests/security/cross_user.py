@@ -2,10 +2,11 @@
 
 alice (an ordinary user) serves functions from a real SDK agent, shares one of them with bob and
 keeps the others private, makes calls, stores images, files and tables (one of each shared with
-bob; both tables about her private image), and leaves an image, a file and a table upload in
-progress. bob is a second ordinary user who knows every
-id of hers (ids leak: logs, screenshots, guesses) and must get nothing from them. Her private
-names and arguments are :attr:`World.secrets`: no answer to bob may contain any of them.
+bob; both tables about a ROI of her private image), groups them in datasets (one shared with
+bob), and leaves an image, a file and a table upload in progress. bob is a second ordinary user
+who knows every id of hers (ids leak: logs, screenshots, guesses) and must get nothing from them.
+Her private names and arguments are :attr:`World.secrets`: no answer to bob may contain any of
+them.
 
 The three modules ``test_every_graphql_field``, ``test_every_http_route`` and
 ``test_every_websocket_message`` each build one world (module scope) and check every field,
@@ -146,9 +147,9 @@ class World:
     shared_roi: str = ""
     """A ROI on alice's shared image."""
     private_dataset: str = ""
-    """Holds her private image and file."""
+    """Holds her private image, file and table."""
     shared_dataset: str = ""
-    """Shared with bob; holds her shared image and file."""
+    """Shared with bob; holds her shared image, file and table."""
     secrets: tuple[str, ...] = field(
         default=(
             PRIVATE_ROI,
@@ -351,12 +352,14 @@ def world(folder: Path) -> Iterator[World]:
         file_upload = storage(
             server.url, alice, UPLOAD_FILE_OP, input={"name": UPLOAD_FILE, "sizeBytes": 3}
         )
+        private_roi = private_image.add_roi(kind="point", vectors=[[1, 1]], label=PRIVATE_ROI)
+        shared_roi = shared_image.add_roi(kind="point", vectors=[[2, 2]], label=SHARED_ROI)
         columns = {"cell": [1, 2], "note": [PRIVATE_TABLE, PRIVATE_TABLE]}
         private_table = from_df(
-            pd.DataFrame(columns), PRIVATE_TABLE, image=private_image, roi="roi-1", app=app
+            pd.DataFrame(columns), PRIVATE_TABLE, image=private_image, roi=private_roi, app=app
         )
         shared_table = from_df(
-            pd.DataFrame({"cell": [1, 2]}), SHARED_TABLE, image=private_image, app=app
+            pd.DataFrame({"cell": [1, 2]}), SHARED_TABLE, roi=private_roi, app=app
         )
         shared_table.share(users=["bob"])
         table_upload = storage(
@@ -390,13 +393,13 @@ def world(folder: Path) -> Iterator[World]:
             shared_table=shared_table.id,
             table_upload=table_upload["requestTableUpload"]["id"],
             image_store=image_store,
-            private_roi=private_image.add_roi(kind="point", vectors=[[1, 1]], label=PRIVATE_ROI).id,
-            shared_roi=shared_image.add_roi(kind="point", vectors=[[2, 2]], label=SHARED_ROI).id,
+            private_roi=private_roi.id,
+            shared_roi=shared_roi.id,
         )
         private_set = dataset(PRIVATE_DATASET, app=app)
-        private_set.add(private_image, private_file)
+        private_set.add(private_image, private_file, private_table)
         shared_set = dataset(SHARED_DATASET, app=app)
-        shared_set.add(shared_image, shared_file)
+        shared_set.add(shared_image, shared_file, shared_table)
         shared_set.share(users=["bob"])
         built.private_dataset, built.shared_dataset = private_set.id, shared_set.id
         built.done_call = assign(built, built.secret_node, {"text": SECRET_ARGUMENT})

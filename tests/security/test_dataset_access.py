@@ -1,6 +1,7 @@
 """ROIs and datasets across users: nothing is visible without a share, nobody gains access to
-an image through a dataset that its owner could not have shared, and unsharing (or taking a
-member out, moving or deleting a dataset) ends access at once, datalayer reads included.
+an image or a table through a dataset that its owner could not have shared, and unsharing (or
+taking a member out, moving or deleting a dataset, deleting a table) ends access at once,
+datalayer reads included.
 
 alice owns the data; bob is the other user (he knows alice's ids); carol shares one image with
 alice only. Everything bob does here goes through raw GraphQL with his own token."""
@@ -14,11 +15,12 @@ from typing import Any
 
 import httpx
 import numpy as np
+import pandas as pd
 import pytest
 from servers import TestServer
 from storage_helpers import GRANT_FIELDS, gql, token_of
 
-from arkitekt import Image, dataset, from_file, from_xarray
+from arkitekt import DataNotFoundError, Image, Table, dataset, from_df, from_file, from_xarray
 
 
 @dataclass
@@ -86,6 +88,13 @@ REMOVE = """mutation($id: ID!, $i: [ID!]!) {
   removeFromDataset(id: $id, members: {images: $i}) { id }
 }"""
 DELETE_DATASET = "mutation($id: ID!) { deleteDataset(id: $id) }"
+TABLE = "query($id: ID!) { table(id: $id) { id name imageId roiId } }"
+TABLES = "{ tables(pagination: {limit: 100}) { id name } }"
+TABLE_GRANT = f"query($id: ID!) {{ tableGrant(id: $id) {{ {GRANT_FIELDS} }} }}"
+DATASET_TABLES = "query($id: ID!) { datasetTables(id: $id) { id name imageId roiId } }"
+ADD_TABLES = """mutation($id: ID!, $t: [ID!]!) {
+  addToDataset(id: $id, members: {tables: $t}) { id }
+}"""
 SHARE = """mutation($id: ID!, $u: [String!], $e: Boolean!, $un: Boolean!) {
   shareDataset(id: $id, users: $u, everyone: $e, unshare: $un) { everyone users }
 }"""
@@ -272,3 +281,147 @@ def test_refusals_name_no_one_elses_data(people: People) -> None:
         assert "named secret" not in str(answer) and "alice" not in str(answer), answer
     long_id = ask(p, p.bob, DATASET, id="x" * 500)
     assert "not an id" in refused(long_id, "BAD_INPUT")
+
+
+# -- tables in datasets ----------------------------------------------------------------------------
+
+SECRET_ROWS = "alice-dataset-table-rows-5e1c"
+
+
+def _table(name: str, app: Any, **links: Any) -> Table:
+    return from_df(pd.DataFrame({"note": [SECRET_ROWS], "n": [1]}), name, app=app, **links)
+
+
+def read_range(grant: dict[str, Any]) -> httpx.Response:
+    headers = {"authorization": f"Bearer {grant['token']}", "range": "bytes=0-3"}
+    return httpx.get(f"{grant['url']}/data", headers=headers, timeout=10)
+
+
+def test_bob_sees_alices_table_only_through_her_shared_dataset(people: People) -> None:
+    p = people
+    ds = dataset("tables for bob", app=p.app)
+    table = _table("alice's member table", p.app)
+    ds.add(table)
+    refused(ask(p, p.bob, TABLE, id=table.id), "NOT_FOUND")
+    refused(ask(p, p.bob, TABLE_GRANT, id=table.id), "NOT_FOUND")
+    refused(ask(p, p.bob, DATASET_TABLES, id=ds.id), "NOT_FOUND")
+    assert table.id not in image_ids(ask(p, p.bob, TABLES), "tables")
+    ds.share(users=["bob"])
+    try:
+        assert image_ids(ask(p, p.bob, DATASET_TABLES, id=ds.id), "datasetTables") == {table.id}
+        assert ask(p, p.bob, TABLE, id=table.id)["data"]["table"]["id"] == table.id
+        assert table.id in image_ids(ask(p, p.bob, TABLES), "tables")
+        with p.server.app("bob", "bob-tables") as bob:
+            seen = bob.storage.get_table(table.id)
+            assert not seen.mine and seen.df()["note"].tolist() == [SECRET_ROWS]
+            grant = ask(p, p.bob, TABLE_GRANT, id=table.id)["data"]["tableGrant"]
+            assert read_range(grant).content == b"PAR1"
+            ds.unshare(users=["bob"])  # ends df(), new grants and the grant bob holds, at once
+            with pytest.raises(DataNotFoundError):
+                seen.df()
+            answer = read_range(grant)
+            assert answer.status_code == 403 and answer.content != b"PAR1"
+        refused(ask(p, p.bob, TABLE, id=table.id), "NOT_FOUND")
+        refused(ask(p, p.bob, DATASET_TABLES, id=ds.id), "NOT_FOUND")
+    finally:
+        ds.unshare(users=["bob"])
+
+
+def test_a_dataset_share_never_passes_on_someone_elses_table(people: People) -> None:
+    """carol shares a table with alice only; alice puts it in her dataset next to her own and
+    shares the dataset with bob: bob gets alice's table, never carol's."""
+    p = people
+    with p.server.app("carol", "carol-tables") as carol:
+        carols = _table("carol's measurements", carol)
+        carols.share(users=["alice"])
+    own = _table("alice's own measurements", p.app)
+    ds = dataset("mixed owners' tables", app=p.app)
+    ds.add(own, carols)
+    assert set(ds.tables()) == {own, carols}  # alice sees both in it
+    ds.share(users=["bob"])
+    try:
+        for everyone in (False, True):
+            ds.share(everyone=everyone)
+            seen = image_ids(ask(p, p.bob, DATASET_TABLES, id=ds.id), "datasetTables")
+            assert seen == {own.id}
+            assert carols.id not in image_ids(ask(p, p.bob, TABLES), "tables")
+            refused(ask(p, p.bob, TABLE, id=carols.id), "NOT_FOUND")
+            refused(ask(p, p.bob, TABLE_GRANT, id=carols.id), "NOT_FOUND")
+        ds.unshare(everyone=True)
+        # nor can bob pass on what reached him through alice's dataset, or group her private one
+        bobs = ask(p, p.bob, ENSURE, n="bob's table regrouping")["data"]["ensureDataset"]["id"]
+        private = _table("alice's private measurements", p.app)
+        message = refused(ask(p, p.bob, ADD_TABLES, id=bobs, t=[private.id]), "BAD_INPUT")
+        assert "not shared with you" in message and "private measurements" not in message
+        assert not ask(p, p.bob, ADD_TABLES, id=bobs, t=[own.id]).get("errors")
+        ask(p, p.bob, SHARE, id=bobs, u=["carol"], e=True, un=False)
+        assert ask(p, p.carol, DATASET_TABLES, id=bobs)["data"]["datasetTables"] == []
+        refused(ask(p, p.carol, TABLE, id=own.id), "NOT_FOUND")
+        ask(p, p.bob, DELETE_DATASET, id=bobs)
+    finally:
+        ds.unshare(users=["bob"], everyone=True)
+
+
+@pytest.mark.parametrize("how", ["remove", "delete the table", "delete the dataset"])
+def test_taking_a_table_away_ends_access_at_once(people: People, how: str) -> None:
+    p = people
+    ds = dataset(f"table ending by {how}", app=p.app)
+    table = _table(f"table ending by {how}", p.app)
+    ds.add(table)
+    ds.share(users=["bob"])
+    grant = ask(p, p.bob, TABLE_GRANT, id=table.id)["data"]["tableGrant"]
+    assert read_range(grant).content == b"PAR1"
+    if how == "remove":
+        ds.remove(table)
+    elif how == "delete the table":
+        table.delete()
+        assert ds.tables() == []
+        links = f"SELECT dataset_id FROM storage_dataset_tables WHERE table_id = '{table.id}'"
+        assert p.server.stored_rows(links) == []  # its membership went with it (cascade)
+    else:
+        ds.delete()
+    assert read_range(grant).status_code == 403
+    refused(ask(p, p.bob, TABLE, id=table.id), "NOT_FOUND")
+    if how != "delete the dataset":
+        assert ask(p, p.bob, DATASET_TABLES, id=ds.id)["data"]["datasetTables"] == []
+        ds.unshare(users=["bob"])
+
+
+def test_a_table_shows_only_the_links_its_viewer_may_see(people: People) -> None:
+    """alice's table about a ROI of her private image, shared through a dataset: bob sees the
+    table, not which image or ROI it is about, and finds nothing by them."""
+    p = people
+    img = _image("private, measured", p.app)
+    roi = img.add_roi(kind="point", vectors=[[1, 1]], label="alice's measured cell")
+    table = _table("per-ROI measurements", p.app, roi=roi)
+    assert (table.roi_id, table.image_id) == (roi.id, img.id)
+    ds = dataset("measurements only", app=p.app)
+    ds.add(table)
+    ds.share(users=["bob"])
+    try:
+        for seen in (
+            ask(p, p.bob, TABLE, id=table.id)["data"]["table"],
+            ask(p, p.bob, DATASET_TABLES, id=ds.id)["data"]["datasetTables"][0],
+        ):
+            assert (seen["imageId"], seen["roiId"]) == (None, None), seen
+        by_roi = "query($r: ID!) { tables(filter: {roi: $r}) { id } }"
+        assert ask(p, p.bob, by_roi, r=roi.id)["data"]["tables"] == []
+        # linking his own table to her ROI: no such ROI for him
+        message = refused(
+            ask(
+                p,
+                p.bob,
+                """mutation($r: ID!) {
+                  requestTableUpload(input: {name: "bob's", sizeBytes: 8, roi: $r}) { id }
+                }""",
+                r=roi.id,
+            ),
+            "NOT_FOUND",
+        )
+        assert "measured cell" not in message
+        ds.add(img)  # with the image shared too, bob sees both links
+        seen = ask(p, p.bob, TABLE, id=table.id)["data"]["table"]
+        assert (seen["imageId"], seen["roiId"]) == (img.id, roi.id)
+        assert image_ids(ask(p, p.bob, by_roi, r=roi.id), "tables") == {table.id}
+    finally:
+        ds.unshare(users=["bob"])

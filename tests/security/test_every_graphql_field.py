@@ -428,9 +428,15 @@ def check_request_upload(kind: str, query: str, name: str) -> Callable[[World], 
             if kind == "requestImageUpload"
             else {"input": {"name": name, "sizeBytes": 1}}
         )
-        if kind == "requestTableUpload":  # linking to alice's private image: no such image
-            linked = {"input": {"name": name, "sizeBytes": 1, "image": w.private_image}}
-            bob(w, "mikro", query, **linked).refused(kind, "NOT_FOUND")
+        if kind == "requestTableUpload":  # linking to alice's private image or ROI: no such one
+            for link in ({"image": w.private_image}, {"roi": w.private_roi}):
+                linked = {"input": {"name": name, "sizeBytes": 1, **link}}
+                bob(w, "mikro", query, **linked).refused(kind, "NOT_FOUND")
+            # her shared image with the ROI of her private one: still no such ROI for bob
+            crossed = {"image": w.shared_image, "roi": w.private_roi}
+            bob(w, "mikro", query, input={"name": name, "sizeBytes": 1, **crossed}).refused(
+                kind, "NOT_FOUND"
+            )
         upload = bob(w, "mikro", query, **variables).value(kind)
         try:
             grant_cannot_reach_alices_image(w, upload["grant"], f"bob's {kind} grant")
@@ -506,14 +512,16 @@ def check_share(kind: str, query: str, private: str, shared: str) -> Callable[[W
 
 
 def check_table_links(w: World) -> None:
-    """alice's shared table is about her private image: bob sees the table, not the image (its
-    id is left out), and listing tables by that image gives him nothing."""
+    """alice's shared table is about a ROI of her private image: bob sees the table, not the
+    image or the ROI (their ids are left out), and listing tables by them gives him nothing."""
     seen = bob(w, "mikro", TABLE, id=w.shared_table).value("table")
     assert seen["imageId"] is None, f"bob sees the image of alice's shared table: {seen}"
-    listed = bob(w, "mikro", TABLES, f={"image": w.private_image}).value("tables")
-    assert listed == [], f"bob lists tables by alice's private image: {listed}"
-    mine = storage(w.url, w.alice, TABLE, id=w.shared_table)
-    assert mine["table"]["imageId"] == w.private_image
+    assert seen["roiId"] is None, f"bob sees the ROI of alice's shared table: {seen}"
+    for where in ({"image": w.private_image}, {"roi": w.private_roi}):
+        listed = bob(w, "mikro", TABLES, f=where).value("tables")
+        assert listed == [], f"bob lists tables by alice's private {where}: {listed}"
+    mine = storage(w.url, w.alice, TABLE, id=w.shared_table)["table"]
+    assert (mine["imageId"], mine["roiId"]) == (w.private_image, w.private_roi)
 
 
 def check_one_table(w: World) -> None:
@@ -539,14 +547,15 @@ DATASETS = """query($f: DatasetFilter) {
 }"""
 DATASET_IMAGES = "query($id: ID!) { datasetImages(id: $id) { id name mine } }"
 DATASET_FILES = "query($id: ID!) { datasetFiles(id: $id) { id name mine } }"
+DATASET_TABLES = "query($id: ID!) { datasetTables(id: $id) { id name mine imageId roiId } }"
 ENSURE_DATASET = """mutation($n: String!, $parent: ID) {
   ensureDataset(name: $n, parent: $parent) { id mine parent }
 }"""
-ADD_TO_DATASET = """mutation($id: ID!, $i: [ID!]!, $d: [ID!]!) {
-  addToDataset(id: $id, members: {images: $i, datasets: $d}) { id }
+ADD_TO_DATASET = """mutation($id: ID!, $i: [ID!]!, $d: [ID!]!, $t: [ID!]! = []) {
+  addToDataset(id: $id, members: {images: $i, datasets: $d, tables: $t}) { id }
 }"""
-REMOVE_FROM_DATASET = """mutation($id: ID!, $i: [ID!]!) {
-  removeFromDataset(id: $id, members: {images: $i}) { id }
+REMOVE_FROM_DATASET = """mutation($id: ID!, $i: [ID!]!, $t: [ID!]! = []) {
+  removeFromDataset(id: $id, members: {images: $i, tables: $t}) { id }
 }"""
 DELETE_DATASET = "mutation($id: ID!) { deleteDataset(id: $id) }"
 SHARE_DATASET = SHARE_IMAGE.replace("shareImage", "shareDataset")
@@ -557,13 +566,14 @@ def alices_rois(w: World) -> set[str]:
 
 
 def alices_set(w: World, dataset_id: str) -> dict[str, Any]:
-    """alice's view of her dataset: itself, its images and its children."""
+    """alice's view of her dataset: itself, its images, tables and children."""
     found = storage(
         w.url,
         w.alice,
         """query($id: ID!) {
           dataset(id: $id) { id sharedWithEveryone }
           datasetImages(id: $id) { id }
+          datasetTables(id: $id) { id }
           datasets(filter: {parent: $id}) { id }
         }""",
         id=dataset_id,
@@ -571,6 +581,7 @@ def alices_set(w: World, dataset_id: str) -> dict[str, Any]:
     return {
         "shared": found["dataset"]["sharedWithEveryone"],
         "images": ids(found["datasetImages"]),
+        "tables": ids(found["datasetTables"]),
         "children": ids(found["datasets"]),
     }
 
@@ -579,11 +590,13 @@ def alices_sets_unchanged(w: World) -> None:
     assert alices_set(w, w.private_dataset) == {
         "shared": False,
         "images": {w.private_image},
+        "tables": {w.private_table},
         "children": set(),
     }, "bob changed alice's private dataset"
     assert alices_set(w, w.shared_dataset) == {
         "shared": False,
         "images": {w.shared_image},
+        "tables": {w.shared_table},
         "children": set(),
     }, "bob changed alice's shared dataset"
 
@@ -643,6 +656,8 @@ def check_dataset_members(kind: str, query: str, shared: str) -> Callable[[World
         bob(w, "mikro", query, id=w.private_dataset).refused(kind, "NOT_FOUND")
         listed = bob(w, "mikro", query, id=w.shared_dataset).value(kind)
         assert ids(listed) == {getattr(w, shared)}, f"bob lists {listed}"
+        if kind == "datasetTables":  # the shared table is about alice's private ROI and image
+            assert (listed[0]["imageId"], listed[0]["roiId"]) == (None, None), listed
 
     return check
 
@@ -664,12 +679,14 @@ def check_add_to_dataset(w: World) -> None:
         bob(w, "mikro", ADD_TO_DATASET, id=target, i=[], d=[]).refused("addToDataset", code)
     own = bob(w, "mikro", ENSURE_DATASET, n="bob's thief").value("ensureDataset")["id"]
     try:
-        for images, datasets in (
-            ([w.private_image], []),
-            ([], [w.private_dataset]),
-            ([], [w.shared_dataset]),
+        for images, datasets, tables in (
+            ([w.private_image], [], []),
+            ([], [w.private_dataset], []),
+            ([], [w.shared_dataset], []),
+            ([], [], [w.private_table]),
+            ([], [], [w.table_upload]),
         ):
-            bob(w, "mikro", ADD_TO_DATASET, id=own, i=images, d=datasets).refused(
+            bob(w, "mikro", ADD_TO_DATASET, id=own, i=images, d=datasets, t=tables).refused(
                 "addToDataset", "BAD_INPUT"
             )
     finally:
@@ -684,6 +701,11 @@ def check_remove_from_dataset(w: World) -> None:
     bob(w, "mikro", REMOVE_FROM_DATASET, id=w.shared_dataset, i=[w.shared_image]).refused(
         "removeFromDataset", "FORBIDDEN"
     )
+    for target, code in ((w.private_dataset, "NOT_FOUND"), (w.shared_dataset, "FORBIDDEN")):
+        tables = [w.private_table, w.shared_table]
+        bob(w, "mikro", REMOVE_FROM_DATASET, id=target, i=[], t=tables).refused(
+            "removeFromDataset", code
+        )
     alices_sets_unchanged(w)
 
 
@@ -843,6 +865,11 @@ CASES: dict[str, Case] = {
         DATASET_FILES,
         _id("private_dataset"),
         check_dataset_members("datasetFiles", DATASET_FILES, "shared_file"),
+    ),
+    "mikro.Query.datasetTables": Case(
+        DATASET_TABLES,
+        _id("private_dataset"),
+        check_dataset_members("datasetTables", DATASET_TABLES, "shared_table"),
     ),
     "mikro.Mutation.createRoi": Case(
         CREATE_ROI,

@@ -69,6 +69,29 @@ def test_bob_gets_nothing_without_a_share(alice: Any, bob: Any) -> None:
     assert alice.storage.get_table(table.id).df()["note"].tolist() == [SECRET]
 
 
+def test_bob_links_no_table_to_a_roi_he_cannot_see(alice: Any, bob: Any) -> None:
+    """A ROI is visible with its image: bob cannot link his table to a ROI of alice's private
+    image (the same answer as for no such ROI), nor find her tables by it; a table she shares
+    does not tell him which ROI it is about until he may see the image."""
+    image = from_xarray(np.zeros((4, 4), "uint8"), name="roi-cells", dims=["y", "x"], app=alice)
+    roi = image.add_roi(kind="point", vectors=[[1, 1]], label=SECRET)
+    table = from_df(pd.DataFrame({"a": [1]}), name="per-roi", roi=roi, app=alice)
+    with pytest.raises(DataNotFoundError) as failure:
+        from_df(pd.DataFrame({"a": [1]}), name="bobs-per-roi", roi=roi.id, app=bob)
+    assert SECRET not in str(failure.value)
+    assert bob.storage.tables(name="bobs-per-roi") == []
+    assert bob.storage.tables(roi=roi.id) == []
+    table.share(users=["bob"])
+    seen = bob.storage.get_table(table.id)
+    assert (seen.roi_id, seen.image_id) == (None, None)
+    image.share(users=["bob"])
+    seen = bob.storage.get_table(table.id)
+    assert (seen.roi_id, seen.image_id) == (roi.id, image.id)
+    assert [t.id for t in bob.storage.tables(roi=roi.id)] == [table.id]
+    his = from_df(pd.DataFrame({"a": [2]}), name="bobs-per-roi", roi=roi.id, app=bob)
+    assert his.mine and (his.roi_id, his.image_id) == (roi.id, image.id)
+
+
 def test_a_share_lets_bob_read_but_not_change(alice: Any, bob: Any) -> None:
     image = from_xarray(np.zeros((4, 4), "uint8"), name="shared-cells", dims=["y", "x"], app=alice)
     table = from_df(pd.DataFrame({"area": [1.0, 200.0]}), name="shared", image=image, app=alice)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import delete, exists, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from arkitekt.protocol.ngff import FORMAT_ARRAY
 
@@ -334,7 +335,8 @@ class StorageCatalogue:
         datalayer: str,
         deadline: dt.datetime,
     ) -> Table:
-        """Record a table upload (``image_id``: one the owner may see, checked by the caller)."""
+        """Record a table upload (``image_id``, ``roi_id``: ones the owner may see, checked by
+        the caller; :class:`NotFound` when either was deleted since)."""
         table_id = new_id()
         row = Table(
             id=table_id,
@@ -348,8 +350,11 @@ class StorageCatalogue:
             roi_id=roi_id,
             upload_deadline=deadline,
         )
-        async with self.db.new_session() as s, s.begin():
-            s.add(row)
+        try:
+            async with self.db.new_session() as s, s.begin():
+                s.add(row)
+        except IntegrityError:  # the linked image or ROI went in the meantime
+            raise NotFound("no such image or roi (it was deleted)") from None
         return row
 
     async def finish_table(

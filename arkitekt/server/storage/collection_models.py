@@ -1,5 +1,5 @@
 """Database models of what groups and annotates stored data: regions of interest (ROIs) on an
-image, and datasets (named trees of images, files and child datasets).
+image, and datasets (named trees of images, files, tables and child datasets).
 
 Neither has bytes of its own. A ROI lives and dies with its image (``ON DELETE CASCADE``) and is
 visible exactly when its image is. A dataset's shares (rows of
@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Select, String, exists, false, or_, select
+from sqlalchemy import ForeignKey, Index, Select, String, exists, or_, select
 from sqlalchemy.orm import Mapped, aliased, mapped_column
 
 from ..models import Base, new_id, utcnow
@@ -44,7 +44,7 @@ class Roi(Base):
 
 
 class Dataset(Base):
-    """A named group of images, files and child datasets; one owner for a whole tree."""
+    """A named group of images, files, tables and child datasets; one owner for a whole tree."""
 
     __tablename__ = "storage_datasets"
     __table_args__ = (Index("ix_storage_datasets_owner_created", "owner_id", "created_at"),)
@@ -83,6 +83,26 @@ class DatasetFile(Base):
     added_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class DatasetTable(Base):
+    __tablename__ = "storage_dataset_tables"
+
+    dataset_id: Mapped[str] = mapped_column(
+        ForeignKey("storage_datasets.id", ondelete="CASCADE"), primary_key=True
+    )
+    table_id: Mapped[str] = mapped_column(
+        ForeignKey("storage_tables.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    added_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+MEMBERSHIPS: dict[Any, tuple[Any, Any]] = {
+    Image: (DatasetImage, DatasetImage.image_id),
+    File: (DatasetFile, DatasetFile.file_id),
+    Table: (DatasetTable, DatasetTable.table_id),
+}
+"""A member model -> its link table and the link's column naming the member."""
+
+
 def shared_dataset_ids(user_id: str) -> Select[tuple[str]]:
     """Ids of the datasets shared with ``user_id`` (or everyone), and of all their descendants:
     a share covers the dataset's subtree. ``UNION`` (not ``UNION ALL``) ends the recursion even
@@ -104,27 +124,20 @@ def shared_dataset_ids(user_id: str) -> Select[tuple[str]]:
 
 
 def via_datasets(model: type[Image] | type[File] | type[Table], user_id: str) -> Any:
-    """The condition that an image or file is visible to ``user_id`` through a dataset: it is a
-    member of a dataset shared with them (or of a descendant of one) **and the dataset's owner
-    owns it**. A dataset's owner may group what others shared with them, but a dataset share
-    passes on only what its owner could have shared directly."""
+    """The condition that an image, file or table is visible to ``user_id`` through a dataset:
+    it is a member of a dataset shared with them (or of a descendant of one) **and the
+    dataset's owner owns it**. A dataset's owner may group what others shared with them, but a
+    dataset share passes on only what its owner could have shared directly. Any other model
+    raises (nothing becomes visible through a dataset by default)."""
+    if model not in MEMBERSHIPS:
+        raise TypeError(f"{getattr(model, '__name__', model)!r} is not a dataset member kind")
+    link, member_id = MEMBERSHIPS[model]
+    member = aliased(model)
     # an uncorrelated IN (one set per statement): SQLite evaluates a correlated EXISTS over the
     # recursive CTE once per row (bench/visibility.py: 40x slower listings)
-    if model is Table:
-        return false()  # tables are not dataset members (yet): never visible through one
-    shared = Dataset.id.in_(shared_dataset_ids(user_id))
-    if model is Image:
-        member = aliased(Image)
-        return Image.id.in_(
-            select(DatasetImage.image_id)
-            .join(Dataset, Dataset.id == DatasetImage.dataset_id)
-            .join(member, member.id == DatasetImage.image_id)
-            .where(member.owner_id == Dataset.owner_id, shared)
-        )
-    owned = aliased(File)
-    return File.id.in_(
-        select(DatasetFile.file_id)
-        .join(Dataset, Dataset.id == DatasetFile.dataset_id)
-        .join(owned, owned.id == DatasetFile.file_id)
-        .where(owned.owner_id == Dataset.owner_id, shared)
+    return model.id.in_(
+        select(member_id)
+        .join(Dataset, Dataset.id == link.dataset_id)
+        .join(member, member.id == member_id)
+        .where(member.owner_id == Dataset.owner_id, Dataset.id.in_(shared_dataset_ids(user_id)))
     )

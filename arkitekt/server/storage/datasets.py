@@ -1,4 +1,5 @@
-"""Datasets in the database: named trees of images, files and child datasets, shared as a unit.
+"""Datasets in the database: named trees of images, files, tables and child datasets, shared as
+a unit.
 
 The access rules (decided here, documented in docs/security.md):
 
@@ -18,27 +19,31 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..models import User, new_id
-from .catalogue import FILE, IMAGE, NotFound, StorageCatalogue, _visible
+from .catalogue import KIND_OF, NotFound, StorageCatalogue, _visible
 from .collection_models import (
     DATASET,
+    MEMBERSHIPS,
     Dataset,
     DatasetFile,
     DatasetImage,
+    DatasetTable,
     shared_dataset_ids,
 )
-from .models import READY, File, Image, StorageShare
+from .models import READY, File, Image, StorageShare, Table
+
+Row = TypeVar("Row", Image, File, Table)
 
 MAX_NAME = 1024
 MAX_DEPTH = 16
 """Levels of nesting, the root dataset being level 1."""
 MAX_MEMBERS = 10_000
-"""Images, files and child datasets in one dataset, together."""
+"""Images, files, tables and child datasets in one dataset, together."""
 MAX_DATASETS = 10_000
 """Datasets one user may own."""
 MAX_CHANGE = 1000
@@ -59,9 +64,10 @@ class Members:
     images: Sequence[str] = ()
     files: Sequence[str] = ()
     datasets: Sequence[str] = ()
+    tables: Sequence[str] = ()
 
     def check(self) -> None:
-        total = len(self.images) + len(self.files) + len(self.datasets)
+        total = len(self.images) + len(self.files) + len(self.tables) + len(self.datasets)
         if total > MAX_CHANGE:
             raise InvalidDataset(f"members: at most {MAX_CHANGE} per change, got {total}")
 
@@ -120,33 +126,29 @@ class DatasetCatalogue:
 
     async def images(self, user_id: str, dataset_id: str, limit: int, offset: int) -> list[Image]:
         """The dataset's images this user may see (a share passes on only the owner's own)."""
-        await self.visible(user_id, dataset_id)
-        query = (
-            select(Image)
-            .join(DatasetImage, DatasetImage.image_id == Image.id)
-            .where(
-                DatasetImage.dataset_id == dataset_id,
-                Image.status == READY,
-                _visible(Image, IMAGE, user_id),
-            )
-            .order_by(DatasetImage.added_at.desc(), Image.id)
-            .limit(limit)
-            .offset(offset)
-        )
-        async with self.db.new_session() as s:
-            return list(await s.scalars(query))
+        return await self._members(Image, user_id, dataset_id, limit, offset)
 
     async def files(self, user_id: str, dataset_id: str, limit: int, offset: int) -> list[File]:
+        return await self._members(File, user_id, dataset_id, limit, offset)
+
+    async def tables(self, user_id: str, dataset_id: str, limit: int, offset: int) -> list[Table]:
+        return await self._members(Table, user_id, dataset_id, limit, offset)
+
+    async def _members(
+        self, model: type[Row], user_id: str, dataset_id: str, limit: int, offset: int
+    ) -> list[Row]:
+        """Ready members of one kind that this user may see, latest added first."""
         await self.visible(user_id, dataset_id)
+        link, member_id = MEMBERSHIPS[model]
         query = (
-            select(File)
-            .join(DatasetFile, DatasetFile.file_id == File.id)
+            select(model)
+            .join(link, member_id == model.id)
             .where(
-                DatasetFile.dataset_id == dataset_id,
-                File.status == READY,
-                _visible(File, FILE, user_id),
+                link.dataset_id == dataset_id,
+                model.status == READY,
+                _visible(model, KIND_OF[model], user_id),
             )
-            .order_by(DatasetFile.added_at.desc(), File.id)
+            .order_by(link.added_at.desc(), model.id)
             .limit(limit)
             .offset(offset)
         )
@@ -182,6 +184,7 @@ class DatasetCatalogue:
         for query in (
             select(func.count()).where(DatasetImage.dataset_id == dataset_id),
             select(func.count()).where(DatasetFile.dataset_id == dataset_id),
+            select(func.count()).where(DatasetTable.dataset_id == dataset_id),
             select(func.count()).where(Dataset.parent_id == dataset_id),
         ):
             total += int(await s.scalar(query) or 0)
@@ -220,13 +223,16 @@ class DatasetCatalogue:
         return row
 
     async def add(self, user_id: str, dataset_id: str, members: Members) -> Dataset:
-        """Add images and files the user may see, and move datasets of theirs into this one."""
+        """Add images, files and tables the user may see, and move datasets of theirs into
+        this one."""
         members.check()
         row = await self.owned(user_id, dataset_id)
         for image_id in dict.fromkeys(members.images):
             await self._seen(Image, image_id, user_id, "images")
         for file_id in dict.fromkeys(members.files):
             await self._seen(File, file_id, user_id, "files")
+        for table_id in dict.fromkeys(members.tables):
+            await self._seen(Table, table_id, user_id, "tables")
         children = list(dict.fromkeys(members.datasets))
         for child in children:
             try:
@@ -244,10 +250,17 @@ class DatasetCatalogue:
                     select(DatasetFile.file_id).where(DatasetFile.dataset_id == dataset_id)
                 )
             )
+            have_tables = set(
+                await s.scalars(
+                    select(DatasetTable.table_id).where(DatasetTable.dataset_id == dataset_id)
+                )
+            )
             new_images = [i for i in dict.fromkeys(members.images) if i not in have_images]
             new_files = [f for f in dict.fromkeys(members.files) if f not in have_files]
+            new_tables = [t for t in dict.fromkeys(members.tables) if t not in have_tables]
             count = await self._count(s, dataset_id)
-            if count + len(new_images) + len(new_files) + len(children) > MAX_MEMBERS:
+            added = len(new_images) + len(new_files) + len(new_tables) + len(children)
+            if count + added > MAX_MEMBERS:
                 raise InvalidDataset(f"a dataset holds at most {MAX_MEMBERS} members")
             above = await self._ancestors(s, dataset_id)
             for child in children:
@@ -260,22 +273,18 @@ class DatasetCatalogue:
                     raise InvalidDataset(f"datasets: datasets nest at most {MAX_DEPTH} levels")
             s.add_all(DatasetImage(dataset_id=dataset_id, image_id=i) for i in new_images)
             s.add_all(DatasetFile(dataset_id=dataset_id, file_id=f) for f in new_files)
+            s.add_all(DatasetTable(dataset_id=dataset_id, table_id=t) for t in new_tables)
             if children:
                 await s.execute(
                     update(Dataset).where(Dataset.id.in_(children)).values(parent_id=dataset_id)
                 )
         return row
 
-    async def _seen(
-        self, model: type[Image] | type[File], object_id: str, user_id: str, argument: str
-    ) -> None:
+    async def _seen(self, model: type[Row], object_id: str, user_id: str, argument: str) -> None:
         try:
-            if model is Image:
-                await self.catalogue.visible(Image, object_id, user_id)
-            else:
-                await self.catalogue.visible(File, object_id, user_id)
+            await self.catalogue.visible(model, object_id, user_id)
         except NotFound:
-            kind = "image" if model is Image else "file"
+            kind = KIND_OF[model]
             raise InvalidDataset(
                 f"{argument}: no {kind} {object_id[:40]!r} (or it is not shared with you)"
             ) from None
@@ -297,6 +306,13 @@ class DatasetCatalogue:
                     delete(DatasetFile).where(
                         DatasetFile.dataset_id == dataset_id,
                         DatasetFile.file_id.in_(list(members.files)),
+                    )
+                )
+            if members.tables:
+                await s.execute(
+                    delete(DatasetTable).where(
+                        DatasetTable.dataset_id == dataset_id,
+                        DatasetTable.table_id.in_(list(members.tables)),
                     )
                 )
             if members.datasets:

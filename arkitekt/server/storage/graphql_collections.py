@@ -24,6 +24,7 @@ from .graphql_api import (
     _storage,
     _user,
 )
+from .graphql_tables import TableType, _tables
 from .rois import KINDS, MAX_PAGE, InvalidRoi, RoiCatalogue, RoiRow, check_label
 
 MAX_ID = 32
@@ -76,7 +77,7 @@ class RoiFilter:
     kind: str | None = None
 
 
-@strawberry.type(name="Dataset", description="A named group of images, files and datasets.")
+@strawberry.type(name="Dataset", description="A named group of images, files, tables and datasets.")
 class DatasetType:
     id: strawberry.ID
     name: str
@@ -110,6 +111,7 @@ class DatasetFilter:
 class DatasetMembers:
     images: list[strawberry.ID] = strawberry.field(default_factory=list)
     files: list[strawberry.ID] = strawberry.field(default_factory=list)
+    tables: list[strawberry.ID] = strawberry.field(default_factory=list)
     datasets: list[strawberry.ID] = strawberry.field(default_factory=list)
 
 
@@ -135,6 +137,7 @@ def _members(members: DatasetMembers) -> Members:
     found = Members(
         images=[str(_id(i, "members.images")) for i in members.images],
         files=[str(_id(i, "members.files")) for i in members.files],
+        tables=[str(_id(i, "members.tables")) for i in members.tables],
         datasets=[str(_id(i, "members.datasets")) for i in members.datasets],
     )
     try:
@@ -240,6 +243,15 @@ class CollectionQuery:
             rows = await _datasets(info).files(_user(info), str(_id(id, "id")), limit, offset)
         return [FileType.of(r, _user(info)) for r in rows]
 
+    @strawberry.field(description="The tables of a dataset that you may see, latest added first.")
+    async def dataset_tables(
+        self, info: Info, id: strawberry.ID, pagination: Pagination | None = None
+    ) -> list[TableType]:
+        limit, offset = _page(info, pagination)
+        with _Refusals():
+            rows = await _datasets(info).tables(_user(info), str(_id(id, "id")), limit, offset)
+        return await _tables(info, rows)
+
 
 # -- mutations -------------------------------------------------------------------------------------
 
@@ -276,7 +288,8 @@ class CollectionMutation:
         return DatasetType.of(row, _user(info))
 
     @strawberry.mutation(
-        description="Add images and files you may see to your dataset; move datasets into it."
+        description="Add images, files and tables you may see to your dataset; move datasets "
+        "into it."
     )
     async def add_to_dataset(
         self, info: Info, id: strawberry.ID, members: DatasetMembers

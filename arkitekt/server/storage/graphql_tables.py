@@ -1,13 +1,15 @@
 """Tables in ``/mikro/graphql``: parquet objects, uploaded and read like files.
 
-``requestTableUpload`` records the table (invisible while ``uploading``; linked to an image
-only when the creator may see that image) and returns a write grant for its prefix; the client
+``requestTableUpload`` records the table (invisible while ``uploading``; linked to an image or
+a ROI only when the creator may see it; a ROI links its image too, and must be on the image when
+both are named) and returns a write grant for its prefix; the client
 writes one parquet object, ``data``; ``finishTableUpload`` checks its size and its footer
 (:mod:`.parquet_footer`) and records the schema, rows and row groups, or discards the upload.
 ``abortUpload``, ``renewUploadGrant`` and the sweeper work for tables as for files.
 
 Columns are two lists of strings (names, types) rather than a list of objects: a page of
-tables with many columns stays cheap under the query cost limit.
+tables with many columns stays cheap under the query cost limit. Someone who may see a table
+but not its image (or ROI) gets ``imageId`` (``roiId``) null.
 
 Merged into the schema's ``Query`` and ``Mutation`` by :mod:`.graphql_api`.
 """
@@ -40,6 +42,7 @@ from .graphql_api import (
 from .models import Image as ImageRow
 from .models import Table as TableRow
 from .parquet_footer import check_parquet
+from .rois import RoiCatalogue
 from .validation import InvalidUpload, check_name
 
 MAX_ROI_ID = 32
@@ -59,13 +62,15 @@ class TableType:
     image_id: strawberry.ID | None = strawberry.field(
         description="The image it is about (null when you may not see that image)."
     )
-    roi_id: str | None
+    roi_id: strawberry.ID | None = strawberry.field(
+        description="The region of interest it is about (null when you may not see it)."
+    )
     created_at: dt.datetime
     mine: bool
     shared_with_everyone: bool
 
     @classmethod
-    def of(cls, row: TableRow, user_id: str, image_visible: bool) -> TableType:
+    def of(cls, row: TableRow, user_id: str, image_visible: bool, roi_visible: bool) -> TableType:
         return cls(
             id=strawberry.ID(row.id),
             name=row.name,
@@ -75,7 +80,7 @@ class TableType:
             num_row_groups=row.num_row_groups or 0,
             size_bytes=BigInt(row.size_bytes or 0),
             image_id=strawberry.ID(row.image_id) if row.image_id and image_visible else None,
-            roi_id=row.roi_id,
+            roi_id=strawberry.ID(row.roi_id) if row.roi_id and roi_visible else None,
             created_at=row.created_at,
             mine=row.owner_id == user_id,
             shared_with_everyone=row.shared_with_everyone,
@@ -86,8 +91,14 @@ class TableType:
 class TableUploadInput:
     name: str
     size_bytes: BigInt
-    image: strawberry.ID | None = None
-    roi: str | None = None
+    image: strawberry.ID | None = strawberry.field(
+        default=None, description="The image it is about (one you may see)."
+    )
+    roi: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="The ROI it is about (one you may see; on ``image`` when both are given, "
+        "else the table is linked to the ROI's image too).",
+    )
 
 
 @strawberry.input
@@ -96,15 +107,16 @@ class TableFilter:
     name_contains: str | None = None
     mine: bool = False
     image: strawberry.ID | None = None
-    roi: str | None = None
+    roi: strawberry.ID | None = None
 
 
 async def _tables(info: Info, rows: list[TableRow]) -> list[TableType]:
-    """The rows as the user sees them (image ids of images they may see only)."""
+    """The rows as the user sees them (ids of images and ROIs they may see only)."""
     user = _user(info)
-    linked = {r.image_id for r in rows if r.image_id}
-    visible = await _storage(info).catalogue.visible_ids(ImageRow, linked, user)
-    return [TableType.of(r, user, r.image_id in visible) for r in rows]
+    catalogue = _storage(info).catalogue
+    images = await catalogue.visible_ids(ImageRow, {r.image_id for r in rows if r.image_id}, user)
+    rois = await RoiCatalogue(catalogue).visible_ids(user, {r.roi_id for r in rows if r.roi_id})
+    return [TableType.of(r, user, r.image_id in images, r.roi_id in rois) for r in rows]
 
 
 async def _visible_table(info: Info, table_id: str) -> TableRow:
@@ -115,10 +127,41 @@ async def _visible_table(info: Info, table_id: str) -> TableRow:
     return row
 
 
-def _roi(roi: str | None) -> str | None:
-    if roi is not None and not 1 <= len(roi) <= MAX_ROI_ID:
-        raise _error(ErrorCode.BAD_INPUT, f"roi must be 1 to {MAX_ROI_ID} characters")
-    return roi
+def _roi(roi: strawberry.ID | None, argument: str) -> str | None:
+    if roi is None:
+        return None
+    text = str(roi)
+    if not 1 <= len(text) <= MAX_ROI_ID or "\x00" in text:
+        raise _error(
+            ErrorCode.BAD_INPUT, f"{argument} must be an id of 1 to {MAX_ROI_ID} characters"
+        )
+    return text
+
+
+async def _links(
+    info: Info, image: strawberry.ID | None, roi: strawberry.ID | None
+) -> tuple[str | None, str | None]:
+    """The image and ROI a new table is about: each one the creator may see (else the answer
+    for no such object), the ROI on the image when both are named, and the ROI's image when
+    only the ROI is."""
+    storage, user = _storage(info), _user(info)
+    roi_id = _roi(roi, "input.roi")
+    image_id = None
+    try:
+        if image is not None:
+            image_id = (await storage.catalogue.visible(ImageRow, str(image), user)).id
+        if roi_id is not None:
+            found = await RoiCatalogue(storage.catalogue).get(user, roi_id)
+            if image_id is not None and found.roi.image_id != image_id:
+                raise _error(
+                    ErrorCode.BAD_INPUT,
+                    f"input.roi: roi {roi_id!r} is on another image, not on input.image "
+                    f"{image_id!r}; name the ROI's image, or the ROI alone",
+                )
+            image_id = found.roi.image_id
+    except cat.NotFound as e:
+        raise _not_found(e) from None
+    return image_id, roi_id
 
 
 @strawberry.type
@@ -138,12 +181,14 @@ class TableQuery:
             name_contains=f.name_contains,
             mine=f.mine,
             image_id=None if f.image is None else str(f.image),
-            roi_id=_roi(f.roi),
+            roi_id=_roi(f.roi, "filter.roi"),
         )
         catalogue = _storage(info).catalogue
-        image = where.image_id
+        image, roi = where.image_id, where.roi_id
         if image is not None and not await catalogue.visible_ids(ImageRow, {image}, _user(info)):
             return []  # about an image the caller may not see: none
+        if roi is not None and not await RoiCatalogue(catalogue).visible_ids(_user(info), {roi}):
+            return []  # about a ROI the caller may not see: none
         rows = await catalogue.tables(_user(info), where, limit, offset)
         return await _tables(info, rows)
 
@@ -165,22 +210,19 @@ class TableMutation:
         limit = info.context["state"].config.storage_max_object_bytes
         if not 0 <= input.size_bytes <= limit:
             raise _error(ErrorCode.BAD_INPUT, f"size_bytes must be 0 to {limit}")
-        image_id = None
-        if input.image is not None:
-            try:  # linking needs the creator to see the image
-                image = await storage.catalogue.visible(ImageRow, str(input.image), _user(info))
-            except cat.NotFound as e:
-                raise _not_found(e) from None
-            image_id = image.id
-        row = await storage.catalogue.start_table(
-            owner_id=_user(info),
-            name=input.name,
-            size_bytes=input.size_bytes,
-            image_id=image_id,
-            roi_id=_roi(input.roi),
-            datalayer=storage.datalayer.name,
-            deadline=storage.upload_deadline(),
-        )
+        image_id, roi_id = await _links(info, input.image, input.roi)
+        try:
+            row = await storage.catalogue.start_table(
+                owner_id=_user(info),
+                name=input.name,
+                size_bytes=input.size_bytes,
+                image_id=image_id,
+                roi_id=roi_id,
+                datalayer=storage.datalayer.name,
+                deadline=storage.upload_deadline(),
+            )
+        except cat.NotFound as e:
+            raise _not_found(e) from None
         return Upload(id=strawberry.ID(row.id), grant=await _grant(info, row.store, write=True))
 
     @strawberry.mutation(description="Check the written parquet file and make the table visible.")

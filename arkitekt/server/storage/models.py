@@ -114,8 +114,14 @@ class Table(Base):
         ForeignKey("storage_images.id", ondelete="SET NULL"), default=None, index=True
     )
     """The image it measures (the creator could see it when linking)."""
-    roi_id: Mapped[str | None] = mapped_column(String(32), default=None, index=True)
-    """The region of interest within the image it measures (no foreign key yet)."""
+    roi_id: Mapped[str | None] = mapped_column(
+        ForeignKey("storage_rois.id", ondelete="SET NULL", name="fk_storage_tables_roi_id"),
+        default=None,
+        index=True,
+    )
+    """The region of interest within that image it measures (the creator could see it when
+    linking; deleting the ROI, or its image, clears this). The constraint is added by
+    migration 0006, which creates ``storage_rois``."""
     columns: Mapped[list[Any] | None] = mapped_column(default=None)
     """``[{"name": ..., "type": ...}]`` read from the parquet footer at finish."""
     num_rows: Mapped[int | None] = mapped_column(BigInteger, default=None)

@@ -155,6 +155,18 @@ class RoiCatalogue:
             raise NotFound(f"no roi {roi_id[:40]!r} (or its image is not shared with you)")
         return RoiRow(found[0], found[1])
 
+    async def visible_ids(self, user_id: str, roi_ids: set[str]) -> set[str]:
+        """Which of ``roi_ids`` this user may see (those on images they may see)."""
+        if not roi_ids:
+            return set()
+        query = (
+            select(Roi.id)
+            .join(Image, Image.id == Roi.image_id)
+            .where(Roi.id.in_(roi_ids), Image.status == READY, _visible(Image, IMAGE, user_id))
+        )
+        async with self.db.new_session() as s:
+            return set(await s.scalars(query))
+
     async def find(
         self,
         user_id: str,

@@ -58,6 +58,8 @@ class DatasetMembers(BaseModel):
     "Default: []"
     files: Annotated[tuple[str, ...] | None, GraphQLDefault("[]")] = None
     "Default: []"
+    tables: Annotated[tuple[str, ...] | None, GraphQLDefault("[]")] = None
+    "Default: []"
     datasets: Annotated[tuple[str, ...] | None, GraphQLDefault("[]")] = None
     "Default: []"
     model_config = ConfigDict(frozen=True)
@@ -177,8 +179,11 @@ class TableUploadInput(BaseModel):
 
     name: str
     size_bytes: int = Field(alias="sizeBytes")
-    image: str | None = None
-    roi: str | None = None
+    image: str | None = Field(default=None, description="The image it is about (one you may see).")
+    roi: str | None = Field(
+        default=None,
+        description="The ROI it is about (one you may see; on ``image`` when both are given, else the table is linked to the ROI's image too).",
+    )
     model_config = ConfigDict(frozen=True)
 
 
@@ -212,7 +217,7 @@ class Roi(BaseModel):
 
 
 class Dataset(BaseModel):
-    """A named group of images, files and datasets."""
+    """A named group of images, files, tables and datasets."""
 
     typename: Literal["Dataset"] = Field(alias="__typename", default="Dataset")
     id: str
@@ -346,6 +351,7 @@ class Table(BaseModel):
     image_id: str | None = Field(default=None, alias="imageId")
     "The image it is about (null when you may not see that image)."
     roi_id: str | None = Field(default=None, alias="roiId")
+    "The region of interest it is about (null when you may not see it)."
     created_at: datetime = Field(alias="createdAt")
     mine: bool
     shared_with_everyone: bool = Field(alias="sharedWithEveryone")
@@ -515,6 +521,24 @@ class DatasetFiles(BaseModel):
         document = "fragment File on File {\n  id\n  name\n  sizeBytes\n  contentType\n  createdAt\n  mine\n  sharedWithEveryone\n  __typename\n}\n\nquery DatasetFiles($id: ID!, $pagination: Pagination) {\n  datasetFiles(id: $id, pagination: $pagination) {\n    ...File\n    __typename\n  }\n}"
 
 
+class DatasetTables(BaseModel):
+    """No documentation found for this operation."""
+
+    dataset_tables: tuple[Table, ...] = Field(alias="datasetTables")
+    "The tables of a dataset that you may see, latest added first."
+
+    class Arguments(BaseModel):
+        """Arguments for DatasetTables"""
+
+        id: str
+        pagination: Pagination | None = Field(default=None)
+
+    class Meta:
+        """Meta class for DatasetTables"""
+
+        document = "fragment Table on Table {\n  id\n  name\n  columns\n  columnTypes\n  numRows\n  numRowGroups\n  sizeBytes\n  imageId\n  roiId\n  createdAt\n  mine\n  sharedWithEveryone\n  __typename\n}\n\nquery DatasetTables($id: ID!, $pagination: Pagination) {\n  datasetTables(id: $id, pagination: $pagination) {\n    ...Table\n    __typename\n  }\n}"
+
+
 class EnsureDataset(BaseModel):
     """No documentation found for this operation."""
 
@@ -537,7 +561,7 @@ class AddToDataset(BaseModel):
     """No documentation found for this operation."""
 
     add_to_dataset: Dataset = Field(alias="addToDataset")
-    "Add images and files you may see to your dataset; move datasets into it."
+    "Add images, files and tables you may see to your dataset; move datasets into it."
 
     class Arguments(BaseModel):
         """Arguments for AddToDataset"""
@@ -1171,6 +1195,28 @@ async def adataset_files(
     return (await aexecute(DatasetFiles, variables, client=client)).dataset_files
 
 
+async def adataset_tables(
+    id: str, pagination: Pagination | None | UnsetType = UNSET, client: GraphQLClient | None = None
+) -> tuple[Table, ...]:
+    """DatasetTables
+
+    The tables of a dataset that you may see, latest added first.
+
+    Args:
+        id (str): No description
+        pagination (Pagination | None, optional): No description.
+        client (arkitekt.services.graphql_client.GraphQLClient, optional): The client to run the operation with (default: the current app's).
+
+    Returns:
+        list[Table]
+    """
+    variables: dict[str, builtins.object] = {}
+    variables["id"] = id
+    if pagination is not UNSET:
+        variables["pagination"] = pagination
+    return (await aexecute(DatasetTables, variables, client=client)).dataset_tables
+
+
 async def aensure_dataset(
     name: str, parent: str | None | UnsetType = UNSET, client: GraphQLClient | None = None
 ) -> Dataset:
@@ -1198,7 +1244,7 @@ async def aadd_to_dataset(
 ) -> Dataset:
     """AddToDataset
 
-    Add images and files you may see to your dataset; move datasets into it.
+    Add images, files and tables you may see to your dataset; move datasets into it.
 
     Args:
         id (str): No description

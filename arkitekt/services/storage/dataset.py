@@ -1,4 +1,4 @@
-"""Dataset: a named group of images, files and child datasets, shared as a unit."""
+"""Dataset: a named group of images, files, tables and child datasets, shared as a unit."""
 
 from __future__ import annotations
 
@@ -14,14 +14,16 @@ if TYPE_CHECKING:
     from ...app import App
     from .file import File
     from .image import Image
+    from .table import Table
 
 
 class Dataset(Stored):
-    """A named group of images, files and child datasets (one owner for a whole tree).
+    """A named group of images, files, tables and child datasets (one owner for a whole tree).
 
-    ``ds.add(img, a_file, sub)``, ``ds.remove(...)``, ``ds.images()``, ``ds.files()``,
-    ``ds.children()``. ``ds.share(users=["bob"])`` shares the dataset, its children and the
-    members *you own* as a unit; something another user shared with you stays theirs to share.
+    ``ds.add(img, a_file, a_table, sub)``, ``ds.remove(...)``, ``ds.images()``, ``ds.files()``,
+    ``ds.tables()``, ``ds.children()``. ``ds.share(users=["bob"])`` shares the dataset, its
+    children and the members *you own* as a unit; something another user shared with you stays
+    theirs to share.
     """
 
     kind = BY_NAME["dataset"]
@@ -42,13 +44,13 @@ class Dataset(Stored):
     def shared_with_everyone(self) -> bool:
         return bool(self._info.shared_with_everyone)
 
-    async def aadd(self, *items: Image | File | Dataset) -> Dataset:
-        """Add images and files you may see, and move datasets of yours into this one."""
+    async def aadd(self, *items: Image | File | Table | Dataset) -> Dataset:
+        """Add images, files and tables you may see, and move datasets of yours into this one."""
         return await self._app.storage.achange_members(self, items, remove=False)
 
     add = sync_twin(aadd)
 
-    async def aremove(self, *items: Image | File | Dataset) -> Dataset:
+    async def aremove(self, *items: Image | File | Table | Dataset) -> Dataset:
         """Take members out (they are not deleted; a dataset taken out becomes a root)."""
         return await self._app.storage.achange_members(self, items, remove=True)
 
@@ -65,6 +67,12 @@ class Dataset(Stored):
         return await self._app.storage.adataset_files(self, limit=limit, offset=offset)
 
     files = sync_twin(afiles)
+
+    async def atables(self, *, limit: int = 100, offset: int = 0) -> list[Table]:
+        """Its tables that you may see, latest added first."""
+        return await self._app.storage.adataset_tables(self, limit=limit, offset=offset)
+
+    tables = sync_twin(atables)
 
     async def achildren(self, *, limit: int = 100, offset: int = 0) -> list[Dataset]:
         """Its child datasets, newest first."""

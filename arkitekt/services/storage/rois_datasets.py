@@ -20,6 +20,7 @@ from .dataset import Dataset
 from .file import File
 from .image import Image
 from .roi import GEOMETRIES, Roi
+from .table import Table
 
 if TYPE_CHECKING:
     from .stored import Stored
@@ -212,21 +213,23 @@ class RoisAndDatasets(ApiService):
 
     @on_app_loop
     async def achange_members(
-        self, dataset: Dataset, items: Sequence[Image | File | Dataset], *, remove: bool
+        self, dataset: Dataset, items: Sequence[Image | File | Table | Dataset], *, remove: bool
     ) -> Dataset:
-        """Add (or take out) images, files and datasets; see :meth:`Dataset.aadd`."""
-        by_kind: dict[type, list[str]] = {Image: [], File: [], Dataset: []}
+        """Add (or take out) images, files, tables and datasets; see :meth:`Dataset.aadd`."""
+        by_kind: dict[type, list[str]] = {Image: [], File: [], Table: [], Dataset: []}
         for item in items:
             kind = type(item)
             if kind not in by_kind:
                 raise UsageError(
-                    "a dataset holds Images, Files and Datasets, "
-                    f"not {type(item).__name__} (get one with get_image(id) or get_file(id))"
+                    "a dataset holds Images, Files, Tables and Datasets, "
+                    f"not {type(item).__name__} (get one with get_image(id), get_file(id) "
+                    "or get_table(id))"
                 )
             by_kind[kind].append(item.id)
         members = api.DatasetMembers(
             images=tuple(by_kind[Image]),
             files=tuple(by_kind[File]),
+            tables=tuple(by_kind[Table]),
             datasets=tuple(by_kind[Dataset]),
         )
         change = api.aremove_from_dataset if remove else api.aadd_to_dataset
@@ -249,6 +252,15 @@ class RoisAndDatasets(ApiService):
             dataset.id, pagination=api.Pagination(limit=limit, offset=offset), client=self.graphql
         )
         return listing(File(info, self.app) for info in found)
+
+    @on_app_loop
+    async def adataset_tables(
+        self, dataset: Dataset, *, limit: int = 100, offset: int = 0
+    ) -> list[Table]:
+        found = await api.adataset_tables(
+            dataset.id, pagination=api.Pagination(limit=limit, offset=offset), client=self.graphql
+        )
+        return listing(Table(info, self.app) for info in found)
 
     async def aget(self, cls: Any, object_id: str) -> Any:
         raise NotImplementedError  # StorageService's

@@ -32,6 +32,7 @@ from .file import File
 from .image import Image
 from .ome import Channel
 from .pyramid import awrite_pyramid, level_chunks, level_shapes, plane_axes, settle_downsample
+from .roi import Roi
 from .rois_datasets import RoisAndDatasets
 from .stored import Stored
 from .stores import GrantedStore, GrantKeeper
@@ -533,7 +534,7 @@ class StorageService(RoisAndDatasets, Sharing[Stored]):
         name: str,
         *,
         image: Image | str | None = None,
-        roi: str | None = None,
+        roi: Roi | str | None = None,
         progress: bool | None = None,
     ) -> Table:
         """Store a table (a pandas DataFrame or a pyarrow Table) as parquet; returns it by
@@ -545,7 +546,9 @@ class StorageService(RoisAndDatasets, Sharing[Stored]):
             name: What to call it (need not be unique).
             image: The image (or image id) it is about, e.g. measurements of its cells; you
                 must be able to see it. ``tables(image=img)`` finds it again.
-            roi: The id of the region of interest it is about, if any.
+            roi: The region of interest (a ``Roi`` or its id) it is about, one you may see;
+                the table is then about the ROI's image too (``image=``, when given, must be
+                that image). ``tables(roi=roi)`` finds it again.
             progress: Show a progress bar (default: on a terminal, for large tables).
 
         Written as parquet (zstd, statistics, row groups of at most 64k rows) and uploaded
@@ -554,8 +557,12 @@ class StorageService(RoisAndDatasets, Sharing[Stored]):
         if not isinstance(name, str) or not name.strip():
             raise InvalidDataError("name must be a non-empty string, e.g. name='measurements'")
         image_id = _image_id(image)
-        if roi is not None and (not isinstance(roi, str) or not roi):
-            raise InvalidDataError(f"roi must be a region of interest id (a string), got {roi!r}")
+        roi_id = _roi_id(roi)
+        if isinstance(roi, Roi) and image_id is not None and roi.image_id != image_id:
+            raise InvalidDataError(
+                f"roi= is on image {roi.image_id!r}, not on image= {image_id!r}: name the ROI's "
+                "image, or the ROI alone"
+            )
         table = table_io.as_arrow(df, "df")
         with contextlib.ExitStack() as stack:
             spool = stack.enter_context(tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY))
@@ -563,7 +570,7 @@ class StorageService(RoisAndDatasets, Sharing[Stored]):
             size = spool.tell()
             spool.seek(0)
             upload = await api.arequest_table_upload(
-                api.TableUploadInput(name=name, sizeBytes=size, image=image_id, roi=roi),
+                api.TableUploadInput(name=name, sizeBytes=size, image=image_id, roi=roi_id),
                 client=self.graphql,
             )
             bar = transfer_progress(size, f"uploading {name}", show=progress)
@@ -602,16 +609,20 @@ class StorageService(RoisAndDatasets, Sharing[Stored]):
         name: str | None = None,
         name__contains: str | None = None,
         image: Image | str | None = None,
-        roi: str | None = None,
+        roi: Roi | str | None = None,
         mine: bool = False,
         limit: int = 100,
         offset: int = 0,
     ) -> list[Table]:
         """Tables you may see, newest first, filtered like :meth:`aimages`; ``image`` (an
-        Image or id) and ``roi`` keep those about that image or region."""
+        Image or id) and ``roi`` (a Roi or id) keep those about that image or region."""
         found = await api.alist_tables(
             filter=api.TableFilter(
-                name=name, nameContains=name__contains, mine=mine, image=_image_id(image), roi=roi
+                name=name,
+                nameContains=name__contains,
+                mine=mine,
+                image=_image_id(image),
+                roi=_roi_id(roi),
             ),
             pagination=api.Pagination(limit=limit, offset=offset),
             client=self.graphql,
@@ -675,3 +686,13 @@ def _image_id(image: Image | str | None) -> str | None:
     if isinstance(image, Image):
         return image.id
     raise UsageError(f"image= takes an Image or an image id, not {type(image).__name__}")
+
+
+def _roi_id(roi: Roi | str | None) -> str | None:
+    if roi is None:
+        return None
+    if isinstance(roi, Roi):
+        return roi.id
+    if isinstance(roi, str) and roi:
+        return roi
+    raise InvalidDataError(f"roi= takes a Roi or a ROI id, not {type(roi).__name__} {roi!r}"[:200])

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from ...app import App
     from .image import Image
+    from .roi import Roi
 
 PREVIEW_ROWS = 5
 
@@ -72,8 +73,19 @@ class Table(Stored):
 
     @property
     def roi_id(self) -> str | None:
-        """The id of the region of interest it is about, if any."""
+        """The id of the region of interest it is about (None when none, or you may not see
+        it)."""
         return self._info.roi_id
+
+    async def aroi(self) -> Roi | None:
+        """The region of interest it is about (None when it is not linked to one you may see)."""
+        from .roi import Roi
+
+        if self.roi_id is None:
+            return None
+        return await self._app.storage.aget(Roi, self.roi_id)
+
+    roi = sync_twin(aroi)
 
     @property
     def shared_with_everyone(self) -> bool:
@@ -159,6 +171,7 @@ class Table(Stored):
             ("rows", f"{self.num_rows:,} in {self.num_row_groups} row group(s)"),
             ("size", size_text(self.size_bytes)),
             ("image", self.image_id or "—"),
+            ("roi", self.roi_id or "—"),
             ("created", self.created_at.strftime("%Y-%m-%d %H:%M UTC")),
             ("owner", "you" if self.mine else "shared with you"),
         ]

@@ -1,4 +1,4 @@
-"""rois and datasets
+"""rois and datasets (tables as dataset members, tables linked to ROIs)
 
 Revision ID: 0006
 Revises: 0005
@@ -45,6 +45,16 @@ def upgrade() -> None:
         )
         batch_op.create_index(batch_op.f("ix_storage_rois_label"), ["label"], unique=False)
         batch_op.create_index(batch_op.f("ix_storage_rois_mask_id"), ["mask_id"], unique=False)
+
+    # a table's ROI (a column since 0005) becomes a real link: deleting the ROI clears it.
+    # ROIs start here, so any id stored before names none: cleared, or the constraint would
+    # refuse the rows. On SQLite batch mode recreates storage_tables (nothing references it
+    # yet: its dataset links are made below, so the copy cannot cascade into them).
+    op.execute("UPDATE storage_tables SET roi_id = NULL WHERE roi_id IS NOT NULL")
+    with op.batch_alter_table("storage_tables", schema=None) as batch_op:
+        batch_op.create_foreign_key(
+            "fk_storage_tables_roi_id", "storage_rois", ["roi_id"], ["id"], ondelete="SET NULL"
+        )
 
     op.create_table(
         "storage_datasets",
@@ -95,8 +105,25 @@ def upgrade() -> None:
             batch_op.f("ix_storage_dataset_files_file_id"), ["file_id"], unique=False
         )
 
+    op.create_table(
+        "storage_dataset_tables",
+        sa.Column("dataset_id", sa.String(length=32), nullable=False),
+        sa.Column("table_id", sa.String(length=32), nullable=False),
+        sa.Column("added_at", _TIME(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["dataset_id"], ["storage_datasets.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["table_id"], ["storage_tables.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("dataset_id", "table_id"),
+    )
+    with op.batch_alter_table("storage_dataset_tables", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_storage_dataset_tables_table_id"), ["table_id"], unique=False
+        )
+
 
 def downgrade() -> None:
+    op.drop_table("storage_dataset_tables")
+    with op.batch_alter_table("storage_tables", schema=None) as batch_op:
+        batch_op.drop_constraint("fk_storage_tables_roi_id", type_="foreignkey")
     op.drop_table("storage_dataset_files")
     op.drop_table("storage_dataset_images")
     op.drop_table("storage_datasets")
