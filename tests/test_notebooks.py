@@ -30,10 +30,15 @@ def execute(path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_there_are_notebooks() -> None:
-    assert {p.name for p in NOTEBOOKS} >= {"quickstart.ipynb", "remote.ipynb", "async.ipynb"}
+    assert {p.name for p in NOTEBOOKS} >= {
+        "quickstart.ipynb",
+        "remote.ipynb",
+        "async.ipynb",
+        "microscopy.ipynb",
+    }
 
 
-@pytest.mark.parametrize("name", ["quickstart.ipynb", "async.ipynb"])
+@pytest.mark.parametrize("name", ["quickstart.ipynb", "async.ipynb", "microscopy.ipynb"])
 def test_integrated_notebook_runs(
     name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -47,6 +52,11 @@ def test_integrated_notebook_runs(
     if name == "quickstart.ipynb":
         assert "[3.0, 2.3333333333333335, 3.6666666666666665, 2.3333333333333335, 3.0]" in results
         assert any("text/html" in o.data for o in outputs if "data" in o)  # App, Node, Image
+    elif name == "microscopy.ipynb":
+        assert "{'y': 0.65, 'x': 0.65}" in results[1] and "'micrometer'" in results[1]
+        assert "['DAPI', 'GFP']" in results[1] and results[1].rstrip().endswith("3)")
+        assert results[2] == "(Frozen({'c': 2, 'y': 512, 'x': 512}), 2.6)" and results[3] == "12"
+        assert "(['slide'], ['per-cell intensities'])" in results
     else:
         assert "[0, 1, 4, 9, 16, 25, 36, 49]" in results and "[0, 1, 2, 3, 4]" in results
         assert "2016.0" in results

@@ -76,6 +76,24 @@ def test_add_list_crop_delete(stack: Image) -> None:
     assert roi not in rois(stack)
 
 
+def test_a_crop_keeps_the_images_coordinates(alice: Any) -> None:
+    """Physical coordinates and channel names survive the cut; ROI vectors are pixel indices."""
+    values = np.arange(2 * 40 * 50, dtype="uint16").reshape(2, 40, 50)
+    image = from_xarray(
+        xr.DataArray(
+            values,
+            dims=["c", "y", "x"],
+            coords={"c": ["DAPI", "GFP"], "y": ("y", np.arange(40) * 0.5, {"units": "um"})},
+        ),
+        name="with coords",
+    )
+    crop = image.add_roi(kind="rectangle", vectors=[[1, 4, 10], [1, 9, 19]]).crop().data
+    assert list(crop.c.values) == ["GFP"]
+    np.testing.assert_allclose(crop.y.values, np.arange(4, 10) * 0.5)
+    assert list(crop.x.values) == list(range(10, 20))  # no coordinate: pixel positions
+    np.testing.assert_array_equal(crop.sel(c="GFP").values, values[1, 4:10, 10:20])
+
+
 def test_queries_filter_newest_first_and_page(alice: Any) -> None:
     img = from_xarray(np.zeros((20, 20), "uint8"), name="queries", dims=["y", "x"])
     made = [

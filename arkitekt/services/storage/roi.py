@@ -30,7 +30,7 @@ async def _not_shared(*args: Any, **kwargs: Any) -> NoReturn:
 @dataclass(frozen=True)
 class Crop:
     """An image cut to a ROI's bounding box: ``data`` is lazy (xarray over dask), with the
-    positions in the image as coordinates."""
+    image's coordinates (pixel positions in the image for dims that have none)."""
 
     roi: Roi
     image: Image
@@ -141,7 +141,11 @@ class Roi(Stored):
             mask_shape = (await self._app.storage.aget(Image, self.mask_id)).shape
         region = bounding_box(self.geometry, self.vectors, image.shape, image.dims, mask_shape)
         data = (await image.adata()).isel(region)
-        data = data.assign_coords({d: np.arange(s.start, s.stop) for d, s in region.items()})
+        # the image's own coordinates (physical, channel names) stay; a dim without any gets
+        # its pixel positions in the image, so the crop still says where it was cut from
+        data = data.assign_coords(
+            {d: np.arange(s.start, s.stop) for d, s in region.items() if d not in data.coords}
+        )
         data.attrs = {**data.attrs, "roi_id": self.id, "roi_label": self.label}
         return Crop(roi=self, image=image, region=region, data=data)
 
