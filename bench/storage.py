@@ -9,13 +9,15 @@ its absolute figures are moto's, the ratio is what matters) — with a 1 GiB flo
 - full read with ``img.data.values`` and with ``get_image(id).read()`` vs raw zarr reading it
   back;
 - latency of reading one chunk of a stored image (random chunks);
-- peak client memory while uploading a 1 GiB dask array (a client process of its own);
+- peak client memory while uploading a 1 GiB dask array (a client process of its own), and
+  with ``pyramid=True`` (levels made while uploading, never held whole);
 - tables: ``from_df`` of a 2M-row measurement table (``BENCH_TABLE_ROWS``) in MB/s of its
   in-memory (arrow) size, full read with ``df()``, and a selective ``query`` (one row group of
   ~30 may match) vs the full read, with the bytes each fetched.
 
 ``BENCH_STORAGE_ONLY=tables`` runs the table rows only, ``BENCH_STORAGE_ONLY=images`` the
-image rows.
+image rows, ``BENCH_STORAGE_ONLY=memory`` the two memory rows (``BENCH_STORAGE_MIB=4096`` for
+the 4 GiB case).
 
 Images (``python bench/storage.py images`` also runs only these), in-process folder, a
 ``BENCH_IMAGE_MIB`` (256) MiB float32 image:
@@ -331,6 +333,7 @@ import sys, time
 import dask.array as da
 from arkitekt import easy, from_xarray
 size_mib = int(sys.argv[2])
+pyramid = sys.argv[4] == "pyramid"
 with easy("bench-memory", url=sys.argv[1], username="bench", password=sys.argv[3], no_cache=True):
     shape = (size_mib // 16, 2048, 2048)
     lazy = da.random.default_rng(1).random(shape, chunks=(1, 1024, 1024), dtype="float32")
@@ -341,23 +344,32 @@ with easy("bench-memory", url=sys.argv[1], username="bench", password=sys.argv[3
                 return int(line.split()[1]) / 1024
     before = status("VmRSS:")
     started = time.perf_counter()
-    from_xarray(lazy, name="dask", dims=["z", "y", "x"])
+    from_xarray(lazy, name="dask", dims=["z", "y", "x"], pyramid=pyramid)
     elapsed = time.perf_counter() - started
     peak = status("VmHWM:")
 print(before, peak, elapsed)
 """
 
 
-def bench_memory(url: str) -> list[str]:
+def bench_memory(url: str, *, pyramid: bool = False) -> list[str]:
     out = subprocess.run(
-        [sys.executable, "-c", MEMORY_CLIENT, url, str(SIZE_MIB), PASSWORD],
+        [
+            sys.executable,
+            "-c",
+            MEMORY_CLIENT,
+            url,
+            str(SIZE_MIB),
+            PASSWORD,
+            "pyramid" if pyramid else "flat",
+        ],
         capture_output=True,
         text=True,
         check=True,
     ).stdout.split()
     before, peak, elapsed = (float(v) for v in out[-3:])
     return [
-        f"dask upload of {SIZE_MIB} MiB over HTTP: client peak RSS",
+        f"dask upload of {SIZE_MIB} MiB{' with pyramid' if pyramid else ''} over HTTP: client "
+        "peak RSS",
         f"{peak:.0f} MiB",
         "",
         f"{SIZE_MIB * 1.048576 / elapsed:.0f} MB/s",
@@ -466,6 +478,12 @@ def bench_pyramid(data: np.ndarray[Any, Any]) -> list[list[str]]:
 
 def main() -> None:
     rows: list[list[str]] = []
+    if ONLY == "memory":
+        with tempfile.TemporaryDirectory() as folder, standalone(Path(folder), {}) as url:
+            rows = [bench_memory(url), bench_memory(url, pyramid=True)]
+        headers = ["measurement", "median", "p99", "throughput", "memory", "target"]
+        print_table(headers, rows)
+        return
     if sys.argv[1:] == ["images"] or ONLY == "images":
         with (
             tempfile.TemporaryDirectory() as folder,
@@ -491,6 +509,7 @@ def main() -> None:
                 rows += bench_tables("local over HTTP")
             if ONLY != "tables":
                 rows.append(bench_memory(url))
+                rows.append(bench_memory(url, pyramid=True))
         moto_port = free_port()
         endpoint = f"http://127.0.0.1:{moto_port}"
         with process(
