@@ -114,15 +114,16 @@ async def measure(url: str, engine_name: str) -> list[list[str]]:
         rows = []
         for who in ("bob", "alice"):
             user = ids[who]
-            for label, condition in (
-                ("before", before(user)),
-                ("now", _visible(Image, IMAGE, user)),
+            for label, condition, lookup in (
+                ("before", before(user), before(user)),
+                # a lookup names its id, as StorageCatalogue.visible does
+                ("now", _visible(Image, IMAGE, user), _visible(Image, IMAGE, user, [ids["probe"]])),
             ):
                 page = (
                     select(Image.id).where(Image.status == READY, condition)
                     .order_by(Image.created_at.desc(), Image.id).limit(100)
                 )  # fmt: skip
-                one = select(Image.id).where(Image.id == ids["probe"], condition)
+                one = select(Image.id).where(Image.id == ids["probe"], lookup)
                 for what, query in (("images() page", page), ("one image", one)):
                     took = await timed(engine, query)
                     p50 = statistics.median(took) * 1000

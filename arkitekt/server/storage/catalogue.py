@@ -40,7 +40,9 @@ class NotFound(LookupError):
     """No such object, or not one this user may see (the same answer, on purpose)."""
 
 
-def _visible(model: Model, kind: str, user_id: str) -> Any:
+def _visible(model: Model, kind: str, user_id: str, only: Sequence[str] | None = None) -> Any:
+    """Whether ``user_id`` may see a row of ``model``; ``only``: the ids a lookup asks about
+    (their dataset links alone are then consulted)."""
     return or_(
         model.owner_id == user_id,
         model.shared_with_everyone.is_(True),
@@ -49,7 +51,7 @@ def _visible(model: Model, kind: str, user_id: str) -> Any:
             StorageShare.object_id == model.id,
             StorageShare.user_id == user_id,
         ),
-        via_datasets(model, user_id),  # a dataset share reaches what its owner owns in it
+        via_datasets(model, user_id, only),  # a dataset share: what its owner owns in it
     )
 
 
@@ -220,7 +222,9 @@ class StorageCatalogue:
         async with self.db.new_session() as s:
             row = await s.scalar(
                 select(model).where(
-                    model.id == object_id, model.status == READY, _visible(model, kind, user_id)
+                    model.id == object_id,
+                    model.status == READY,
+                    _visible(model, kind, user_id, [object_id]),
                 )
             )
         if row is None:
@@ -236,7 +240,7 @@ class StorageCatalogue:
                 select(model.id).where(
                     model.id.in_(object_ids),
                     model.status == READY,
-                    _visible(model, KIND_OF[model], user_id),
+                    _visible(model, KIND_OF[model], user_id, list(object_ids)),
                 )
             )
             return set(found)
