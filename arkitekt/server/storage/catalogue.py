@@ -81,6 +81,50 @@ class TableFilter:
     roi_id: str | None = None
 
 
+async def change_shares(
+    db: Database,
+    model: type[Any],
+    kind: str,
+    object_id: str,
+    owner_id: str,
+    usernames: Sequence[str],
+    everyone: bool,
+    *,
+    remove: bool,
+) -> tuple[bool, list[str]]:
+    """Share (or unshare) a row the caller has checked ``owner_id`` owns, with users by name
+    and/or everyone; returns (everyone, usernames) afterwards. Images, files, tables and
+    datasets share this (their rows have ``shared_with_everyone``; users go in
+    ``storage_shares`` under ``kind``)."""
+    async with db.new_session() as s, s.begin():
+        users = list(await s.scalars(select(User).where(User.username.in_(usernames))))
+        unknown = sorted(set(usernames) - {u.username for u in users})
+        if unknown:
+            raise LookupError(f"no such user: {', '.join(unknown)}")
+        row = await s.get(model, object_id)
+        assert row is not None
+        if everyone:
+            row.shared_with_everyone = not remove
+        for user in users:
+            if user.id == owner_id:
+                continue
+            share = await s.get(StorageShare, (kind, object_id, user.id))
+            if remove and share is not None:
+                await s.delete(share)
+            elif not remove and share is None:
+                s.add(StorageShare(kind=kind, object_id=object_id, user_id=user.id))
+        await s.flush()
+        names = list(
+            await s.scalars(
+                select(User.username)
+                .join(StorageShare, StorageShare.user_id == User.id)
+                .where(StorageShare.kind == kind, StorageShare.object_id == object_id)
+                .order_by(User.username)
+            )
+        )
+        return bool(row.shared_with_everyone), names
+
+
 class StorageCatalogue:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -416,35 +460,10 @@ class StorageCatalogue:
         remove: bool,
     ) -> tuple[bool, list[str]]:
         """Share (or unshare) with users/everyone; returns (everyone, usernames) afterwards."""
-        kind = KIND_OF[model]
         await self.owned(model, object_id, owner_id)
-        async with self.db.new_session() as s, s.begin():
-            users = list(await s.scalars(select(User).where(User.username.in_(usernames))))
-            unknown = sorted(set(usernames) - {u.username for u in users})
-            if unknown:
-                raise LookupError(f"no such user: {', '.join(unknown)}")
-            row = await s.get(model, object_id)
-            assert row is not None
-            if everyone:
-                row.shared_with_everyone = not remove
-            for user in users:
-                if user.id == owner_id:
-                    continue
-                share = await s.get(StorageShare, (kind, object_id, user.id))
-                if remove and share is not None:
-                    await s.delete(share)
-                elif not remove and share is None:
-                    s.add(StorageShare(kind=kind, object_id=object_id, user_id=user.id))
-            await s.flush()
-            names = list(
-                await s.scalars(
-                    select(User.username)
-                    .join(StorageShare, StorageShare.user_id == User.id)
-                    .where(StorageShare.kind == kind, StorageShare.object_id == object_id)
-                    .order_by(User.username)
-                )
-            )
-            return row.shared_with_everyone, names
+        return await change_shares(
+            self.db, model, KIND_OF[model], object_id, owner_id, usernames, everyone, remove=remove
+        )
 
     # -- sweeping --------------------------------------------------------------------------------
 

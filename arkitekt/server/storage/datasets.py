@@ -24,8 +24,8 @@ from typing import Any, TypeVar
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..models import User, new_id
-from .catalogue import KIND_OF, NotFound, StorageCatalogue, _visible
+from ..models import new_id
+from .catalogue import KIND_OF, NotFound, StorageCatalogue, _visible, change_shares
 from .collection_models import (
     DATASET,
     MEMBERSHIPS,
@@ -347,30 +347,6 @@ class DatasetCatalogue:
     ) -> tuple[bool, list[str]]:
         """Share (or unshare) with users/everyone; returns (everyone, usernames) afterwards."""
         await self.owned(user_id, dataset_id)
-        async with self.db.new_session() as s, s.begin():
-            users = list(await s.scalars(select(User).where(User.username.in_(usernames))))
-            unknown = sorted(set(usernames) - {u.username for u in users})
-            if unknown:
-                raise LookupError(f"no such user: {', '.join(unknown)}")
-            row = await s.get(Dataset, dataset_id)
-            assert row is not None
-            if everyone:
-                row.shared_with_everyone = not remove
-            for user in users:
-                if user.id == user_id:
-                    continue
-                share = await s.get(StorageShare, (DATASET, dataset_id, user.id))
-                if remove and share is not None:
-                    await s.delete(share)
-                elif not remove and share is None:
-                    s.add(StorageShare(kind=DATASET, object_id=dataset_id, user_id=user.id))
-            await s.flush()
-            names = list(
-                await s.scalars(
-                    select(User.username)
-                    .join(StorageShare, StorageShare.user_id == User.id)
-                    .where(StorageShare.kind == DATASET, StorageShare.object_id == dataset_id)
-                    .order_by(User.username)
-                )
-            )
-            return row.shared_with_everyone, names
+        return await change_shares(
+            self.db, Dataset, DATASET, dataset_id, user_id, usernames, everyone, remove=remove
+        )
