@@ -4,25 +4,27 @@ Each level halves ``y`` and ``x`` of the one before (rounding up; ``z`` and ever
 kept, as ``ome-zarr``'s own scaler does) until a level's plane fits in one chunk. Levels keep
 level 0's chunk shape (clipped to their size).
 
-Level 0 is computed in blocks of 2 x 2 chunks in ``y``/``x`` (one chunk along every other dim):
-each block is written as its chunks and, while still in memory, reduced to the one chunk of
-level 1 it covers. Levels 2 and up are then made from the stored level before (a quarter of the
-data each time), block by block. Nothing holds more than a few blocks at once, whatever the
+Level 0 is written as a stream of chunks in the order of blocks of 2 x 2 chunks in ``y``/``x``
+(one chunk along every other dim): each chunk is computed, encoded and halved on the upload's
+chunk threads, and the chunk that completes a block assembles and writes the level-1 chunk the
+block covers. Levels 2 and up are then made from the stored level before (a quarter of the
+data each time), block by block. Nothing holds more than a few chunks at once, whatever the
 image's size.
 """
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import math
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ...errors import InvalidDataError, TransferError
-from .arrays import ArraySource, _bounded, _is_dask, brief
+from .arrays import WRITE_CONCURRENCY, ArraySource, bounded, brief, chunk_workers, materialise
+from .chunk_writer import ChunkWriter
 
 DOWNSAMPLE = ("mean", "nearest")
 MAX_PYRAMID_LEVELS = 16
@@ -108,6 +110,17 @@ def _halved(region: tuple[slice, ...], axes: tuple[int, int]) -> tuple[slice, ..
     )
 
 
+def _extent(region: tuple[slice, ...]) -> tuple[int, ...]:
+    return tuple(r.stop - r.start for r in region)
+
+
+def _within(inner: tuple[slice, ...], outer: tuple[slice, ...]) -> tuple[slice, ...]:
+    """``inner`` relative to the start of ``outer``."""
+    return tuple(
+        slice(i.start - o.start, i.stop - o.start) for i, o in zip(inner, outer, strict=True)
+    )
+
+
 def _chunk_regions_of(
     region: tuple[slice, ...], chunks: Sequence[int]
 ) -> Iterator[tuple[tuple[slice, ...], tuple[slice, ...]]]:
@@ -123,11 +136,28 @@ def _chunk_regions_of(
         yield where, inside
 
 
-async def _put(target: Any, region: tuple[slice, ...], block: np.ndarray[Any, Any]) -> None:
-    try:
-        await target.setitem(region, block)
-    except Exception as e:
-        raise TransferError(f"writing a chunk failed ({brief(e)})") from e
+@dataclass
+class _Quarter:
+    """A level-1 chunk being gathered from the halved chunks of its 2 x 2 level-0 block; it is
+    assembled (in a chunk thread, like every chunk-sized array) once they are all in."""
+
+    region: tuple[slice, ...]
+    dtype: np.dtype[Any]
+    missing: int
+    parts: list[tuple[tuple[slice, ...], np.ndarray[Any, Any]]] = field(default_factory=list)
+
+    def add(self, where: tuple[slice, ...], reduced: np.ndarray[Any, Any]) -> bool:
+        """Take one halved chunk (``where``: its region in level 1); whether it was the last."""
+        self.parts.append((where, reduced))
+        self.missing -= 1
+        return self.missing == 0
+
+    def assemble(self) -> np.ndarray[Any, Any]:
+        values = np.empty(_extent(self.region), self.dtype)
+        for where, reduced in self.parts:
+            values[_within(where, self.region)] = reduced
+        self.parts.clear()
+        return values
 
 
 async def awrite_pyramid(
@@ -136,78 +166,76 @@ async def awrite_pyramid(
     how: str,
     *,
     on_chunk: Callable[[int], None] | None = None,
-    concurrency: int = 2,
+    concurrency: int = WRITE_CONCURRENCY,
 ) -> None:
     """Write ``source`` to ``targets[0]`` and its halved levels to ``targets[1:]`` (zarr
-    ``AsyncArray``s whose shapes :func:`level_shapes` gave)."""
+    ``AsyncArray``s whose shapes :func:`level_shapes` gave).
+
+    Level 0 goes as a stream of ``concurrency`` chunks in flight, in the order of the 2 x 2
+    blocks: the chunk that completes a block's level-1 chunk writes it. No block waits for its
+    slowest chunk, so both the CPU (compression) and the store stay busy.
+    """
     axes = plane_axes(source.dims)
     data = source.data
-    dask = _is_dask(data)
     chunks = source.chunks
+    writers = [ChunkWriter(target) for target in targets]
 
     # a level-0 chunk reduces to its own part of the level-1 chunk when its plane edges are
-    # even (or it spans the whole axis): then a block is computed one chunk at a time
+    # even (or it spans the whole axis); otherwise a whole block is computed at once
     by_chunk = all(chunks[a] % 2 == 0 or chunks[a] >= source.shape[a] for a in axes)
 
-    async def compute(region: tuple[slice, ...]) -> np.ndarray[Any, Any]:
-        block = data[region]
-        if dask:  # the user's computation: its errors go up unchanged
-            block = await asyncio.to_thread(block.compute, scheduler="synchronous")
-        return np.asarray(block)
+    def pieces() -> Iterator[tuple[_Quarter, tuple[slice, ...]]]:
+        for region in _blocks(source.shape, chunks, axes):
+            half = _halved(region, axes)
+            inside = [where for where, _ in _chunk_regions_of(region, chunks)] if by_chunk else []
+            quarter = _Quarter(half, source.dtype, len(inside) or 1)
+            for where in inside or [region]:
+                yield quarter, where
 
-    async def level0(region: tuple[slice, ...]) -> None:
-        half = _halved(region, axes)
-        small: np.ndarray[Any, Any] | None = None
-        if len(targets) > 1 and by_chunk:
-            small = np.empty([h.stop - h.start for h in half], dtype=source.dtype)
-        pieces = list(_chunk_regions_of(region, chunks)) if by_chunk else [(region, ())]
+    Encoded = list[tuple[tuple[slice, ...], bytes | None]]
 
-        async def piece(where: tuple[slice, ...]) -> None:
-            nonlocal small
-            block = await compute(where)
-            if by_chunk:
-                await _put(targets[0], where, block)
-            else:
-                for part, inside in _chunk_regions_of(where, chunks):
-                    await _put(targets[0], part, block[inside])
-            if len(targets) > 1:
-                reduced = await asyncio.to_thread(reduce, block, axes, how)
-                if small is None:
-                    small = reduced
-                else:
-                    into = _halved(where, axes)
-                    small[
-                        tuple(
-                            slice(i.start - h.start, i.stop - h.start)
-                            for i, h in zip(into, half, strict=True)
-                        )
-                    ] = reduced
-            if on_chunk is not None:
-                on_chunk(block.nbytes)
+    def prepare(where: tuple[slice, ...]) -> tuple[Encoded, np.ndarray[Any, Any], int]:
+        """In a worker thread: the encoded level-0 chunks of ``where``, and it halved."""
+        block = materialise(data[where])
+        encoded = [
+            (part, writers[0].encode(np.ascontiguousarray(block[inside])))
+            for part, inside in _chunk_regions_of(where, chunks)
+        ]
+        return encoded, reduce(block, axes, how), block.nbytes
 
-        # the chunks of a block at once: as many chunks in flight as a plain upload
-        try:
-            async with asyncio.TaskGroup() as group:
-                for where, _ in pieces:
-                    group.create_task(piece(where))
-        except ExceptionGroup as failed:  # the first error is the story (the user's, unchanged)
-            raise failed.exceptions[0] from None
-        if small is not None:
-            await _put(targets[1], half, small)
+    async def level0(item: tuple[_Quarter, tuple[slice, ...]]) -> None:
+        quarter, where = item
+        encoded, reduced, nbytes = await workers.run(prepare, where)
+        for part, chunk in encoded:
+            if chunk is not None:
+                await writers[0].put(part, chunk)
+        done = quarter.add(_halved(where, axes), reduced)
+        del reduced
+        if on_chunk is not None:
+            on_chunk(nbytes)
+        if done:  # this chunk completed its level-1 chunk
+            small = await workers.run(lambda: writers[1].encode(quarter.assemble()))
+            if small is not None:
+                await writers[1].put(quarter.region, small)
 
-    await _bounded(_blocks(source.shape, chunks, axes), level0, concurrency)
-    for k in range(2, len(targets)):
-        before, target = targets[k - 1], targets[k]
-        inner = level_chunks(before.shape, chunks)
+    with chunk_workers(concurrency) as workers:
+        await bounded(pieces(), level0, concurrency)
+        for k in range(2, len(targets)):
+            before, writer = targets[k - 1], writers[k]
+            inner = level_chunks(before.shape, chunks)
 
-        async def level(
-            region: tuple[slice, ...], before: Any = before, target: Any = target
-        ) -> None:
-            try:
-                block = np.asarray(await before.getitem(region))
-            except Exception as e:
-                raise TransferError(f"reading back a level failed ({brief(e)})") from e
-            small = await asyncio.to_thread(reduce, block, axes, how)
-            await _put(target, _halved(region, axes), small)
+            def halve(block: np.ndarray[Any, Any], writer: ChunkWriter = writer) -> bytes | None:
+                return writer.encode(reduce(block, axes, how))
 
-        await _bounded(_blocks(before.shape, inner, axes), level, concurrency)
+            async def level(
+                region: tuple[slice, ...], before: Any = before, writer: ChunkWriter = writer
+            ) -> None:
+                try:
+                    block = np.asarray(await before.getitem(region))
+                except Exception as e:
+                    raise TransferError(f"reading back a level failed ({brief(e)})") from e
+                small = await workers.run(halve, block)
+                if small is not None:
+                    await writer.put(_halved(region, axes), small)
+
+            await bounded(_blocks(before.shape, inner, axes), level, max(1, concurrency // 4))

@@ -27,7 +27,15 @@ from ...protocol.ngff import FORMAT_ARRAY, ngff_order
 from ...protocol.services import MIKRO
 from ..sharing import Sharing, shared_with
 from . import api, file_bytes, ome, table_io
-from .arrays import ArraySource, as_source, awrite, brief, compressors, dask_chunks
+from .arrays import (
+    WRITE_CONCURRENCY,
+    ArraySource,
+    as_source,
+    awrite,
+    brief,
+    compressors,
+    dask_chunks,
+)
 from .file import File
 from .image import Image
 from .ome import Channel
@@ -83,7 +91,7 @@ async def _create_group(
                 dtype=level0.dtype,
                 chunks=level_chunks(shape, level0.chunks),
                 dimension_names=level0.dims,
-                compressors=compressors(),
+                compressors=compressors(k),
                 fill_value=0,
             )
             for key, value in made.metadata.to_buffer_dict(prototype).items():
@@ -102,7 +110,7 @@ class StorageService(RoisAndDatasets, Sharing[Stored]):
 
     api_key = MIKRO.key
 
-    def __init__(self, *, write_concurrency: int = 8) -> None:
+    def __init__(self, *, write_concurrency: int = WRITE_CONCURRENCY) -> None:
         super().__init__()
         self.write_concurrency = write_concurrency
 
@@ -225,7 +233,7 @@ class StorageService(RoisAndDatasets, Sharing[Stored]):
                     stored,
                     how,
                     on_chunk=bar.update,
-                    concurrency=max(1, self.write_concurrency // 4),  # blocks of 4 chunks
+                    concurrency=self.write_concurrency,
                 )
             else:
                 await awrite(
