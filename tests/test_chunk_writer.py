@@ -16,13 +16,8 @@ import zarr
 import zarr.api.asynchronous as zarr_async
 from zarr.storage import MemoryStore
 
-from arkitekt.services.storage.arrays import (
-    ArraySource,
-    awrite,
-    chunk_regions,
-    compressors,
-)
-from arkitekt.services.storage.chunk_writer import ChunkWriter
+from arkitekt.services.storage.arrays import ArraySource, chunk_regions, compressors
+from arkitekt.services.storage.chunk_writer import ChunkWriter, awrite
 
 
 async def _array(dtype: str, shape: tuple[int, ...], chunks: tuple[int, ...], level: int) -> Any:

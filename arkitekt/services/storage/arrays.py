@@ -1,21 +1,18 @@
-"""Arrays into zarr: what users hand to ``from_xarray``, checked, chunked and written.
+"""Arrays into zarr: what users hand to ``from_xarray``, checked and chunked.
 
-Written as zarr v3 with dimension names, Blosc-zstd compression (byte shuffle) and chunks made
-for images: whole planes of the last two dimensions (up to 1024 x 1024), one step of every other
-dimension, grown along the outer dimensions while a chunk is under 1 MiB. A dask array is
-computed and written a few chunks at a time, so it is never held in memory whole.
+Written as zarr v3 with dimension names, Blosc compression (byte shuffle) and chunks made for
+images: whole planes of the last two dimensions (up to 1024 x 1024), one step of every other
+dimension, grown along the outer dimensions while a chunk is under 1 MiB. Writing them, a few
+chunks at a time, is :mod:`.chunk_writer`'s job.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import math
-import os
 import re
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -30,7 +27,6 @@ WRITE_CONCURRENCY = 4
 waiting for the store as encoded bytes. Four keep two cores and a loopback or LAN store busy
 (eight measured no faster) and the client's memory near 40 MiB for 4 MiB chunks."""
 T = TypeVar("T")
-R = TypeVar("R")
 _DIM = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
@@ -214,72 +210,6 @@ def materialise(block: Any) -> np.ndarray[Any, Any]:
     if _is_dask(block):
         block = block.compute(scheduler="synchronous")
     return np.ascontiguousarray(block)
-
-
-async def awrite(
-    target: Any,
-    source: ArraySource,
-    *,
-    on_chunk: Callable[[int], None] | None = None,
-    concurrency: int = WRITE_CONCURRENCY,
-) -> None:
-    """Write ``source`` into the new zarr ``AsyncArray`` ``target``, chunk by chunk.
-
-    At most ``concurrency`` chunks are in flight, and at most one per core is being computed
-    and encoded (in :func:`chunk_workers`; a dask chunk just before it is written): the others
-    wait for the store as encoded bytes. ``on_chunk`` gets the bytes of each chunk written.
-    """
-    from .chunk_writer import ChunkWriter
-
-    data = source.data
-    writer = ChunkWriter(target)
-
-    def prepare(region: tuple[slice, ...]) -> tuple[bytes | None, int]:
-        block = materialise(data[region])
-        return writer.encode(block), block.nbytes
-
-    async def write(region: tuple[slice, ...]) -> None:
-        encoded, nbytes = await workers.run(prepare, region)
-        if encoded is not None:
-            await writer.put(region, encoded)
-        if on_chunk is not None:
-            on_chunk(nbytes)
-
-    with chunk_workers(concurrency) as workers:
-        await bounded(chunk_regions(source.shape, source.chunks), write, concurrency)
-
-
-@contextlib.contextmanager
-def chunk_workers(concurrency: int) -> Iterator[ChunkWorkers]:
-    """The threads that compute and encode an upload's chunks: one per core (at most
-    ``concurrency``), made for this upload and gone with it.
-
-    Raw chunk values exist only in these threads. Keeping them few and dedicated bounds memory:
-    the C allocator gives every thread an arena of its own that keeps freed chunk-sized blocks
-    for reuse, so chunks computed on any of the loop's many default threads were held once per
-    thread (a 4 MiB-chunk dask upload measured three times the client memory).
-    """
-    pool = ThreadPoolExecutor(
-        max_workers=max(1, min(concurrency, os.cpu_count() or 2)),
-        thread_name_prefix="arkitekt-chunks",
-    )
-    finished = False
-    try:
-        yield ChunkWorkers(pool)
-        finished = True
-    finally:
-        # after an error the busy threads end with their current chunk, on their own
-        pool.shutdown(wait=finished, cancel_futures=True)
-
-
-@dataclass(frozen=True)
-class ChunkWorkers:
-    """Runs functions on an upload's chunk threads (see :func:`chunk_workers`)."""
-
-    pool: ThreadPoolExecutor
-
-    async def run(self, fn: Callable[..., R], *args: Any) -> R:
-        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
 
 
 async def bounded(items: Iterator[T], work: Callable[[T], Awaitable[None]], limit: int) -> None:

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from ...errors import InvalidDataError, TransferError
-from .arrays import WRITE_CONCURRENCY, ArraySource, bounded, brief, chunk_workers, materialise
-from .chunk_writer import ChunkWriter
+from .arrays import WRITE_CONCURRENCY, ArraySource, bounded, brief, materialise
+from .chunk_writer import ChunkWriter, chunk_workers
 
 DOWNSAMPLE = ("mean", "nearest")
 MAX_PYRAMID_LEVELS = 16

@@ -31,11 +31,11 @@ from .arrays import (
     WRITE_CONCURRENCY,
     ArraySource,
     as_source,
-    awrite,
     brief,
     compressors,
     dask_chunks,
 )
+from .chunk_writer import awrite
 from .file import File
 from .image import Image
 from .ome import Channel
