@@ -19,11 +19,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import numpy as np
+import pandas as pd
 import pytest
 from servers import PASSWORD, Servers, TestServer
 from test_pages_browser import CHROMIUM_ARGS, PAGE_TIMEOUT_MS, chromium_path
 
-from arkitekt import acall, afind, afrom_xarray
+from arkitekt import acall, adataset, afind, afrom_df, afrom_xarray
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ALICE_IMAGE = 'cells <b>&</b> "day 1"'
@@ -48,6 +49,11 @@ class World:
     alice_image: str
     bob_private_image: str
     bob_shared_image: str
+    alice_dataset: str
+    bob_shared_dataset: str
+    bob_private_dataset: str
+    bob_table_in_shared_dataset: str
+    bob_private_table: str
 
 
 async def populate(server: TestServer) -> AsyncIterator[World]:
@@ -67,6 +73,15 @@ async def populate(server: TestServer) -> AsyncIterator[World]:
         private = await afrom_xarray(pixels, "bob-private", dims=["y", "x"], app=bob)
         shared = await afrom_xarray(pixels, "bob-shared", dims=["y", "x"], app=bob)
         assert await shared.ashare(users=["alice"]) == ["alice"]
+        # a dataset shared with Alice passes on the table in it; the rest stays Bob's
+        measurements = pd.DataFrame({"cell": [1, 2, 3], "area": [10.0, 20.5, 7.25]})
+        table_in_set = await afrom_df(measurements, "bob-set-table", app=bob)
+        private_table = await afrom_df(measurements, "bob-private-table", app=bob)
+        shared_set = await adataset("bob-shared-set", app=bob)
+        await shared_set.aadd(table_in_set)
+        await shared_set.ashare(users=["alice"])
+        private_set = await adataset("bob-private-set", app=bob)
+        await private_set.aadd(private, private_table)
     async with server.app("alice", "dash-app") as alice:
         alice.rpc.register(double)
         await alice.aserve()
@@ -76,11 +91,18 @@ async def populate(server: TestServer) -> AsyncIterator[World]:
         # three dims, the last two strided to fit 128 px: a 50 x 100 thumbnail
         stack = np.arange(2 * 300 * 50, dtype=np.uint16).reshape(2, 300, 50)
         image = await afrom_xarray(stack, ALICE_IMAGE, dims=["c", "y", "x"], app=alice)
+        alice_set = await adataset("alice <i>set</i>", app=alice)
+        await alice_set.aadd(image, await adataset("alice-child", parent=alice_set, app=alice))
         yield World(
             server=server,
             alice_image=image.id,
             bob_private_image=private.id,
             bob_shared_image=shared.id,
+            alice_dataset=alice_set.id,
+            bob_shared_dataset=shared_set.id,
+            bob_private_dataset=private_set.id,
+            bob_table_in_shared_dataset=table_in_set.id,
+            bob_private_table=private_table.id,
         )
 
 
@@ -160,6 +182,8 @@ async def test_dashboard_shows_alices_data_and_nothing_of_bobs(world: World) -> 
             "Only Bob",
             "bob-private",
             world.bob_private_image,
+            world.bob_private_dataset,
+            world.bob_private_table,
         ):
             assert secret not in page, secret
         assert "<script" not in page
@@ -202,6 +226,27 @@ async def test_dashboard_shows_alices_data_and_nothing_of_bobs(world: World) -> 
         assert f'src="{alice_src}" alt="First plane of cells &lt;b&gt;' in images
         assert 'width="50" height="100"' in images  # the PNG's own size, no layout shift
 
+        datasets = section(page, "datasets")
+        assert datasets.count('<tr class="dataset"') == 3  # hers, its child, Bob's shared one
+        mine = re.search(
+            rf'<tr class="dataset" id="dataset-{world.alice_dataset}">.*?</tr>', datasets, re.S
+        )
+        assert mine, datasets
+        assert "alice &lt;i&gt;set&lt;/i&gt;" in mine.group(0) and "<i>" not in datasets
+        assert '<td class="holds">1 image · 1 dataset</td>' in mine.group(0)
+        bobs = re.search(
+            rf'<tr class="dataset" id="dataset-{world.bob_shared_dataset}">.*?</tr>', datasets, re.S
+        )
+        assert bobs, datasets
+        assert '<td class="holds">1 table</td>' in bobs.group(0)
+        assert "shared with you" in bobs.group(0)
+
+        tables = section(page, "tables")
+        assert tables.count('<tr class="table"') == 1  # the one in the dataset Bob shared
+        assert f'id="table-{world.bob_table_in_shared_dataset}"' in tables
+        assert '<td class="rows">3</td>' in tables
+        assert '<td class="columns">cell, area</td>' in tables
+
         # the thumbnails: a PNG of the first plane for what Alice may see
         thumb = await client.get(alice_src)
         assert thumb.status_code == 200, thumb.text
@@ -226,8 +271,17 @@ async def test_dashboard_shows_alices_data_and_nothing_of_bobs(world: World) -> 
 async def test_bob_sees_his_data_and_not_alices(world: World) -> None:
     async with httpx.AsyncClient(base_url=world.server.url, timeout=30) as client:
         page = (await web_login(client, "bob")).text
-        for secret in ("dash-app", "Twice x.", "cells", world.alice_image):
+        for secret in ("dash-app", "Twice x.", "cells", world.alice_image, world.alice_dataset):
             assert secret not in page, secret
+        datasets = section(page, "datasets")
+        assert datasets.count('<tr class="dataset"') == 2 and "alice" not in datasets
+        private_set = re.search(
+            rf'<tr class="dataset" id="dataset-{world.bob_private_dataset}">.*?</tr>',
+            datasets,
+            re.S,
+        )
+        assert private_set and '<td class="holds">1 image · 1 table</td>' in private_set.group(0)
+        assert section(page, "tables").count('<tr class="table"') == 2
         assert re.search(
             r'<td class="app"><a href="/dashboard/agents/[0-9a-f]{32}">bob-app</a>',
             section(page, "agents"),

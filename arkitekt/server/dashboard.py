@@ -2,8 +2,9 @@
 
 ``GET /dashboard`` lists, for the user of the web session (never anybody else's data): their
 agents, the functions they may call (their own or shared with them) and whether a connected
-agent provides them, their recent calls, and the newest images they may see, each with a
-thumbnail from ``GET /dashboard/images/{id}/thumbnail.png``.
+agent provides them, their recent calls, the newest images they may see, each with a
+thumbnail from ``GET /dashboard/images/{id}/thumbnail.png``, and the newest datasets (with
+what each holds for this user) and tables they may see.
 
 Each function links to its run page and each call to its page (:mod:`.run_page`).
 
@@ -32,7 +33,8 @@ from .pages import _login_redirect, current_session, render
 from .rpc.models import Agent, Assignation, Node
 from .rpc.state import RpcState
 from .state import ServerState
-from .storage.catalogue import ImageFilter, NotFound
+from .storage.catalogue import ImageFilter, NotFound, TableFilter
+from .storage.datasets import DatasetCatalogue
 from .storage.models import Image
 from .storage.state import StorageState
 
@@ -42,6 +44,8 @@ AGENTS_SHOWN = 50
 FUNCTIONS_SHOWN = 50
 CALLS_SHOWN = 20
 IMAGES_SHOWN = 12
+DATASETS_SHOWN = 20
+TABLES_SHOWN = 20
 THUMBNAIL_MAX_AGE = 300
 """Seconds a browser may keep a thumbnail (a ready image never changes; it may be deleted)."""
 MAX_ID_LENGTH = 32
@@ -105,6 +109,26 @@ class ImageRow:
     """The thumbnail's URL; None for an image without pixels (a zero-sized dimension)."""
     thumbnail_width: int
     thumbnail_height: int
+
+
+@dataclass(frozen=True)
+class DatasetRow:
+    id: str
+    name: str
+    mine: bool
+    created: Moment
+    holds: str
+    """What it holds that this user may see, e.g. "3 images · 1 table" (or "empty")."""
+
+
+@dataclass(frozen=True)
+class TableRow:
+    id: str
+    name: str
+    rows: int
+    columns: list[str]
+    mine: bool
+    created: Moment
 
 
 def moment(when: dt.datetime) -> Moment:
@@ -217,8 +241,59 @@ async def _images(storage: StorageState, user_id: str) -> list[ImageRow]:
     return shown
 
 
+def holdings(counts: dict[str, int]) -> str:
+    """``{"images": 3, "tables": 1, ...}`` as "3 images · 1 table" (kinds with none left out)."""
+    parts = [
+        f"{counts[kind]} {kind if counts[kind] != 1 else kind[:-1]}"
+        for kind in ("images", "tables", "files", "datasets")
+        if counts.get(kind)
+    ]
+    return " · ".join(parts) or "empty"
+
+
+async def _datasets(storage: StorageState, user_id: str) -> list[DatasetRow]:
+    datasets = DatasetCatalogue(storage.catalogue)
+    rows = await datasets.find(
+        user_id,
+        name=None,
+        name_contains=None,
+        parent=None,
+        root=False,
+        mine=False,
+        limit=DATASETS_SHOWN,
+        offset=0,
+    )
+    counts = await datasets.member_counts(user_id, [row.id for row in rows])
+    return [
+        DatasetRow(
+            id=row.id,
+            name=row.name,
+            mine=row.owner_id == user_id,
+            created=moment(row.created_at),
+            holds=holdings(counts[row.id]),
+        )
+        for row in rows
+    ]
+
+
+async def _tables(storage: StorageState, user_id: str) -> list[TableRow]:
+    rows = await storage.catalogue.tables(user_id, TableFilter(), limit=TABLES_SHOWN, offset=0)
+    return [
+        TableRow(
+            id=row.id,
+            name=row.name,
+            rows=int(row.num_rows or 0),
+            columns=[str(column.get("name", "")) for column in row.columns or []],
+            mine=row.owner_id == user_id,
+            created=moment(row.created_at),
+        )
+        for row in rows
+    ]
+
+
 async def dashboard_page(request: Request) -> Response:
-    """``GET /dashboard``: the logged-in user's agents, functions, calls and images."""
+    """``GET /dashboard``: the logged-in user's agents, functions, calls, images, datasets and
+    tables."""
     session = await current_session(request)
     if session is None:
         return _login_redirect(request)
@@ -233,8 +308,12 @@ async def dashboard_page(request: Request) -> Response:
         functions=await _functions(rpc, user_id),
         calls=await _calls(state, rpc, user_id),
         images=await _images(storage, user_id),
+        datasets=await _datasets(storage, user_id),
+        tables=await _tables(storage, user_id),
         calls_shown=CALLS_SHOWN,
         images_shown=IMAGES_SHOWN,
+        datasets_shown=DATASETS_SHOWN,
+        tables_shown=TABLES_SHOWN,
     )
 
 

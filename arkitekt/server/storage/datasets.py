@@ -155,6 +155,46 @@ class DatasetCatalogue:
         async with self.db.new_session() as s:
             return list(await s.scalars(query))
 
+    async def member_counts(
+        self, user_id: str, dataset_ids: Sequence[str]
+    ) -> dict[str, dict[str, int]]:
+        """For each of ``dataset_ids`` (datasets this user may see), how many ready members of
+        each kind ("images", "files", "tables", "datasets") this user may see in it: the same
+        rule as listing them, in one query per kind."""
+        counts: dict[str, dict[str, int]] = {
+            d: {"images": 0, "files": 0, "tables": 0, "datasets": 0} for d in dataset_ids
+        }
+        if not dataset_ids:
+            return counts
+        kinds: list[tuple[type[Image] | type[File] | type[Table], str]] = [
+            (Image, "images"),
+            (File, "files"),
+            (Table, "tables"),
+        ]
+        async with self.db.new_session() as s:
+            for model, kind in kinds:
+                link, member_id = MEMBERSHIPS[model]
+                query = (
+                    select(link.dataset_id, func.count())
+                    .join(model, member_id == model.id)
+                    .where(
+                        link.dataset_id.in_(dataset_ids),
+                        model.status == READY,
+                        _visible(model, KIND_OF[model], user_id),
+                    )
+                    .group_by(link.dataset_id)
+                )
+                for dataset_id, count in await s.execute(query):
+                    counts[dataset_id][kind] = int(count)
+            children = (
+                select(Dataset.parent_id, func.count())
+                .where(Dataset.parent_id.in_(dataset_ids), self._visible(user_id))
+                .group_by(Dataset.parent_id)
+            )
+            for parent_id, count in await s.execute(children):
+                counts[str(parent_id)]["datasets"] = int(count)
+        return counts
+
     # -- the tree --------------------------------------------------------------------------------
 
     async def _ancestors(self, s: AsyncSession, dataset_id: str) -> list[str]:
