@@ -242,24 +242,8 @@ def test_channels_must_fit_the_channel_axis(alice: Any) -> None:
 
 
 def _announce_ome(server: TestServer, token: str) -> dict[str, Any]:
-    from storage_helpers import GRANT_FIELDS, gql
-
-    answer = gql(
-        server,
-        token,
-        f"""mutation($input: ImageUploadInput!) {{
-            requestImageUpload(input: $input) {{ id grant {{ {GRANT_FIELDS} }} }}
-        }}""",
-        {
-            "input": {
-                "name": "forged-group",
-                "shape": [8, 8],
-                "dims": ["y", "x"],
-                "dtype": "uint8",
-                "chunks": [8, 8],
-                "format": "ome-zarr-0.5",
-            }
-        },
+    answer = request_image_upload(
+        server, token, [8, 8], [8, 8], name="forged-group", format="ome-zarr-0.5"
     )
     assert not answer.get("errors"), answer
     upload: dict[str, Any] = answer["data"]["requestImageUpload"]
@@ -484,24 +468,13 @@ def test_an_image_made_from_another_keeps_its_own_id(alice: Any) -> None:
 def test_bad_levels_are_refused_when_announced(
     server: TestServer, alice: Any, changes: dict[str, Any], message: str
 ) -> None:
-    from storage_helpers import GRANT_FIELDS, gql
-
-    announced = {
-        "name": "levels",
-        "shape": [8, 8],
-        "dims": ["y", "x"],
-        "dtype": "uint8",
-        "chunks": [8, 8],
-        "format": "ome-zarr-0.5",
-        **changes,
-    }
-    answer = gql(
+    answer = request_image_upload(
         server,
         token_of(server, "alice"),
-        f"""mutation($input: ImageUploadInput!) {{
-            requestImageUpload(input: $input) {{ id grant {{ {GRANT_FIELDS} }} }}
-        }}""",
-        {"input": announced},
+        [8, 8],
+        [8, 8],
+        name="levels",
+        **{"format": "ome-zarr-0.5", **changes},
     )
     assert answer.get("errors"), answer
     assert answer["errors"][0]["extensions"]["code"] == "BAD_INPUT"

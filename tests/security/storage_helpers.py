@@ -44,8 +44,10 @@ def request_image_upload(
     chunks: list[int],
     dtype: str = "uint8",
     name: str = "forged",
+    **fields: Any,
 ) -> dict[str, Any]:
-    """``requestImageUpload`` of a (y, x) image (the answer has ``errors`` when refused)."""
+    """``requestImageUpload`` of a (y, x) image (the answer has ``errors`` when refused);
+    ``fields``: more of ``ImageUploadInput`` (``format``, ``levels``)."""
     return gql(
         server,
         token,
@@ -59,6 +61,7 @@ def request_image_upload(
                 "dims": ["y", "x"],
                 "dtype": dtype,
                 "chunks": chunks,
+                **fields,
             }
         },
     )
