@@ -77,6 +77,18 @@ def timed(action: Callable[[], Any], runs: int = RUNS) -> list[float]:
     return times
 
 
+def tile_latencies(lazy: Any, planes: int) -> list[float]:
+    """Seconds of ``CHUNK_READS`` reads of one random 1024 x 1024 tile (one chunk) of
+    ``lazy``, a (planes, 2048, 2048) image's data."""
+    latencies = []
+    for _ in range(CHUNK_READS):
+        z, y, x = random.randrange(planes), random.randrange(2) * 1024, random.randrange(2) * 1024
+        started = time.perf_counter()
+        _ = lazy[z, y : y + 1024, x : x + 1024].values
+        latencies.append(time.perf_counter() - started)
+    return latencies
+
+
 def mb_per_s(times: list[float]) -> float:
     return SIZE_MIB * (1 << 20) / statistics.median(times) / 1e6
 
@@ -244,12 +256,7 @@ def bench_backend(
 
     lazy = image.data
     _ = lazy[0, :1024, :1024].values  # warm the connection
-    latencies = []
-    for _ in range(CHUNK_READS):
-        z, y, x = random.randrange(planes), random.randrange(2) * 1024, random.randrange(2) * 1024
-        started = time.perf_counter()
-        _ = lazy[z, y : y + 1024, x : x + 1024].values
-        latencies.append(time.perf_counter() - started)
+    latencies = tile_latencies(lazy, planes)
     rows.append(
         [
             f"{backend}: read one 4 MiB chunk",
@@ -437,12 +444,7 @@ def bench_images(app: Any) -> list[list[str]]:
             ]
         )
     lazy = get_image(image.id).data
-    latencies = []
-    for _ in range(CHUNK_READS):
-        z, y, x = random.randrange(planes), random.randrange(2) * 1024, random.randrange(2) * 1024
-        started = time.perf_counter()
-        _ = lazy[z, y : y + 1024, x : x + 1024].values
-        latencies.append(time.perf_counter() - started)
+    latencies = tile_latencies(lazy, planes)
     rows.append(
         [
             "image: read one 1024 x 1024 tile of level 0",
