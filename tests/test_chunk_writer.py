@@ -102,16 +102,23 @@ def test_a_dask_chunk_is_computed_and_encoded_on_the_uploads_own_threads() -> No
     assert not [t for t in threading.enumerate() if t.name.startswith("arkitekt-chunks")]
 
 
-def test_the_writer_refuses_arrays_with_other_codecs() -> None:
+def test_the_writer_refuses_arrays_with_other_codecs_or_fill_values() -> None:
     from zarr.codecs import GzipCodec
 
-    async def make() -> Any:
+    async def make(codecs: list[Any], fill_value: int) -> Any:
         return await zarr_async.create_array(
-            store=MemoryStore(), shape=(4,), dtype="uint8", chunks=(2,), compressors=[GzipCodec()]
+            store=MemoryStore(),
+            shape=(4,),
+            dtype="uint8",
+            chunks=(2,),
+            compressors=codecs,
+            fill_value=fill_value,
         )
 
-    with pytest.raises(TypeError, match="bytes \\+ blosc"):
-        ChunkWriter(asyncio.run(make()))
+    for codecs, fill_value in (([GzipCodec()], 0), (compressors(0), 1)):
+        with pytest.raises(TypeError, match="bytes \\+ blosc arrays filled with 0"):
+            ChunkWriter(asyncio.run(make(codecs, fill_value)))
+    ChunkWriter(asyncio.run(make(compressors(0), 0)))
 
 
 def test_chunk_regions_cover_the_array_once() -> None:

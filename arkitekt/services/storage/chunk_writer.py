@@ -15,11 +15,9 @@ codecs are read from its metadata (the ``bytes`` serializer, then Blosc as
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
@@ -55,8 +53,12 @@ class ChunkWriter:
             serializer["name"] != "bytes"
             or endian != "little"
             or [c["name"] for c in compressors] != ["blosc"]
+            or metadata.fill_value != 0
         ):  # an invariant of ours: arrays are created by the storage service
-            raise TypeError(f"ChunkWriter writes bytes + blosc arrays, not {metadata.codecs}")
+            raise TypeError(
+                "ChunkWriter writes bytes + blosc arrays filled with 0, not "
+                f"{metadata.codecs} filled with {metadata.fill_value!r}"
+            )
         config = compressors[0]["configuration"]
         self._blosc = Blosc(
             cname=config["cname"],
@@ -103,7 +105,7 @@ async def awrite(
     """Write ``source`` into the new zarr ``AsyncArray`` ``target``, chunk by chunk.
 
     At most ``concurrency`` chunks are in flight, and at most one per core is being computed
-    and encoded (in :func:`chunk_workers`; a dask chunk just before it is written): the others
+    and encoded (on :class:`ChunkThreads`; a dask chunk just before it is written): the others
     wait for the store as encoded bytes. ``on_chunk`` gets the bytes of each chunk written.
     """
     data = source.data
@@ -114,44 +116,39 @@ async def awrite(
         return writer.encode(block), block.nbytes
 
     async def write(region: tuple[slice, ...]) -> None:
-        encoded, nbytes = await workers.run(prepare, region)
+        encoded, nbytes = await threads.run(prepare, region)
         if encoded is not None:
             await writer.put(region, encoded)
         if on_chunk is not None:
             on_chunk(nbytes)
 
-    with chunk_workers(concurrency) as workers:
+    with ChunkThreads(concurrency) as threads:
         await bounded(chunk_regions(source.shape, source.chunks), write, concurrency)
 
 
-@contextlib.contextmanager
-def chunk_workers(concurrency: int) -> Iterator[ChunkWorkers]:
+class ChunkThreads:
     """The threads that compute and encode an upload's chunks: one per core (at most
-    ``concurrency``), made for this upload and gone with it.
+    ``concurrency``), made for this upload and gone with it (``with ChunkThreads(n) as t``).
 
     Raw chunk values exist only in these threads. Keeping them few and dedicated bounds memory:
     the C allocator gives every thread an arena of its own that keeps freed chunk-sized blocks
     for reuse, so chunks computed on any of the loop's many default threads were held once per
     thread (a 4 MiB-chunk dask upload measured three times the client memory).
     """
-    pool = ThreadPoolExecutor(
-        max_workers=max(1, min(concurrency, os.cpu_count() or 2)),
-        thread_name_prefix="arkitekt-chunks",
-    )
-    finished = False
-    try:
-        yield ChunkWorkers(pool)
-        finished = True
-    finally:
+
+    def __init__(self, concurrency: int) -> None:
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(1, min(concurrency, os.cpu_count() or 2)),
+            thread_name_prefix="arkitekt-chunks",
+        )
+
+    def __enter__(self) -> ChunkThreads:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
         # after an error the busy threads end with their current chunk, on their own
-        pool.shutdown(wait=finished, cancel_futures=True)
-
-
-@dataclass(frozen=True)
-class ChunkWorkers:
-    """Runs functions on an upload's chunk threads (see :func:`chunk_workers`)."""
-
-    pool: ThreadPoolExecutor
+        self._pool.shutdown(wait=kind is None, cancel_futures=True)
 
     async def run(self, fn: Callable[..., R], *args: Any) -> R:
-        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+        """``fn(*args)`` on one of these threads."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)

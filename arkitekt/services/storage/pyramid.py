@@ -24,7 +24,7 @@ import numpy as np
 
 from ...errors import InvalidDataError, TransferError
 from .arrays import WRITE_CONCURRENCY, ArraySource, bounded, brief, materialise
-from .chunk_writer import ChunkWriter, chunk_workers
+from .chunk_writer import ChunkThreads, ChunkWriter
 
 DOWNSAMPLE = ("mean", "nearest")
 MAX_PYRAMID_LEVELS = 16
@@ -205,7 +205,7 @@ async def awrite_pyramid(
 
     async def level0(item: tuple[_Quarter, tuple[slice, ...]]) -> None:
         quarter, where = item
-        encoded, reduced, nbytes = await workers.run(prepare, where)
+        encoded, reduced, nbytes = await threads.run(prepare, where)
         for part, chunk in encoded:
             if chunk is not None:
                 await writers[0].put(part, chunk)
@@ -214,11 +214,11 @@ async def awrite_pyramid(
         if on_chunk is not None:
             on_chunk(nbytes)
         if done:  # this chunk completed its level-1 chunk
-            small = await workers.run(lambda: writers[1].encode(quarter.assemble()))
+            small = await threads.run(lambda: writers[1].encode(quarter.assemble()))
             if small is not None:
                 await writers[1].put(quarter.region, small)
 
-    with chunk_workers(concurrency) as workers:
+    with ChunkThreads(concurrency) as threads:
         await bounded(pieces(), level0, concurrency)
         for k in range(2, len(targets)):
             before, writer = targets[k - 1], writers[k]
@@ -234,7 +234,7 @@ async def awrite_pyramid(
                     block = np.asarray(await before.getitem(region))
                 except Exception as e:
                     raise TransferError(f"reading back a level failed ({brief(e)})") from e
-                small = await workers.run(halve, block)
+                small = await threads.run(halve, block)
                 if small is not None:
                     await writer.put(_halved(region, axes), small)
 
