@@ -136,6 +136,10 @@ def _chunk_regions_of(
         yield where, inside
 
 
+_Encoded = list[tuple[tuple[slice, ...], bytes | None]]
+"""Level-0 chunks, encoded: (region, bytes or None for a blank chunk)."""
+
+
 @dataclass
 class _Quarter:
     """A level-1 chunk being gathered from the halved chunks of its 2 x 2 level-0 block; it is
@@ -192,9 +196,7 @@ async def awrite_pyramid(
             for where in inside or [region]:
                 yield quarter, where
 
-    Encoded = list[tuple[tuple[slice, ...], bytes | None]]
-
-    def prepare(where: tuple[slice, ...]) -> tuple[Encoded, np.ndarray[Any, Any], int]:
+    def prepare(where: tuple[slice, ...]) -> tuple[_Encoded, np.ndarray[Any, Any], int]:
         """In a worker thread: the encoded level-0 chunks of ``where``, and it halved."""
         block = materialise(data[where])
         encoded = [
@@ -210,7 +212,6 @@ async def awrite_pyramid(
             if chunk is not None:
                 await writers[0].put(part, chunk)
         done = quarter.add(_halved(where, axes), reduced)
-        del reduced
         if on_chunk is not None:
             on_chunk(nbytes)
         if done:  # this chunk completed its level-1 chunk
