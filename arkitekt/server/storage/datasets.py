@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Select, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..models import new_id
@@ -70,6 +70,20 @@ class Members:
         total = len(self.images) + len(self.files) + len(self.tables) + len(self.datasets)
         if total > MAX_CHANGE:
             raise InvalidDataset(f"members: at most {MAX_CHANGE} per change, got {total}")
+
+
+def _visible_members(
+    model: type[Image] | type[File] | type[Table], user_id: str, *columns: Any
+) -> Select[Any]:
+    """``columns`` of the dataset links of one member kind whose members are ready and visible
+    to this user: the rule both listing and counting a dataset's members follow."""
+    link, member_id = MEMBERSHIPS[model]
+    return (
+        select(*columns)
+        .select_from(model)
+        .join(link, member_id == model.id)
+        .where(model.status == READY, _visible(model, KIND_OF[model], user_id))
+    )
 
 
 class DatasetCatalogue:
@@ -139,15 +153,10 @@ class DatasetCatalogue:
     ) -> list[Row]:
         """Ready members of one kind that this user may see, latest added first."""
         await self.visible(user_id, dataset_id)
-        link, member_id = MEMBERSHIPS[model]
+        link, _ = MEMBERSHIPS[model]
         query = (
-            select(model)
-            .join(link, member_id == model.id)
-            .where(
-                link.dataset_id == dataset_id,
-                model.status == READY,
-                _visible(model, KIND_OF[model], user_id),
-            )
+            _visible_members(model, user_id, model)
+            .where(link.dataset_id == dataset_id)
             .order_by(link.added_at.desc(), model.id)
             .limit(limit)
             .offset(offset)
@@ -173,15 +182,10 @@ class DatasetCatalogue:
         ]
         async with self.db.new_session() as s:
             for model, kind in kinds:
-                link, member_id = MEMBERSHIPS[model]
+                link, _ = MEMBERSHIPS[model]
                 query = (
-                    select(link.dataset_id, func.count())
-                    .join(model, member_id == model.id)
-                    .where(
-                        link.dataset_id.in_(dataset_ids),
-                        model.status == READY,
-                        _visible(model, KIND_OF[model], user_id),
-                    )
+                    _visible_members(model, user_id, link.dataset_id, func.count())
+                    .where(link.dataset_id.in_(dataset_ids))
                     .group_by(link.dataset_id)
                 )
                 for dataset_id, count in await s.execute(query):
