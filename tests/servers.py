@@ -77,6 +77,13 @@ def wait_for(
         time.sleep(0.05)
 
 
+SWEEP_GRANT_TTL = 3
+"""Seconds of upload grant (``storage_grant_ttl``) for tests that let an upload be abandoned
+and swept: long enough for its first objects to be written on a loaded machine (one second
+was not). The upload counts as abandoned this long after it was requested (with
+``storage_upload_grace=0``): sleep ``SWEEP_GRANT_TTL + 0.2`` after writing."""
+
+
 def wait_healthy(
     url: str,
     process: subprocess.Popen[Any] | None = None,

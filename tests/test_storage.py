@@ -22,7 +22,7 @@ import pytest
 import xarray as xr
 from koil import unkoil
 from s3_helpers import s3_settings
-from servers import Servers, TestServer
+from servers import SWEEP_GRANT_TTL, Servers, TestServer
 
 from arkitekt import (
     DataNotFoundError,
@@ -202,7 +202,7 @@ def test_abandoned_upload_is_swept(servers: Servers, storage: TestServer) -> Non
     short = servers.in_process(
         users=("alice", "bob"),
         s3=storage.config.datalayer == "s3",
-        storage_grant_ttl=1,
+        storage_grant_ttl=SWEEP_GRANT_TTL,
         storage_upload_grace=0,
     )
     with short.app("alice", "storage-test") as app:
@@ -217,7 +217,7 @@ def test_abandoned_upload_is_swept(servers: Servers, storage: TestServer) -> Non
         response = _put(grant, "zarr.json", b"{}")
         assert response < 300
         assert short.stored_keys(grant.prefix)
-        time.sleep(1.2)
+        time.sleep(SWEEP_GRANT_TTL + 0.2)  # past the upload's deadline
         assert short.call(short.state.storage.sweep) == 1
         assert short.stored_keys(grant.prefix) == []
 

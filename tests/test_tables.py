@@ -19,7 +19,7 @@ import pyarrow as pa
 import pytest
 from koil import unkoil
 from s3_helpers import s3_settings
-from servers import Servers, TestServer
+from servers import SWEEP_GRANT_TTL, Servers, TestServer
 
 from arkitekt import (
     DataNotFoundError,
@@ -343,7 +343,7 @@ def test_abandoned_upload_is_swept(servers: Servers, storage: TestServer) -> Non
     short = servers.in_process(
         users=("alice",),
         s3=storage.config.datalayer == "s3",
-        storage_grant_ttl=1,
+        storage_grant_ttl=SWEEP_GRANT_TTL,
         storage_upload_grace=0,
     )
     with short.app("alice", "tables-sweep") as app:
@@ -355,7 +355,7 @@ def test_abandoned_upload_is_swept(servers: Servers, storage: TestServer) -> Non
         source = file_bytes.Source(io.BytesIO(b"PAR1"), "data", 4)
         unkoil(file_bytes.put, upload.grant, source, lambda n: None)
         assert short.stored_keys(upload.grant.prefix)
-        time.sleep(1.2)
+        time.sleep(SWEEP_GRANT_TTL + 0.2)  # past the upload's deadline
         assert short.call(short.state.storage.sweep) == 1
         assert short.stored_keys(upload.grant.prefix) == []
         assert app.storage.tables(name="orphan") == []
